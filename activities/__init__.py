@@ -1,0 +1,1 @@
+"""Every side effect a workflow needs, as Temporal activities."""

@@ -1,0 +1,1 @@
+"""The message bus on Kafka and the Kafka → Temporal signal bridge."""

@@ -1,0 +1,25 @@
+"""GreenLang Orchestration: durable orchestration for fleets of climate-intelligence agents.
+
+The public API of the quick reference, re-exported here. A name is exported only once it
+really works; ``tests/orchestration/test_exports.py`` pins this list.
+"""
+
+from __future__ import annotations
+
+from orchestration.agent import ActionContext, Agent
+from orchestration.settings import KafkaConfig, SagaConfig, Settings, SwarmConfig, get_settings
+from registry.models import AgentDescriptor, ServiceType
+
+__all__ = [
+    "ActionContext",
+    "Agent",
+    "AgentDescriptor",
+    "KafkaConfig",
+    "SagaConfig",
+    "ServiceType",
+    "Settings",
+    "SwarmConfig",
+    "get_settings",
+]
+
+__version__ = "0.1.0"

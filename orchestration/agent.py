@@ -1,0 +1,215 @@
+"""Agents: declare one, give it actions, run it as a Temporal worker.
+
+An agent is a Temporal worker polling the agent's own task queue (its ``agent_id``, or the
+queue named by a ``temporal://<queue>`` endpoint); each action is an activity type on that
+queue. Any Temporal worker polling that queue with activities named after the actions is an
+agent too, in any language: that is the whole contract.
+
+Example::
+
+    agent = Agent(AgentDescriptor(agent_id="agent-hello", agent_type="HelloAgent",
+                                  capabilities=["greeting"]))
+
+    @agent.action("greet")
+    async def greet(data: dict, ctx: ActionContext) -> dict:
+        return {"greeting": f"Hello, {data['name']}!", "key": ctx.idempotency_key}
+
+    await agent.run()   # until SIGINT/SIGTERM
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pydantic
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from orchestration.exceptions import AgentError, OrchestrationError
+from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.settings import Settings
+from orchestration.temporal_client import connect
+from registry.models import AgentDescriptor
+from workflows.models import ActionRequest
+
+__all__ = ["ActionContext", "ActionHandler", "Agent"]
+
+log = logging.getLogger(__name__)
+
+ActionHandler = Callable[[Any, "ActionContext"], Awaitable[Any]]
+H = TypeVar("H", bound=ActionHandler)
+
+INVALID_INPUT = "InvalidActionInput"
+"""Error type of a non-retryable failure caused by input the handler's model rejected."""
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What an action handler knows besides its data.
+
+    Attributes:
+        agent_id: the agent running the action.
+        action: the action's name (its activity type).
+        idempotency_key: the same on every retry of the same call; key your effects by it.
+        caller: the id of the workflow that asked, when there is one.
+        attempt: 1 on the first try, then 2, 3, ...
+        context: extra inputs from the caller (e.g. the outputs of earlier saga steps).
+    """
+
+    agent_id: str
+    action: str
+    idempotency_key: str
+    caller: str | None
+    attempt: int
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def heartbeat(self, *details: Any) -> None:
+        """Tell Temporal this action is alive (and, optionally, how far it got)."""
+        activity.heartbeat(*details)
+
+
+class Agent:
+    """An agent: a descriptor plus named async actions, run as a Temporal worker."""
+
+    def __init__(self, descriptor: AgentDescriptor, *, max_concurrent_actions: int = 100) -> None:
+        if not isinstance(descriptor, AgentDescriptor):
+            raise AgentError("Agent() takes an AgentDescriptor")
+        if max_concurrent_actions < 1:
+            raise AgentError("max_concurrent_actions must be at least 1",
+                             agent_id=descriptor.agent_id)
+        self.descriptor = descriptor
+        self.max_concurrent_actions = max_concurrent_actions
+        self._activities: dict[str, Callable[..., Any]] = {}
+
+    @property
+    def agent_id(self) -> str:
+        return self.descriptor.agent_id
+
+    @property
+    def task_queue(self) -> str:
+        return self.descriptor.task_queue
+
+    @property
+    def actions(self) -> list[str]:
+        return sorted(self._activities)
+
+    def action(self, name: str | None = None) -> Callable[[H], H]:
+        """Register an async handler ``(data, ctx) -> output`` as the action ``name``.
+
+        If the handler annotates ``data`` with a pydantic model, the data is validated into
+        it, and invalid data fails the call at once (no retries) with a message naming the
+        fields. A returned pydantic model is sent as JSON.
+        """
+
+        def register(handler: H) -> H:
+            action_name = name or handler.__name__
+            declared: object = handler  # checked untyped, so `handler` keeps its type H
+            if not inspect.iscoroutinefunction(declared):
+                raise AgentError(f"action {action_name!r}: handlers must be `async def`",
+                                 agent_id=self.agent_id)
+            if action_name in self._activities:
+                raise AgentError(f"action {action_name!r} is declared twice",
+                                 agent_id=self.agent_id)
+            self._activities[action_name] = self._as_activity(action_name, handler)
+            return handler
+
+        return register
+
+    def worker(self, client: Client, **options: Any) -> Worker:
+        """A Temporal worker polling this agent's task queue with its actions."""
+        if not self._activities:
+            raise AgentError(f"agent {self.agent_id!r} declares no actions", agent_id=self.agent_id)
+        options.setdefault("identity", f"{self.agent_id}@{socket.gethostname()}:{os.getpid()}")
+        options.setdefault("max_concurrent_activities", self.max_concurrent_actions)
+        options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))
+        return Worker(
+            client,
+            task_queue=self.task_queue,
+            activities=list(self._activities.values()),
+            **options,
+        )
+
+    async def run(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: Client | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set)."""
+        client = client or await connect(settings)
+        async with self.worker(client):
+            log.info("agent %s polling task queue %r with actions %s",
+                     self.agent_id, self.task_queue, ", ".join(self.actions))
+            if stop is not None:
+                await stop.wait()
+            else:
+                await wait_for_stop_signal()
+            log.info("agent %s stopping", self.agent_id)
+
+    def _as_activity(self, action_name: str, handler: ActionHandler) -> Callable[..., Any]:
+        model = _data_model(handler)
+        agent_id = self.agent_id
+
+        async def run_action(request: ActionRequest) -> Any:
+            info = activity.info()
+            ctx = ActionContext(
+                agent_id=agent_id,
+                action=action_name,
+                idempotency_key=request.idempotency_key,
+                caller=request.caller,
+                attempt=info.attempt,
+                context=request.context,
+            )
+            data = request.data
+            if model is not None:
+                try:
+                    data = model.model_validate(data)
+                except pydantic.ValidationError as exc:
+                    raise ApplicationError(
+                        f"{agent_id}.{action_name}: invalid input: {_describe(exc)}",
+                        type=INVALID_INPUT,
+                        non_retryable=True,
+                    ) from None
+            try:
+                output = await handler(data, ctx)
+            except OrchestrationError as exc:
+                raise ApplicationError(
+                    str(exc), type=type(exc).__name__, non_retryable=not exc.retriable
+                ) from exc
+            if isinstance(output, pydantic.BaseModel):
+                return output.model_dump(mode="json")
+            return output
+
+        run_action.__name__ = run_action.__qualname__ = f"{agent_id}.{action_name}"
+        return activity.defn(name=action_name)(run_action)
+
+
+def _data_model(handler: ActionHandler) -> type[pydantic.BaseModel] | None:
+    """The pydantic model the handler's first parameter is annotated with, if any."""
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception:  # unresolvable annotations: treat data as plain JSON
+        return None
+    params = list(inspect.signature(handler).parameters)
+    hint = hints.get(params[0]) if params else None
+    if isinstance(hint, type) and issubclass(hint, pydantic.BaseModel):
+        return hint
+    return None
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+    )

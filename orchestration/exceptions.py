@@ -1,0 +1,199 @@
+"""The one error hierarchy of GreenLang Orchestration.
+
+Every error the library raises on purpose derives from :class:`OrchestrationError`.
+Subclasses keep their data on read-only attributes and say whether retrying can help
+(``retriable``), so callers test a flag instead of writing long ``isinstance`` chains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AgentError",
+    "ConfigurationError",
+    "MessageBusError",
+    "OrchestrationError",
+    "OrchestrationTimeoutError",
+    "PortInUseError",
+    "RegistryError",
+    "RoutingError",
+    "SagaCompensationError",
+    "SagaError",
+    "StackError",
+    "SwarmError",
+    "ValidationError",
+]
+
+
+class OrchestrationError(Exception):
+    """Root of every error raised by this library.
+
+    Attributes:
+        retriable: True when the same call may succeed if tried again later.
+    """
+
+    retriable: bool = False
+
+    def __init__(self, message: str, *, retriable: bool | None = None) -> None:
+        super().__init__(message)
+        if retriable is not None:
+            self.retriable = retriable
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigurationError(OrchestrationError):
+    """A setting is missing or has a value that cannot work.
+
+    Attributes:
+        setting: the environment variable (or field) to change, e.g. ``ORCH_TEMPORAL_ADDRESS``.
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self._setting = setting
+
+    @property
+    def setting(self) -> str | None:
+        return self._setting
+
+
+class ValidationError(OrchestrationError, ValueError):
+    """User input was rejected before anything ran.
+
+    Attributes:
+        errors: one entry per problem, each ``{"field": ..., "problem": ...}``.
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[Mapping[str, str]] = ()) -> None:
+        super().__init__(message)
+        self._errors = tuple(dict(e) for e in errors)
+
+    @property
+    def errors(self) -> tuple[dict[str, str], ...]:
+        return self._errors
+
+
+class OrchestrationTimeoutError(OrchestrationError, asyncio.TimeoutError):
+    """An operation ran past its deadline. It is also an ``asyncio.TimeoutError``.
+
+    Attributes:
+        timeout_ms: the deadline that was exceeded, in milliseconds.
+    """
+
+    retriable = True
+
+    def __init__(self, message: str, *, timeout_ms: float | None = None) -> None:
+        super().__init__(message)
+        self._timeout_ms = timeout_ms
+
+    @property
+    def timeout_ms(self) -> float | None:
+        return self._timeout_ms
+
+
+class StackError(OrchestrationError):
+    """The embedded stack could not start, or one of its parts died."""
+
+
+class PortInUseError(StackError):
+    """A port the embedded stack needs is already taken.
+
+    Attributes:
+        port: the port number.
+        setting: the environment variable that moves it.
+    """
+
+    def __init__(self, port: int, setting: str, *, part: str) -> None:
+        super().__init__(
+            f"port {port} needed by {part} is already in use: set {setting} to a free port "
+            f"or stop the process listening on {port}"
+        )
+        self._port = port
+        self._setting = setting
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def setting(self) -> str:
+        return self._setting
+
+
+class AgentError(OrchestrationError):
+    """An agent was declared wrongly or one of its actions failed.
+
+    Attributes:
+        agent_id: the agent concerned, when known.
+    """
+
+    def __init__(self, message: str, *, agent_id: str | None = None, retriable: bool = False):
+        super().__init__(message, retriable=retriable)
+        self._agent_id = agent_id
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._agent_id
+
+
+class MessageBusError(OrchestrationError):
+    """Publishing, consuming or replying over the message bus failed."""
+
+
+class RoutingError(OrchestrationError):
+    """A route rule was refused or no target could be chosen."""
+
+
+class RegistryError(OrchestrationError):
+    """The agent registry refused a request or could not be reached."""
+
+
+class SwarmError(OrchestrationError):
+    """A swarm deployment could not run or did not converge."""
+
+
+class SagaError(OrchestrationError):
+    """A saga failed. ``details`` carries what the execution recorded."""
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self._details = dict(details or {})
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self._details
+
+
+class SagaCompensationError(SagaError):
+    """A compensation still failed after its retries: manual intervention is needed.
+
+    Attributes:
+        compensated_steps: steps whose compensation completed.
+        uncompensated_steps: steps whose compensation failed or never ran.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        compensated_steps: Sequence[str] = (),
+        uncompensated_steps: Sequence[str] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self._compensated = tuple(compensated_steps)
+        self._uncompensated = tuple(uncompensated_steps)
+
+    @property
+    def compensated_steps(self) -> tuple[str, ...]:
+        return self._compensated
+
+    @property
+    def uncompensated_steps(self) -> tuple[str, ...]:
+        return self._uncompensated

@@ -1,0 +1,29 @@
+"""Waiting for the signal that tells a long-running process to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+__all__ = ["wait_for_stop_signal"]
+
+
+async def wait_for_stop_signal() -> signal.Signals:
+    """Return when SIGINT or SIGTERM arrives (handlers are removed again afterwards)."""
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(sig)
+
+    watched = (signal.SIGINT, signal.SIGTERM)
+    for sig in watched:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await received
+    finally:
+        for sig in watched:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)

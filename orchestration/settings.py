@@ -1,0 +1,247 @@
+"""Settings, read from ``ORCH_*`` environment variables (and a ``.env`` file if present).
+
+Sections are typed models: ``ORCH_KAFKA_BOOTSTRAP_SERVERS`` sets
+``settings.kafka.bootstrap_servers``, ``ORCH_TEMPORAL_ADDRESS`` sets
+``settings.temporal.address``, ``ORCH_DATABASE_URL`` sets ``settings.database.url``.
+Top-level fields (``ORCH_STATE_DIR``, ``ORCH_TASK_QUEUE``, ``ORCH_METRICS_PORT``) are read
+by their full name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "DatabaseConfig",
+    "KafkaConfig",
+    "SagaConfig",
+    "Settings",
+    "SwarmConfig",
+    "TemporalConfig",
+    "get_settings",
+    "is_loopback",
+    "split_host_port",
+]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def split_host_port(address: str, *, default_port: int) -> tuple[str, int]:
+    """Split ``host:port`` (or ``[v6]:port``) into its parts."""
+    address = address.strip()
+    if address.startswith("["):
+        host, _, rest = address[1:].partition("]")
+        port = rest.lstrip(":")
+    elif address.count(":") == 1:
+        host, _, port = address.partition(":")
+    else:
+        host, port = address, ""
+    if not host:
+        raise ValueError(f"address {address!r} has no host")
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address {address!r} has an invalid port {port!r}")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names this machine (so the embedded stack may start a server for it)."""
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class TemporalConfig(BaseModel):
+    """Where the Temporal frontend is, and how the embedded dev server runs."""
+
+    address: str = "localhost:7233"
+    namespace: str = Field(default="default", min_length=1)
+    ui_port: Port = 8233
+    embedded: bool | None = Field(
+        default=None,
+        description="Start the dev server in `orchestration up`. Default: only when the "
+        "address is on this machine.",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        split_host_port(value, default_port=7233)
+        return value
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.address, default_port=7233)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.address, default_port=7233)[1]
+
+    @property
+    def starts_embedded(self) -> bool:
+        return self.embedded if self.embedded is not None else is_loopback(self.host)
+
+
+class KafkaConfig(BaseModel):
+    """The Kafka cluster (or the embedded Tansu broker) the bus talks to."""
+
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost:9092"], min_length=1
+    )
+    partitions: int = Field(default=3, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1, le=15)
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    client_id: str = "greenlang-orchestration"
+    embedded: bool | None = Field(
+        default=None,
+        description="Start the Tansu broker in `orchestration up`. Default: only when the "
+        "single bootstrap server is on this machine.",
+    )
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: list[str]) -> list[str]:
+        for server in value:
+            split_host_port(server, default_port=9092)
+        return value
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.bootstrap_servers[0], default_port=9092)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.bootstrap_servers[0], default_port=9092)[1]
+
+    @property
+    def starts_embedded(self) -> bool:
+        if self.embedded is not None:
+            return self.embedded
+        return len(self.bootstrap_servers) == 1 and is_loopback(self.host)
+
+
+class DatabaseConfig(BaseModel):
+    """The registry's database: SQLite in the state directory unless a URL is given."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user@127.0.0.1:5432/orch. "
+        "Default: sqlite+aiosqlite:///<state_dir>/registry.db",
+    )
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply pending Alembic migrations on initialize(); turn off in production "
+        "and run `orchestration db upgrade` instead.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                "(the async drivers this project ships)"
+            )
+        return value
+
+
+class SagaConfig(BaseModel):
+    """Saga defaults.
+
+    Persistence and event sourcing are Temporal's workflow history, which is always on;
+    the two flags exist for compatibility with the quick reference and must stay true.
+    """
+
+    enable_persistence: bool = True
+    enable_event_sourcing: bool = True
+    default_timeout_ms: int = Field(default=300_000, gt=0, le=30 * 24 * 3600 * 1000)
+    compensation_timeout_ms: int = Field(default=60_000, gt=0, le=24 * 3600 * 1000)
+    forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _history_is_always_on(self) -> SagaConfig:
+        if not (self.enable_persistence and self.enable_event_sourcing):
+            raise ValueError(
+                "sagas are Temporal workflows: their history is the persistent event log and "
+                "cannot be turned off (leave enable_persistence and enable_event_sourcing true)"
+            )
+        return self
+
+
+class SwarmConfig(BaseModel):
+    """Swarm pool bounds and behaviour tuning."""
+
+    min_agents: int = Field(default=10, ge=1)
+    max_agents: int = Field(default=1000, ge=1)
+    neighbor_radius: float = Field(default=5.0, gt=0)
+    pheromone_evaporation_rate: float = Field(default=0.01, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SwarmConfig:
+        if self.min_agents > self.max_agents:
+            raise ValueError(
+                f"min_agents ({self.min_agents}) is larger than max_agents ({self.max_agents})"
+            )
+        return self
+
+
+class Settings(BaseSettings):
+    """All settings. Build one with ``get_settings()``; tests pass overrides as keywords."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCH_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    state_dir: Path = Path(".orchestration")
+    task_queue: str = Field(default="orchestration", min_length=1, max_length=200)
+    metrics_port: Port = 8080
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics binds to; 0.0.0.0 in containers."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    saga: SagaConfig = Field(default_factory=SagaConfig)
+    swarm: SwarmConfig = Field(default_factory=SwarmConfig)
+
+    @property
+    def database_url(self) -> str:
+        """The effective database URL (the SQLite default lives in the state directory)."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.state_dir / 'registry.db').resolve()}"
+
+    @property
+    def temporal_db_file(self) -> Path:
+        """The embedded dev server's SQLite file: workflows survive a restart of the stack."""
+        return self.state_dir / "temporal.db"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings. Tests reset them with ``get_settings.cache_clear()``."""
+    return Settings()

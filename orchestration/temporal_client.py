@@ -1,0 +1,93 @@
+"""One way to connect to Temporal: the pydantic data converter and a bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration.exceptions import StackError
+from orchestration.settings import Settings, get_settings
+
+__all__ = ["connect", "ensure_search_attributes"]
+
+
+async def connect(
+    settings: Settings | None = None,
+    *,
+    timeout_s: float = 10.0,
+    runtime: Runtime | None = None,
+) -> Client:
+    """Connect to the Temporal frontend named by ``ORCH_TEMPORAL_ADDRESS``.
+
+    Raises:
+        StackError: Temporal did not answer within ``timeout_s``; the message names the
+            address and the setting to change.
+    """
+    settings = settings or get_settings()
+    address = settings.temporal.address
+    try:
+        return await asyncio.wait_for(
+            Client.connect(
+                address,
+                namespace=settings.temporal.namespace,
+                data_converter=pydantic_data_converter,
+                runtime=runtime,
+            ),
+            timeout=timeout_s,
+        )
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        raise StackError(
+            f"cannot reach Temporal at {address} (ORCH_TEMPORAL_ADDRESS): "
+            f"{type(exc).__name__}: {exc or 'no answer'}; is `orchestration up` running?",
+            retriable=True,
+        ) from exc
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register our search attributes on the namespace if they are missing; idempotent.
+
+    Works on the dev server and the time-skipping test server. A production cluster may
+    refuse (permissions): the error propagates, and the caller decides whether that matters.
+
+    Returns:
+        The names that were added.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    from workflows.search_attributes import REGISTERED
+
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as exc:
+        # The time-skipping test server cannot list, but it can add.
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing = {name: kind for name, kind in REGISTERED.items() if name not in known}
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=namespace,
+                    search_attributes={
+                        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+                        for name, kind in missing.items()
+                    },
+                )
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+            return []
+    return sorted(missing)

@@ -1,0 +1,1 @@
+"""Agent registry, message router, and their database store."""

@@ -1,0 +1,26 @@
+"""The registry's database layer: engines, tables, migrations and the action ledger."""
+
+from __future__ import annotations
+
+from registry.store.engine import DatabaseUnavailableError, create_engine
+from registry.store.ledger import (
+    ActionLedger,
+    LedgerConflictError,
+    LedgerRecord,
+    LedgerTransaction,
+)
+from registry.store.migrations import current_revision, upgrade
+from registry.store.tables import ActionLedgerEntry, Base
+
+__all__ = [
+    "ActionLedger",
+    "ActionLedgerEntry",
+    "Base",
+    "DatabaseUnavailableError",
+    "LedgerConflictError",
+    "LedgerRecord",
+    "LedgerTransaction",
+    "create_engine",
+    "current_revision",
+    "upgrade",
+]

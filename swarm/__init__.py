@@ -1,0 +1,1 @@
+"""Swarm deployments: scheduling policies and convergence maths."""

@@ -1,0 +1,70 @@
+"""Replay: AgentTaskWorkflow must stay deterministic against recorded histories.
+
+``histories/*.json`` were recorded from real runs; a change that breaks their replay would
+break workflows already running in production. Record a new one when the workflow changes
+on purpose (``python tests/workflows/record_history.py``) and keep the old ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from orchestration import ActionContext, Agent, AgentDescriptor
+from workflows.agent_task import AgentTaskWorkflow
+from workflows.models import AgentTaskInput
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("agent_task_*.json"))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[AgentTaskWorkflow], data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_histories_replay_without_nondeterminism(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_there_are_recorded_histories() -> None:
+    assert len(HISTORIES) >= 2
+
+
+async def record(client: Client, workflow_id: str, data: object) -> WorkflowHistory:
+    """Run one AgentTaskWorkflow against a fresh agent and return its history."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+
+    @agent.action("greet")
+    async def greet(data: dict[str, str], ctx: ActionContext) -> dict[str, str]:
+        if "name" not in data:
+            raise ValueError("name is required")
+        return {"greeting": f"hello {data['name']}"}
+
+    queue = f"orch-{workflow_id}"
+    async with agent.worker(client), Worker(client, task_queue=queue,
+                                            workflows=[AgentTaskWorkflow]):
+        handle = await client.start_workflow(
+            AgentTaskWorkflow.run,
+            AgentTaskInput(agent_id=agent.agent_id, action="greet", data=data,
+                           retry={"maximum_attempts": 2, "initial_interval_ms": 10}),
+            id=workflow_id, task_queue=queue,
+        )
+        with contextlib.suppress(WorkflowFailureError):  # failed runs are recorded too
+            await handle.result()
+    return await handle.fetch_history()
+
+
+async def test_a_fresh_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str
+) -> None:
+    history = await record(temporal_time_skipping_env.client, f"replay-{unique}", {"name": "x"})
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None

@@ -1,0 +1,1 @@
+"""Process entry points: the orchestration worker and the agent runtime."""

@@ -1,0 +1,64 @@
+"""The orchestration worker: runs our workflows on ``ORCH_TASK_QUEUE`` and serves /metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import start_http_server
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.settings import Settings
+from orchestration.temporal_client import connect, ensure_search_attributes
+from workflows.agent_task import AgentTaskWorkflow
+
+__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow,)
+"""Every workflow type the orchestration worker runs."""
+ACTIVITIES: Sequence[Callable[..., Any]] = ()
+"""Every activity the orchestration worker runs itself (agents run their own)."""
+
+
+def build_worker(client: Client, settings: Settings) -> Worker:
+    """The worker for ``settings.task_queue`` with every workflow and activity."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(ACTIVITIES),
+        identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect, serve /metrics, and run the worker until SIGINT/SIGTERM."""
+    client = await connect(settings)
+    try:
+        added = await ensure_search_attributes(client, settings.temporal.namespace)
+        if added:
+            log.info("registered search attributes %s", ", ".join(added))
+    except Exception as exc:  # a production cluster may not let workers do this
+        log.warning(
+            "could not register search attributes (%s); register them with "
+            "`temporal operator search-attribute create`", exc
+        )
+    start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    async with build_worker(client, settings):
+        log.info(
+            "orchestration worker on task queue %r (Temporal %s, namespace %s); "
+            "metrics on http://%s:%d/metrics",
+            settings.task_queue, settings.temporal.address, settings.temporal.namespace,
+            settings.metrics_host, settings.metrics_port,
+        )
+        await wait_for_stop_signal()
+        log.info("orchestration worker stopping")

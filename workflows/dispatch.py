@@ -1,0 +1,61 @@
+"""Dispatching one action to one agent: the executor sagas, pipelines and tasks share.
+
+Workflow code only: it schedules an activity named after the action on the agent's task
+queue, with the timeout, retry policy, idempotency key and Web UI summary in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+from registry.models import task_queue_for
+from workflows.models import ActionRequest, RetrySpec
+
+__all__ = ["dispatch_action"]
+
+
+async def dispatch_action(
+    *,
+    agent_id: str,
+    action: str,
+    request: ActionRequest,
+    timeout_ms: int,
+    retry: RetrySpec,
+    endpoint: str | None = None,
+    summary: str | None = None,
+    heartbeat_timeout_ms: int | None = None,
+    cancellable: bool = True,
+) -> Any:
+    """Run ``action`` on the agent and return its output (JSON-decoded).
+
+    Args:
+        agent_id: the agent; its task queue is ``task_queue_for(agent_id, endpoint)``.
+        action: the activity type the agent registered for this action.
+        request: data, idempotency key and context for the action.
+        timeout_ms: start-to-close timeout of one attempt.
+        retry: retry policy across attempts.
+        endpoint: the agent's endpoint, when it names a different queue.
+        summary: what the Web UI shows for this activity.
+        heartbeat_timeout_ms: fail an attempt whose agent stops heartbeating for this long.
+        cancellable: False for work that must finish even if the workflow is cancelled
+            (compensations): the activity is then shielded from cancellation.
+    """
+    return await workflow.execute_activity(
+        action,
+        request,
+        task_queue=task_queue_for(agent_id, endpoint),
+        start_to_close_timeout=timedelta(milliseconds=timeout_ms),
+        heartbeat_timeout=(
+            timedelta(milliseconds=heartbeat_timeout_ms) if heartbeat_timeout_ms else None
+        ),
+        retry_policy=retry.to_temporal(),
+        summary=summary or f"{agent_id}.{action}",
+        cancellation_type=(
+            workflow.ActivityCancellationType.TRY_CANCEL
+            if cancellable
+            else workflow.ActivityCancellationType.ABANDON
+        ),
+    )
