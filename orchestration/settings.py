@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from workflows.saga_models import SagaConfig
+
 __all__ = [
     "DatabaseConfig",
     "KafkaConfig",
@@ -162,29 +164,6 @@ class DatabaseConfig(BaseModel):
                 "(the async drivers this project ships)"
             )
         return value
-
-
-class SagaConfig(BaseModel):
-    """Saga defaults.
-
-    Persistence and event sourcing are Temporal's workflow history, which is always on;
-    the two flags exist for compatibility with the quick reference and must stay true.
-    """
-
-    enable_persistence: bool = True
-    enable_event_sourcing: bool = True
-    default_timeout_ms: int = Field(default=300_000, gt=0, le=30 * 24 * 3600 * 1000)
-    compensation_timeout_ms: int = Field(default=60_000, gt=0, le=24 * 3600 * 1000)
-    forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _history_is_always_on(self) -> SagaConfig:
-        if not (self.enable_persistence and self.enable_event_sourcing):
-            raise ValueError(
-                "sagas are Temporal workflows: their history is the persistent event log and "
-                "cannot be turned off (leave enable_persistence and enable_event_sourcing true)"
-            )
-        return self
 
 
 class SwarmConfig(BaseModel):

@@ -50,15 +50,19 @@ async def run_worker(settings: Settings) -> None:
     except Exception as exc:  # a production cluster may not let workers do this
         log.warning(
             "could not register search attributes (%s); register them with "
-            "`temporal operator search-attribute create`", exc
+            "`temporal operator search-attribute create`",
+            exc,
         )
     start_http_server(settings.metrics_port, addr=settings.metrics_host)
     async with build_worker(client, settings):
         log.info(
             "orchestration worker on task queue %r (Temporal %s, namespace %s); "
             "metrics on http://%s:%d/metrics",
-            settings.task_queue, settings.temporal.address, settings.temporal.namespace,
-            settings.metrics_host, settings.metrics_port,
+            settings.task_queue,
+            settings.temporal.address,
+            settings.temporal.namespace,
+            settings.metrics_host,
+            settings.metrics_port,
         )
         await wait_for_stop_signal()
         log.info("orchestration worker stopping")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 
-from orchestration.binaries import tansu_path
+from orchestration.settings import KafkaConfig, Settings
+from orchestration.stack.commands import tansu_command
+from orchestration.stack.processes import ManagedProcess
+from orchestration.stack.readiness import wait_for_kafka
 
 __all__ = ["kafka_bootstrap_servers"]
 
@@ -24,41 +26,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Tansu broker exited with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"the Tansu broker did not listen on {port} within {deadline_s}s")
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap_servers() -> Iterator[str]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def kafka_bootstrap_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[str]:
     """``host:port`` of a real Kafka-protocol broker for the whole session."""
     external = os.environ.get("ORCH_TEST_KAFKA_BOOTSTRAP_SERVERS")
     if external:
         yield external
         return
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [tansu_path(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    servers = f"127.0.0.1:{_free_port()}"
+    settings = Settings(kafka=KafkaConfig(bootstrap_servers=[servers]))
+    log_file = tmp_path_factory.mktemp("kafka") / "tansu.log"
+    broker = await ManagedProcess.spawn("Kafka broker", tansu_command(settings), log_file=log_file)
     try:
-        _wait_for_port(port, proc, deadline_s=30)
-        yield f"127.0.0.1:{port}"
+        await wait_for_kafka(
+            settings.kafka.bootstrap_servers, timeout_s=30, process=broker, log_file=log_file
+        )
+        yield servers
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        await broker.stop()

@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 
 
-def orchestration(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def orchestration(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
     return subprocess.run(
         [sys.executable, "-m", "orchestration.cli", *args],
-        env={**clean, **env}, capture_output=True, text=True, timeout=timeout,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -25,7 +30,9 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -19,8 +19,12 @@ EXAMPLE_INPUT = Path(__file__).parents[2] / "examples" / "inputs" / "hello.json"
 
 async def temporal_cli(address: str, *args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        temporal_cli_path(), *args, "--address", address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        temporal_cli_path(),
+        *args,
+        "--address",
+        address,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, err.decode()
@@ -37,16 +41,29 @@ async def test_the_readme_hello_workflow_starts_and_answers_queries_through_the_
     workflow_id = f"cli-{unique}"
     async with build_worker(client, settings), agent.worker(client):
         await temporal_cli(
-            address, "workflow", "start", "--type", "AgentTaskWorkflow",
-            "--task-queue", settings.task_queue, "--workflow-id", workflow_id,
-            "--input-file", str(EXAMPLE_INPUT),
+            address,
+            "workflow",
+            "start",
+            "--type",
+            "AgentTaskWorkflow",
+            "--task-queue",
+            settings.task_queue,
+            "--workflow-id",
+            workflow_id,
+            "--input-file",
+            str(EXAMPLE_INPUT),
         )
-        result = await client.get_workflow_handle(
-            workflow_id, result_type=AgentTaskResult
-        ).result()
+        result = await client.get_workflow_handle(workflow_id, result_type=AgentTaskResult).result()
         state = await temporal_cli(
-            address, "workflow", "query", "--workflow-id", workflow_id,
-            "--name", "state", "--output", "json",
+            address,
+            "workflow",
+            "query",
+            "--workflow-id",
+            workflow_id,
+            "--name",
+            "state",
+            "--output",
+            "json",
         )
     assert result.output["greeting"] == "Hello, GreenLang!"
     assert result.output["idempotency_key"] == f"{workflow_id}/greet"

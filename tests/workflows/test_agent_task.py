@@ -67,7 +67,9 @@ async def test_an_action_runs_on_the_agents_queue_with_an_idempotency_key(
     workflow_id = f"task-{unique}"
     async with agent.worker(client):
         result = await run_task(
-            client, f"orch-{unique}", workflow_id,
+            client,
+            f"orch-{unique}",
+            workflow_id,
             AgentTaskInput(agent_id=agent.agent_id, action="greet", data={"name": "Ada"}),
         )
     assert isinstance(result, AgentTaskResult)
@@ -85,9 +87,14 @@ async def test_retries_keep_the_same_idempotency_key(client: Client, unique: str
     agent, seen = make_agent(f"agent-{unique}")
     async with agent.worker(client):
         result = await run_task(
-            client, f"orch-{unique}", f"task-{unique}",
-            AgentTaskInput(agent_id=agent.agent_id, action="flaky",
-                           retry=RetrySpec(maximum_attempts=5, initial_interval_ms=1000)),
+            client,
+            f"orch-{unique}",
+            f"task-{unique}",
+            AgentTaskInput(
+                agent_id=agent.agent_id,
+                action="flaky",
+                retry=RetrySpec(maximum_attempts=5, initial_interval_ms=1000),
+            ),
         )
     assert result.output == "finally"
     assert [c.attempt for c in seen] == [1, 2, 3]
@@ -101,7 +108,9 @@ async def test_input_the_handler_model_rejects_fails_at_once_naming_the_field(
     async with agent.worker(client):
         with pytest.raises(WorkflowFailureError) as info:
             await run_task(
-                client, f"orch-{unique}", f"task-{unique}",
+                client,
+                f"orch-{unique}",
+                f"task-{unique}",
                 AgentTaskInput(agent_id=agent.agent_id, action="greet", data={"nom": "x"}),
             )
     cause = info.value.cause
@@ -116,7 +125,9 @@ async def test_a_non_retriable_library_error_is_not_retried(client: Client, uniq
     async with agent.worker(client):
         with pytest.raises(WorkflowFailureError) as info:
             await run_task(
-                client, f"orch-{unique}", f"task-{unique}",
+                client,
+                f"orch-{unique}",
+                f"task-{unique}",
                 AgentTaskInput(agent_id=agent.agent_id, action="refuse"),
             )
     assert isinstance(info.value.cause, ActivityError)
@@ -130,9 +141,15 @@ async def test_an_endpoint_naming_a_queue_routes_there(client: Client, unique: s
     assert agent.task_queue == f"shared-{unique}"
     async with agent.worker(client):
         result = await run_task(
-            client, f"orch-{unique}", f"task-{unique}",
-            AgentTaskInput(agent_id=agent.agent_id, endpoint=f"temporal://shared-{unique}",
-                           action="greet", data={"name": "Grace"}),
+            client,
+            f"orch-{unique}",
+            f"task-{unique}",
+            AgentTaskInput(
+                agent_id=agent.agent_id,
+                endpoint=f"temporal://shared-{unique}",
+                action="greet",
+                data={"name": "Grace"},
+            ),
         )
     assert result.output == {"greeting": "hello Grace"}
 
@@ -147,7 +164,9 @@ async def test_any_worker_polling_the_queue_with_the_action_name_is_an_agent(
     agent_id = f"plain-{unique}"
     async with Worker(client, task_queue=agent_id, activities=[plain_greet]):
         result = await run_task(
-            client, f"orch-{unique}", f"task-{unique}",
+            client,
+            f"orch-{unique}",
+            f"task-{unique}",
             AgentTaskInput(agent_id=agent_id, action="greet", data={"name": "Lin"}),
         )
     assert result.output == {"greeting": "plain Lin", "key": f"task-{unique}/greet"}

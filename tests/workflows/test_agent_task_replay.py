@@ -49,13 +49,20 @@ async def record(client: Client, workflow_id: str, data: object) -> WorkflowHist
         return {"greeting": f"hello {data['name']}"}
 
     queue = f"orch-{workflow_id}"
-    async with agent.worker(client), Worker(client, task_queue=queue,
-                                            workflows=[AgentTaskWorkflow]):
+    async with (
+        agent.worker(client),
+        Worker(client, task_queue=queue, workflows=[AgentTaskWorkflow]),
+    ):
         handle = await client.start_workflow(
             AgentTaskWorkflow.run,
-            AgentTaskInput(agent_id=agent.agent_id, action="greet", data=data,
-                           retry={"maximum_attempts": 2, "initial_interval_ms": 10}),
-            id=workflow_id, task_queue=queue,
+            AgentTaskInput(
+                agent_id=agent.agent_id,
+                action="greet",
+                data=data,
+                retry={"maximum_attempts": 2, "initial_interval_ms": 10},
+            ),
+            id=workflow_id,
+            task_queue=queue,
         )
         with contextlib.suppress(WorkflowFailureError):  # failed runs are recorded too
             await handle.result()
