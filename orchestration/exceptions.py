@@ -22,6 +22,7 @@ __all__ = [
     "RoutingError",
     "SagaCompensationError",
     "SagaError",
+    "SagaTimeoutError",
     "StackError",
     "SwarmError",
     "ValidationError",
@@ -159,15 +160,40 @@ class SwarmError(OrchestrationError):
 
 
 class SagaError(OrchestrationError):
-    """A saga failed. ``details`` carries what the execution recorded."""
+    """A saga failed; its completed steps were compensated (see ``execution``).
 
-    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+    Attributes:
+        execution: the saga's ``SagaExecution`` (state, steps, errors, timings), when known.
+        details: the same as a JSON-friendly dict.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        execution: Any = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
+        self._execution = execution
         self._details = dict(details or {})
+
+    @property
+    def execution(self) -> Any:
+        return self._execution
 
     @property
     def details(self) -> dict[str, Any]:
         return self._details
+
+
+class SagaTimeoutError(SagaError, asyncio.TimeoutError):
+    """The saga ran past its overall timeout before its pivot; it was compensated.
+
+    It is also an ``asyncio.TimeoutError`` (the quick reference catches that).
+    """
+
+    retriable = True
 
 
 class SagaCompensationError(SagaError):
@@ -184,9 +210,10 @@ class SagaCompensationError(SagaError):
         *,
         compensated_steps: Sequence[str] = (),
         uncompensated_steps: Sequence[str] = (),
+        execution: Any = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, details=details)
+        super().__init__(message, execution=execution, details=details)
         self._compensated = tuple(compensated_steps)
         self._uncompensated = tuple(uncompensated_steps)
 

@@ -1,0 +1,1 @@
+"""The CSRD report saga of the quick reference, with real example agents."""

@@ -1,0 +1,188 @@
+"""``SagaOrchestrator``: start sagas as ``SagaWorkflow`` runs and read their status.
+
+Each saga is one Temporal workflow whose id is the transaction id, so ``execute`` is
+idempotent: executing the same transaction again attaches to the run that already exists
+(running or finished) instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pydantic
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration.exceptions import (
+    SagaCompensationError,
+    SagaError,
+    SagaTimeoutError,
+    ValidationError,
+)
+from orchestration.settings import Settings, get_settings
+from orchestration.temporal_client import connect
+from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
+from workflows.saga_models import (
+    SagaConfig,
+    SagaExecution,
+    SagaInput,
+    SagaState,
+    SagaTransaction,
+)
+
+__all__ = ["SagaOrchestrator"]
+
+log = logging.getLogger(__name__)
+
+_QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+class SagaOrchestrator:
+    """Run sagas durably on Temporal.
+
+    Args:
+        bus: a ``MessageBus`` for saga lifecycle events, or None to skip them.
+        settings: defaults to ``get_settings()`` (Temporal address, task queue, saga config).
+        client: an already connected Temporal client (it must use the pydantic converter).
+    """
+
+    def __init__(
+        self,
+        bus: object | None = None,
+        *,
+        settings: Settings | None = None,
+        client: Client | None = None,
+        config: SagaConfig | None = None,
+    ) -> None:
+        self.bus = bus
+        self._settings = settings or get_settings()
+        self._client = client
+        self.config = config or self._settings.saga
+
+    async def initialize(self) -> None:
+        """Connect to Temporal (idempotent)."""
+        if self._client is None:
+            self._client = await connect(self._settings)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise SagaError("SagaOrchestrator is not initialized: await initialize() first")
+        return self._client
+
+    async def start(
+        self, transaction: SagaTransaction, initial_data: Any = None
+    ) -> WorkflowHandle[Any, SagaExecution]:
+        """Start the saga (or attach to its existing run) without waiting for it."""
+        saga = SagaInput(
+            transaction=_validated(transaction), initial_data=initial_data, config=self.config
+        )
+        try:
+            return await self.client.start_workflow(
+                SagaWorkflow.run,
+                saga,
+                id=transaction.transaction_id,
+                task_queue=self._settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            log.info("saga %s already ran: attaching to it", transaction.transaction_id)
+            return self.client.get_workflow_handle_for(
+                SagaWorkflow.run, transaction.transaction_id
+            )
+
+    async def execute(self, transaction: SagaTransaction, initial_data: Any = None) -> dict[str, Any]:
+        """Run the saga to the end and return each step's output by step name.
+
+        Raises:
+            ValidationError: the definition is invalid; nothing was started.
+            SagaError: a step failed and every completed step was compensated
+                (``error.execution`` says which).
+            SagaCompensationError: a compensation failed too: manual intervention is needed.
+            SagaTimeoutError: the overall timeout passed (also an ``asyncio.TimeoutError``).
+        """
+        handle = await self.start(transaction, initial_data)
+        try:
+            execution = await handle.result()
+        except WorkflowFailureError as exc:
+            raise _saga_error(exc) from exc
+        return dict(execution.outputs)
+
+    async def get_execution_status(self, transaction_id: str) -> SagaExecution:
+        """The saga's execution: live while it runs, from its history once it finished."""
+        handle = self.client.get_workflow_handle_for(SagaWorkflow.run, transaction_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise SagaError(f"no saga with transaction id {transaction_id!r}") from None
+            raise
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            status = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+            if status is None:  # not yet past its first workflow task
+                return SagaExecution(
+                    transaction_id=transaction_id, name="", strategy="backward",
+                    state=SagaState.PENDING,
+                )
+            return status
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            error = _saga_error(exc)
+            if isinstance(error.execution, SagaExecution):
+                return error.execution
+            return await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT) or (
+                SagaExecution(
+                    transaction_id=transaction_id, name="", strategy="backward",
+                    state=SagaState.ABORTED, errors=[str(error)],
+                )
+            )
+
+    async def cancel(self, transaction_id: str) -> None:
+        """Ask the saga to stop; before its pivot it compensates and ends ABORTED."""
+        await self.client.get_workflow_handle(transaction_id).cancel()
+
+
+def _validated(transaction: SagaTransaction) -> SagaTransaction:
+    """Re-validate (models are mutable) and turn problems into one ``ValidationError``."""
+    try:
+        return SagaTransaction.model_validate(transaction.model_dump())
+    except pydantic.ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "transaction", "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise ValidationError(f"invalid saga definition: {summary}", errors=problems) from None
+
+
+def _saga_error(exc: WorkflowFailureError) -> SagaError:
+    cause = exc.cause
+    if isinstance(cause, CancelledError):
+        return SagaError("saga was cancelled", details={"state": SagaState.ABORTED.value})
+    if not isinstance(cause, ApplicationError):
+        return SagaError(f"saga failed: {cause or exc}")
+    details = cause.details[0] if cause.details else None
+    execution = SagaExecution.model_validate(details) if isinstance(details, dict) else None
+    data = details if isinstance(details, dict) else {}
+    if cause.type == TIMED_OUT:
+        return SagaTimeoutError(cause.message, execution=execution, details=data)
+    if cause.type == FAILURE_TYPES[SagaState.FAILED]:
+        return SagaCompensationError(
+            cause.message,
+            compensated_steps=execution.compensated_steps if execution else (),
+            uncompensated_steps=execution.uncompensated_steps if execution else (),
+            execution=execution,
+            details=data,
+        )
+    return SagaError(cause.message, execution=execution, details=data)

@@ -1,0 +1,469 @@
+"""``SagaWorkflow``: a DAG of agent actions with compensation, as one Temporal workflow.
+
+Execution: a step starts as soon as all its dependencies completed, so independent steps run
+concurrently. Before the pivot step completed, a failed step stops new launches; steps
+already running finish, then completed steps are compensated in the order the strategy
+says. Once a pivot completed, failures are retried until they succeed (forward recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from orchestration import metrics
+    from workflows.dispatch import dispatch_action
+    from workflows.models import ActionRequest
+    from workflows.saga_models import (
+        CompensationStrategy,
+        SagaExecution,
+        SagaInput,
+        SagaState,
+        SagaStep,
+        StepRecord,
+        StepState,
+    )
+    from workflows.saga_plan import ancestors, cascade_ready, ready_steps
+    from workflows.search_attributes import (
+        ORCHESTRATION_NAME,
+        ORCHESTRATION_STATE,
+        ORCHESTRATION_TYPE,
+    )
+
+__all__ = ["FAILURE_TYPES", "SagaWorkflow"]
+
+FAILURE_TYPES = {
+    SagaState.COMPENSATED: "SagaCompensated",
+    SagaState.FAILED: "SagaCompensationFailed",
+}
+"""ApplicationError type of the workflow failure, by terminal state."""
+TIMED_OUT = "SagaTimedOut"
+
+
+class _SagaTimeout(Exception):
+    """The saga's overall deadline passed before the pivot completed."""
+
+
+@workflow.defn
+class SagaWorkflow:
+    """Run a ``SagaInput``. Query ``status`` for a ``SagaExecution``.
+
+    Completes with the ``SagaExecution`` when every step completed. Fails with an
+    ``ApplicationError`` of type ``SagaCompensated``, ``SagaCompensationFailed`` or
+    ``SagaTimedOut`` (details: the ``SagaExecution``) otherwise; is cancelled (state ABORTED)
+    after compensating when cancelled before the pivot.
+    """
+
+    def __init__(self) -> None:
+        self._exec: SagaExecution | None = None
+        self._finished: list[str] = []
+
+    @workflow.query
+    def status(self) -> SagaExecution | None:
+        return self._exec
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaExecution:
+        self._saga = saga
+        tx = saga.transaction
+        self._exec = SagaExecution(
+            transaction_id=workflow.info().workflow_id,
+            name=tx.name,
+            strategy=tx.compensation_strategy,
+            steps={
+                s.name: StepRecord(name=s.name, agent_id=s.agent_id, action=s.action)
+                for s in tx.steps
+            },
+            started_at=_iso(workflow.now()),
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._set_state(SagaState.RUNNING)
+        timeout_ms = tx.timeout_ms or saga.config.default_timeout_ms
+        deadline = workflow.now() + timedelta(milliseconds=timeout_ms)
+        failed: str | None = None
+        try:
+            failed = await self._run_steps(deadline)
+        except asyncio.CancelledError:
+            await self._stop_running_steps()
+            await self._compensate(None, "saga cancelled")
+            self._finish(SagaState.ABORTED if self._all_undone() else SagaState.FAILED)
+            raise
+        except _SagaTimeout:
+            await self._stop_running_steps()
+            message = f"saga timed out after {timeout_ms} ms before its pivot completed"
+            await self._compensate(None, message)
+            self._finish(self._compensation_outcome())
+            raise self._failure(TIMED_OUT, message) from None
+        if failed is None and self._exec.failed_step is None:
+            self._finish(SagaState.COMPLETED)
+            return self._exec
+        if failed is not None:
+            # Failed before any pivot completed: compensate.
+            await self._compensate(failed, f"step {failed!r} failed")
+            state = self._compensation_outcome()
+            self._finish(state)
+            raise self._failure(FAILURE_TYPES[state], self._summary())
+        # A step failed for good after the pivot: nothing may be undone any more.
+        self._exec.manual_intervention_required = True
+        self._finish(SagaState.FAILED)
+        raise self._failure(FAILURE_TYPES[SagaState.FAILED], self._summary())
+
+    # -- forward execution -------------------------------------------------------------
+
+    async def _run_steps(self, deadline: datetime) -> str | None:
+        """Run the DAG. Returns the failed step when compensation is needed, else None."""
+        assert self._exec is not None
+        tx = self._saga.transaction
+        failed: list[str] = []
+        cancel_requested = False
+        while True:
+            if not failed:
+                started = [n for n, r in self._exec.steps.items() if r.state != StepState.PENDING]
+                for name in ready_steps(tx, self._exec.completed_steps, started):
+                    self._launch(tx.step(name))
+            if not self._tasks:
+                break
+            self._update_details()
+            try:
+                await self._wait_for_a_step(deadline)
+            except asyncio.CancelledError:
+                if not self._exec.pivot_completed:
+                    raise
+                # Past the point of no return: finish forward instead of aborting.
+                if not cancel_requested:
+                    cancel_requested = True
+                    self._exec.errors.append(
+                        "cancellation requested after the pivot completed: finishing forward"
+                    )
+                continue
+            for name in self._drain_finished():
+                record = self._exec.steps[name]
+                if record.state == StepState.COMPLETED:
+                    if tx.step(name).is_pivot and not self._exec.pivot_completed:
+                        self._exec.pivot_completed = True
+                        # Steps that failed while the pivot was running are now retried.
+                        for earlier in failed:
+                            self._recover_forward(tx.step(earlier))
+                        failed.clear()
+                    continue
+                step = tx.step(name)
+                if self._exec.pivot_completed:
+                    if record.error and "non-retryable" in record.error:
+                        self._exec.failed_step = self._exec.failed_step or name
+                        continue
+                    self._recover_forward(step)
+                elif (
+                    tx.compensation_strategy == CompensationStrategy.FORWARD
+                    and not failed
+                    and record.dispatches <= self._saga.config.forward_recovery_attempts
+                ):
+                    self._launch(step, again=True)
+                else:
+                    failed.append(name)
+        for record in self._exec.steps.values():
+            if record.state == StepState.PENDING:
+                record.state = StepState.NOT_RUN
+        if failed:
+            self._exec.failed_step = failed[0]
+            return failed[0]
+        return None
+
+    def _launch(self, step: SagaStep, *, again: bool = False, forever: bool = False) -> None:
+        assert self._exec is not None
+        record = self._exec.steps[step.name]
+        record.state = StepState.RUNNING
+        record.dispatches += 1
+        if not again:
+            record.started_at = _iso(workflow.now())
+        self._tasks[step.name] = asyncio.create_task(self._run_step(step, forever=forever))
+
+    def _recover_forward(self, step: SagaStep) -> None:
+        assert self._exec is not None
+        self._exec.forward_recovery = True
+        self._exec.errors.append(
+            f"step {step.name!r} failed after the pivot: retrying until it succeeds"
+        )
+        self._launch(step, again=True, forever=True)
+
+    async def _run_step(self, step: SagaStep, *, forever: bool) -> None:
+        assert self._exec is not None
+        record = self._exec.steps[step.name]
+        retry = step.retry_policy
+        if forever:
+            retry = retry.model_copy(update={"maximum_attempts": 0})
+        try:
+            output = await dispatch_action(
+                agent_id=step.agent_id,
+                action=step.action,
+                endpoint=step.endpoint,
+                request=self._request(step, compensating=False),
+                timeout_ms=step.timeout_ms or self._saga.config.step_timeout_ms,
+                retry=retry,
+                summary=f"step {step.name}: {step.agent_id}.{step.action}",
+            )
+        except ActivityError as exc:
+            record.state = StepState.FAILED
+            record.error = _describe(exc)
+            self._exec.errors.append(f"step {step.name!r}: {record.error}")
+            _count(metrics.saga_steps_total.labels(step_name=step.name, status="failed"))
+        else:
+            now = workflow.now()
+            record.state = StepState.COMPLETED
+            record.completed_at = _iso(now)
+            record.duration_ms = _ms_between(record.started_at, now)
+            record.error = None
+            self._exec.outputs[step.name] = output
+            self._exec.completed_steps.append(step.name)
+            _count(metrics.saga_steps_total.labels(step_name=step.name, status="completed"))
+        finally:
+            self._finished.append(step.name)
+
+    async def _wait_for_a_step(self, deadline: datetime) -> None:
+        assert self._exec is not None
+        remaining = (deadline - workflow.now()).total_seconds()
+        if self._exec.pivot_completed:
+            # The deadline guards compensation; after the pivot there is none to do.
+            await workflow.wait_condition(lambda: bool(self._finished))
+            return
+        if remaining <= 0:
+            raise _SagaTimeout()
+        try:
+            await workflow.wait_condition(
+                lambda: bool(self._finished),
+                timeout=remaining,
+                timeout_summary="saga deadline",
+            )
+        except TimeoutError:
+            raise _SagaTimeout() from None
+
+    def _drain_finished(self) -> list[str]:
+        names, self._finished = self._finished, []
+        for name in names:
+            self._tasks.pop(name, None)
+        return names
+
+    async def _stop_running_steps(self) -> None:
+        """Cancel running steps and wait until each settled (completed steps get undone)."""
+        for task in self._tasks.values():
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert self._exec is not None
+        for name in self._drain_finished():
+            record = self._exec.steps[name]
+            if record.state == StepState.RUNNING:
+                record.state = StepState.FAILED
+                record.error = "cancelled"
+        for name, task in list(self._tasks.items()):
+            if task.done():
+                self._tasks.pop(name)
+                record = self._exec.steps[name]
+                if record.state == StepState.RUNNING:
+                    record.state = StepState.FAILED
+                    record.error = "cancelled"
+        for record in self._exec.steps.values():
+            if record.state == StepState.PENDING:
+                record.state = StepState.NOT_RUN
+
+    # -- compensation ------------------------------------------------------------------
+
+    async def _compensate(self, failed: str | None, reason: str) -> None:
+        assert self._exec is not None
+        tx = self._saga.transaction
+        self._exec.errors.append(f"compensating: {reason}")
+        completed = list(self._exec.completed_steps)
+        strategy = tx.compensation_strategy
+        scope = completed
+        if strategy == CompensationStrategy.SELECTIVE and failed is not None:
+            needed = ancestors(tx, failed)
+            scope = [n for n in completed if n in needed]
+        targets = [n for n in scope if tx.step(n).compensation]
+        # Completed steps outside the scope, or without a compensation, stay committed.
+        self._exec.committed_steps = [n for n in completed if n not in targets]
+        if not targets:
+            return
+        self._set_state(SagaState.COMPENSATING)
+        if strategy == CompensationStrategy.PARALLEL:
+            await asyncio.gather(*(self._compensate_step(n) for n in targets))
+        elif strategy == CompensationStrategy.CASCADE:
+            await self._compensate_cascade(targets)
+        else:  # BACKWARD, FORWARD (after recovery gave up), SELECTIVE: newest first
+            for name in reversed(targets):
+                if not await self._compensate_step(name):
+                    break
+        self._exec.uncompensated_steps = [
+            n for n in targets if self._exec.steps[n].state != StepState.COMPENSATED
+        ]
+
+    async def _compensate_cascade(self, targets: list[str]) -> None:
+        assert self._exec is not None
+        tx = self._saga.transaction
+        running: dict[str, asyncio.Task[bool]] = {}
+        started: list[str] = []
+        while True:
+            compensated = [n for n in targets if self._exec.steps[n].state == StepState.COMPENSATED]
+            for name in cascade_ready(tx, targets, compensated, started):
+                started.append(name)
+                running[name] = asyncio.create_task(self._compensate_step(name))
+            if not running:
+                return
+            await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
+            for name in [n for n, t in running.items() if t.done()]:
+                running.pop(name)
+
+    async def _compensate_step(self, name: str) -> bool:
+        assert self._exec is not None
+        step = self._saga.transaction.step(name)
+        assert step.compensation is not None
+        record = self._exec.steps[name]
+        record.state = StepState.COMPENSATING
+        record.compensation_started_at = _iso(workflow.now())
+        self._update_details()
+        try:
+            await dispatch_action(
+                agent_id=step.agent_id,
+                action=step.compensation,
+                endpoint=step.endpoint,
+                request=self._request(step, compensating=True),
+                timeout_ms=self._saga.config.compensation_timeout_ms,
+                retry=self._saga.config.compensation_retry,
+                summary=f"compensate {name}: {step.agent_id}.{step.compensation}",
+                cancellable=False,
+            )
+        except ActivityError as exc:
+            record.state = StepState.COMPENSATION_FAILED
+            record.compensation_error = _describe(exc)
+            self._exec.errors.append(f"compensation of {name!r}: {record.compensation_error}")
+            self._exec.manual_intervention_required = True
+            return False
+        record.state = StepState.COMPENSATED
+        record.compensation_completed_at = _iso(workflow.now())
+        self._exec.compensated_steps.append(name)
+        _count(metrics.saga_compensations_total)
+        return True
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _request(self, step: SagaStep, *, compensating: bool) -> ActionRequest:
+        assert self._exec is not None
+        workflow_id = workflow.info().workflow_id
+        context: dict[str, Any] = {
+            "saga": self._saga.transaction.name,
+            "step": step.name,
+            "dependencies": {d: self._exec.outputs.get(d) for d in step.depends_on},
+        }
+        key = f"{workflow_id}/{step.name}"
+        if compensating:
+            context["output"] = self._exec.outputs.get(step.name)
+            key += "/compensate"
+        return ActionRequest(
+            data=self._saga.initial_data,
+            idempotency_key=key,
+            caller=workflow_id,
+            context=context,
+        )
+
+    def _all_undone(self) -> bool:
+        assert self._exec is not None
+        return not self._exec.uncompensated_steps
+
+    def _compensation_outcome(self) -> SagaState:
+        return SagaState.COMPENSATED if self._all_undone() else SagaState.FAILED
+
+    def _summary(self) -> str:
+        assert self._exec is not None
+        e = self._exec
+        parts = [f"saga {e.name!r} {e.state.value.lower()}"]
+        if e.failed_step:
+            parts.append(f"step {e.failed_step!r} failed: {e.steps[e.failed_step].error}")
+        if e.compensated_steps:
+            parts.append(f"compensated {', '.join(e.compensated_steps)}")
+        if e.uncompensated_steps:
+            parts.append(f"NOT compensated {', '.join(e.uncompensated_steps)}")
+        if e.manual_intervention_required:
+            parts.append("manual intervention required")
+        return "; ".join(parts)
+
+    def _failure(self, error_type: str, message: str) -> ApplicationError:
+        assert self._exec is not None
+        return ApplicationError(
+            message, self._exec.model_dump(mode="json"), type=error_type, non_retryable=True
+        )
+
+    def _finish(self, state: SagaState) -> None:
+        assert self._exec is not None
+        now = workflow.now()
+        self._exec.completed_at = _iso(now)
+        self._exec.duration_ms = _ms_between(self._exec.started_at, now)
+        if state == SagaState.FAILED:
+            self._exec.manual_intervention_required = True
+        self._set_state(state)
+        self._update_details()
+        _count(metrics.saga_executions_total.labels(status=state.value))
+        if not workflow.unsafe.is_replaying():
+            metrics.saga_duration_ms.observe(self._exec.duration_ms or 0.0)
+
+    def _set_state(self, state: SagaState) -> None:
+        assert self._exec is not None
+        self._exec.state = state
+        workflow.upsert_search_attributes(
+            [
+                ORCHESTRATION_TYPE.value_set("saga"),
+                ORCHESTRATION_NAME.value_set(self._exec.name),
+                ORCHESTRATION_STATE.value_set(state.value),
+            ]
+        )
+
+    def _update_details(self) -> None:
+        assert self._exec is not None
+        by_state: dict[StepState, list[str]] = {}
+        for name, record in self._exec.steps.items():
+            by_state.setdefault(record.state, []).append(name)
+        lines = [f"**{self._exec.name}**: {self._exec.state.value}"]
+        for state in (
+            StepState.RUNNING,
+            StepState.COMPENSATING,
+            StepState.COMPLETED,
+            StepState.COMPENSATED,
+            StepState.FAILED,
+            StepState.COMPENSATION_FAILED,
+        ):
+            if state in by_state:
+                lines.append(f"- {state.value.lower()}: {', '.join(by_state[state])}")
+        if self._exec.forward_recovery:
+            lines.append("- pivot completed: failures are retried until they succeed")
+        workflow.set_current_details("\n".join(lines))
+
+
+def _count(counter: Any) -> None:
+    """Count a real event once: never while replaying history."""
+    if not workflow.unsafe.is_replaying():
+        counter.inc()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _ms_between(start_iso: str | None, end: datetime) -> float | None:
+    if start_iso is None:
+        return None
+    return (end - datetime.fromisoformat(start_iso)).total_seconds() * 1000
+
+
+def _describe(exc: ActivityError) -> str:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        kind = f"{cause.type or 'ApplicationError'}"
+        suffix = " (non-retryable)" if cause.non_retryable else ""
+        return f"{kind}: {cause.message}{suffix}"
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    return str(exc)
