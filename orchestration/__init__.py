@@ -7,15 +7,21 @@ really works; ``tests/orchestration/test_exports.py`` pins this list.
 from __future__ import annotations
 
 from orchestration.agent import ActionContext, Agent
+from orchestration.saga import SagaOrchestrator
 from orchestration.settings import KafkaConfig, SagaConfig, Settings, SwarmConfig, get_settings
 from registry.models import AgentDescriptor, ServiceType
+from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
 
 __all__ = [
     "ActionContext",
     "Agent",
     "AgentDescriptor",
+    "CompensationStrategy",
     "KafkaConfig",
     "SagaConfig",
+    "SagaOrchestrator",
+    "SagaStep",
+    "SagaTransaction",
     "ServiceType",
     "Settings",
     "SwarmConfig",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -41,8 +42,24 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
 
 
+def cache_bytecode(settings: Settings) -> None:
+    """Keep compiled bytecode even where ``PYTHONDONTWRITEBYTECODE`` is set.
+
+    The workflow sandbox re-imports each workflow's module for every run; without ``.pyc``
+    files (an editable install in such an environment) that means compiling the source every
+    time, measured at about a fifth of the worker's CPU per saga. The cache goes under the
+    state directory, never next to the sources.
+    """
+    if sys.dont_write_bytecode:
+        prefix = (settings.state_dir / "pycache").resolve()
+        sys.dont_write_bytecode = False
+        sys.pycache_prefix = str(prefix)
+        log.info("caching bytecode in %s (PYTHONDONTWRITEBYTECODE is set)", prefix)
+
+
 async def run_worker(settings: Settings) -> None:
     """Connect, serve /metrics, and run the worker until SIGINT/SIGTERM."""
+    cache_bytecode(settings)
     client = await connect(settings)
     try:
         added = await ensure_search_attributes(client, settings.temporal.namespace)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print target, achieved, same-run baseline and ratio per metric."""

@@ -1,0 +1,459 @@
+"""Saga benchmark: three-step sagas per minute, against a hand-written workflow, and compensation.
+
+Run: ``.venv/bin/python bench/saga.py [--sagas N] [--repeats R] [--concurrency C] [--json]``.
+
+Setup: an ``EmbeddedStack`` in a fresh temporary state directory on free ports (Temporal dev
+server on SQLite, the Tansu broker, the registry schema, and the orchestration worker
+process, which runs ``SagaWorkflow`` on ``settings.task_queue``). This process runs one agent
+(a Temporal worker on its own task queue with the actions ``reserve``, ``charge``, ``ship``
+and their compensations), a worker for the hand-written baseline workflow, and the client.
+
+What is measured (wall time from the first start to the last result, N runs with at most C
+in flight; sagas/min = N / elapsed * 60):
+
+- ``throughput``: N sagas ``reserve -> charge -> ship`` (a linear DAG, each step with a
+  compensation) started with ``SagaOrchestrator.start`` and awaited to COMPLETED.
+- baseline: a minimal workflow defined here that calls the same three activities one after
+  another with ``workflow.execute_activity`` on the agent's queue: same N, same C, same run.
+  Saga and baseline alternate (saga first on even repeats, baseline first on odd ones) so
+  drift of the shared machine hits both. One unmeasured warm-up batch of each goes first.
+- ``ratio_to_hand_written``: saga / baseline per repeat (paired), median over repeats.
+- ``compensation_success``: N sagas whose third step always fails (non-retryable
+  ``ApplicationError``, ``maximum_attempts=1``); a saga counts when it ends in ``SagaError``
+  with state COMPENSATED and ``reserve`` and ``charge`` in ``compensated_steps``.
+
+Worker options, the same for saga and baseline: the baseline worker uses the SDK defaults,
+like the orchestration worker (``workers.orchestration_worker.build_worker``); both runs share
+the one agent worker (``max_concurrent_activities = max(100, C)``, default pollers). Note the
+asymmetry the layout imposes: saga workflow tasks run in the worker *process*, baseline
+workflow tasks in this process (which also runs the agent and the client). CPU seconds per
+process during each kind of batch are printed on stderr, to show what bounds the rate.
+
+The workflow sandbox re-imports a workflow's module for every run. With
+``PYTHONDONTWRITEBYTECODE=1`` and no ``.pyc`` next to an editable install's sources, that
+means compiling ``workflows/saga.py`` (and this module) from source each time, about a third
+of the worker's CPU per saga; unset it and set ``PYTHONPYCACHEPREFIX`` to a scratch directory
+for numbers like an installed wheel's. A note on stderr says when it is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import workflow
+
+# The baseline workflow's module is re-imported in the workflow sandbox for every run: pass
+# everything through, as workflow modules here do, so the baseline pays no import cost.
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+    from temporalio.client import Client
+    from temporalio.exceptions import ApplicationError
+    from temporalio.worker import Worker
+
+    from bench.report import AT_LEAST, Row, Target, exit_status, print_report
+    from orchestration.agent import ActionContext, Agent
+    from orchestration.exceptions import SagaError
+    from orchestration.saga import SagaOrchestrator
+    from orchestration.settings import KafkaConfig, Settings, TemporalConfig
+    from orchestration.stack import EmbeddedStack
+    from orchestration.temporal_client import connect
+    from registry.models import AgentDescriptor
+    from workflows.models import ActionRequest, RetrySpec
+    from workflows.saga_models import SagaState, SagaStep, SagaTransaction
+
+log = logging.getLogger("bench.saga")
+
+STEPS = (("reserve", "release"), ("charge", "refund"), ("ship", "recall"))
+"""(action, compensation) of each step, in order."""
+FAILING_ACTION = "ship_refused"
+DEFAULT_PORTS = frozenset({7233, 8233, 9092, 8080})
+
+
+# -- the hand-written baseline ---------------------------------------------------------
+
+
+class BaselineInput(BaseModel):
+    """Input of :class:`HandWrittenSaga`: which activities to call, on which queue."""
+
+    actions: list[str]
+    task_queue: str
+    data: Any = None
+
+
+@workflow.defn(name="BenchHandWrittenSaga")
+class HandWrittenSaga:
+    """The least a three-step saga must do: three activities, one after another."""
+
+    @workflow.run
+    async def run(self, request: BaselineInput) -> dict[str, Any]:
+        workflow_id = workflow.info().workflow_id
+        outputs: dict[str, Any] = {}
+        for action in request.actions:
+            outputs[action] = await workflow.execute_activity(
+                action,
+                ActionRequest(
+                    data=request.data, idempotency_key=f"{workflow_id}/{action}", caller=workflow_id
+                ),
+                task_queue=request.task_queue,
+                start_to_close_timeout=timedelta(seconds=60),
+            )
+        return outputs
+
+
+# -- the agent and the sagas -----------------------------------------------------------
+
+
+def build_agent(agent_id: str, *, max_concurrent_actions: int) -> Agent:
+    """One agent with the three actions, their compensations, and an action that always fails."""
+    agent = Agent(
+        AgentDescriptor(agent_id=agent_id, agent_type="BenchAgent"),
+        max_concurrent_actions=max_concurrent_actions,
+    )
+    for action, compensation in STEPS:
+        agent.action(action)(_echo(action))
+        agent.action(compensation)(_echo(compensation))
+
+    @agent.action(FAILING_ACTION)
+    async def refuse(data: Any, ctx: ActionContext) -> dict[str, Any]:
+        raise ApplicationError("the carrier refused the parcel", type="Refused", non_retryable=True)
+
+    return agent
+
+
+def _echo(name: str) -> Callable[[Any, ActionContext], Awaitable[dict[str, Any]]]:
+    async def handler(data: Any, ctx: ActionContext) -> dict[str, Any]:
+        return {"done": name, "key": ctx.idempotency_key}
+
+    handler.__name__ = name
+    return handler
+
+
+def transaction(agent_id: str, *, failing: bool = False) -> SagaTransaction:
+    """``reserve -> charge -> ship``; with ``failing`` the third step always fails."""
+    steps: list[SagaStep] = []
+    for index, (action, compensation) in enumerate(STEPS):
+        last = index == len(STEPS) - 1
+        extra: dict[str, Any] = {"depends_on": [steps[-1].name]} if steps else {}
+        if failing and last:
+            action = FAILING_ACTION
+            extra["retry_policy"] = RetrySpec(maximum_attempts=1)
+        name = STEPS[index][0]
+        steps.append(SagaStep(name, agent_id, action, compensation=compensation, **extra))
+    return SagaTransaction(name="bench-order", steps=steps)
+
+
+def order(index: int) -> dict[str, Any]:
+    return {"order_id": index, "amount": 42.5}
+
+
+class BenchFailure(Exception):
+    """One measured run did not end the way the benchmark needs."""
+
+
+# -- CPU accounting ----------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int | str) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), None when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds each process spent during each kind of batch, with runs and wall time."""
+
+    pids: dict[str, int | str]
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall: dict[str, float] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def measure(self, kind: str, runs: int) -> Iterator[None]:
+        before = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.wall[kind] = self.wall.get(kind, 0.0) + time.perf_counter() - start
+            self.runs[kind] = self.runs.get(kind, 0) + runs
+            spent = self.cpu.setdefault(kind, {})
+            for name, pid in self.pids.items():
+                now, then = _cpu_seconds(pid), before[name]
+                if now is not None and then is not None:
+                    spent[name] = spent.get(name, 0.0) + now - then
+
+    def summary(self) -> list[str]:
+        """Per kind: CPU milliseconds per run in each process, and how many cores were busy."""
+        lines = []
+        for kind, spent in self.cpu.items():
+            wall, runs = self.wall[kind] or math.nan, self.runs[kind]
+            parts = [f"{name} {1000 * seconds / runs:.1f}" for name, seconds in spent.items()]
+            lines.append(
+                f"{kind}: {runs} runs in {wall:.1f} s; CPU ms per run: {', '.join(parts)}; "
+                f"cores busy {sum(spent.values()) / wall:.2f} of {os.cpu_count()}"
+            )
+        return lines
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+async def rate_per_minute(
+    run_one: Callable[[int], Awaitable[None]], n: int, c: int, *, timeout_s: float
+) -> float:
+    """Runs per minute for ``n`` runs with at most ``c`` in flight; NaN if any run failed."""
+    slots = asyncio.Semaphore(c)
+
+    async def guarded(index: int) -> None:
+        async with slots:
+            await run_one(index)
+
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s), asyncio.TaskGroup() as group:
+            for index in range(n):
+                group.create_task(guarded(index))
+    except TimeoutError:
+        log.error("batch of %d did not finish within %g s", n, timeout_s)
+        return math.nan
+    except Exception as exc:
+        first = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
+        log.error("a run failed, so the batch is not measured: %s: %s", type(first).__name__, first)
+        return math.nan
+    return n / (time.perf_counter() - start) * 60
+
+
+@dataclass
+class Bench:
+    """What one benchmark run needs: the client, the orchestrator, the queues, the options."""
+
+    client: Client
+    orchestrator: SagaOrchestrator
+    agent: Agent
+    baseline_queue: str
+    sagas: int
+    concurrency: int
+    timeout_s: float
+
+    async def saga(self, index: int) -> None:
+        handle = await self.orchestrator.start(transaction(self.agent.agent_id), order(index))
+        execution = await handle.result()
+        if execution.state != SagaState.COMPLETED:
+            raise BenchFailure(f"saga {execution.transaction_id} ended {execution.state}")
+
+    async def baseline(self, index: int) -> None:
+        await self.client.execute_workflow(
+            HandWrittenSaga.run,
+            BaselineInput(
+                actions=[action for action, _ in STEPS],
+                task_queue=self.agent.task_queue,
+                data=order(index),
+            ),
+            id=f"bench-baseline-{uuid.uuid4()}",
+            task_queue=self.baseline_queue,
+        )
+
+    async def compensation_problem(self, index: int) -> str | None:
+        """None when the failing saga was compensated as required, else what went wrong."""
+        try:
+            await self.orchestrator.execute(
+                transaction(self.agent.agent_id, failing=True), order(index)
+            )
+        except SagaError as exc:
+            execution = exc.execution
+            if execution is None:
+                return f"{type(exc).__name__} without an execution: {exc}"
+            if execution.state != SagaState.COMPENSATED:
+                return f"ended {execution.state}: {exc}"
+            missing = {"reserve", "charge"} - set(execution.compensated_steps)
+            if missing:
+                return f"not compensated: {sorted(missing)} ({exc})"
+            return None
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return "completed although its third step always fails"
+
+    def rate(self, kind: str, n: int | None = None) -> Awaitable[float]:
+        run_one = self.saga if kind == "saga" else self.baseline
+        return rate_per_minute(run_one, n or self.sagas, self.concurrency, timeout_s=self.timeout_s)
+
+    async def compensation_percent(self) -> float:
+        problems: list[str | None] = [None] * self.sagas
+
+        async def check(index: int) -> None:
+            problems[index] = await self.compensation_problem(index)
+
+        rate = await rate_per_minute(check, self.sagas, self.concurrency, timeout_s=self.timeout_s)
+        if math.isnan(rate):
+            return math.nan
+        failed = [p for p in problems if p is not None]
+        for problem in sorted(set(failed))[:5]:
+            log.error("compensation check failed: %s", problem)
+        log.info("compensation: %d/%d sagas compensated (%.0f sagas/min)",
+                 self.sagas - len(failed), self.sagas, rate)  # fmt: skip
+        return 100.0 * (self.sagas - len(failed)) / self.sagas
+
+
+async def measure(bench: Bench, repeats: int, meter: CpuMeter) -> list[Row]:
+    """Warm up, then alternate saga and baseline batches, then check compensation."""
+    warm_up = min(bench.sagas, bench.concurrency)
+    for kind in ("saga", "baseline"):
+        await bench.rate(kind, warm_up)
+    rates: dict[str, list[float]] = {"saga": [], "baseline": []}
+    for repeat in range(repeats):
+        order_ = ("saga", "baseline") if repeat % 2 == 0 else ("baseline", "saga")
+        for kind in order_:
+            with meter.measure(kind, bench.sagas):
+                rate = await bench.rate(kind)
+            rates[kind].append(rate)
+            log.info("repeat %d/%d %-8s %8.0f per min", repeat + 1, repeats, kind, rate)
+    with meter.measure("compensation", bench.sagas):
+        percent = await bench.compensation_percent()
+    return saga_rows(rates["saga"], rates["baseline"], percent)
+
+
+def saga_rows(saga: list[float], baseline: list[float], compensated_percent: float) -> list[Row]:
+    """The three rows of this benchmark, from per-repeat rates and the compensation check."""
+    baseline_median = _median(baseline)
+    paired = [s / b if b else math.nan for s, b in zip(saga, baseline, strict=True)]
+    throughput_row = Row.from_samples(
+        "saga", "throughput", "sagas/min", saga,
+        target=Target(1000, AT_LEAST), baseline=baseline_median,
+    )  # fmt: skip
+    ratio_row = Row.from_samples(
+        "saga", "ratio_to_hand_written", "x", paired,
+        target=Target(0.8, AT_LEAST), baseline=baseline_median,
+        ratio_value=_median(paired),
+    )  # fmt: skip
+    return [
+        throughput_row,
+        ratio_row,
+        Row.from_samples(
+            "saga", "compensation_success", "%", [compensated_percent], target=Target(100)
+        ),
+    ]
+
+
+def _median(values: list[float]) -> float:
+    return math.nan if any(math.isnan(v) for v in values) else statistics.median(values)
+
+
+# -- the stack -------------------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1, never one of the stack's defaults."""
+    with contextlib.ExitStack() as held:
+        ports: list[int] = []
+        while len(ports) < count:
+            probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+            if port not in DEFAULT_PORTS:
+                ports.append(port)
+        return ports
+
+
+def bench_settings(state_dir: Path) -> Settings:
+    temporal_port, ui_port, kafka_port, metrics_port = free_ports(4)
+    return Settings(
+        temporal=TemporalConfig(address=f"127.0.0.1:{temporal_port}", ui_port=ui_port),
+        kafka=KafkaConfig(bootstrap_servers=[f"127.0.0.1:{kafka_port}"]),
+        metrics_port=metrics_port,
+        state_dir=state_dir,
+        task_queue=f"bench-saga-{uuid.uuid4().hex[:8]}",
+    )
+
+
+async def run_bench(args: argparse.Namespace) -> list[Row]:
+    """Start the stack, measure, and stop the stack whatever happens."""
+    with tempfile.TemporaryDirectory(prefix="bench-saga-") as state_dir:
+        stack = EmbeddedStack(bench_settings(Path(state_dir)))
+        try:
+            await stack.start()
+            return await _measure_on(stack, args)
+        except BaseException:
+            for process in stack.processes:
+                log.error("last lines of %s's log:\n%s", process.name, process.tail(15))
+            raise
+        finally:
+            await stack.stop()
+
+
+async def _measure_on(stack: EmbeddedStack, args: argparse.Namespace) -> list[Row]:
+    settings = stack.settings
+    client = await connect(settings)
+    suffix = uuid.uuid4().hex[:8]
+    agent = build_agent(f"bench-agent-{suffix}", max_concurrent_actions=max(100, args.concurrency))
+    bench = Bench(
+        client=client,
+        orchestrator=SagaOrchestrator(None, settings=settings, client=client),
+        agent=agent,
+        baseline_queue=f"bench-baseline-{suffix}",
+        sagas=args.sagas,
+        concurrency=args.concurrency,
+        timeout_s=args.timeout,
+    )
+    pids: dict[str, int | str] = {p.name: p.pid for p in stack.processes}
+    pids["bench"] = "self"
+    meter = CpuMeter(pids)
+    baseline_worker = Worker(client, task_queue=bench.baseline_queue, workflows=[HandWrittenSaga])
+    async with agent.worker(client), baseline_worker:
+        rows = await measure(bench, args.repeats, meter)
+    for line in meter.summary():
+        log.info("%s", line)
+    return rows
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sagas", type=int, default=300, help="sagas per batch (N)")
+    parser.add_argument("--repeats", type=int, default=3, help="saga/baseline batch pairs (R)")
+    parser.add_argument("--concurrency", type=int, default=50, help="sagas in flight (C)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per batch")
+    parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    args = parser.parse_args(argv)
+    for name in ("sagas", "repeats", "concurrency"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    log.setLevel(logging.INFO)
+    # Every refused third step would log a warning with a traceback; errors still show.
+    logging.getLogger("temporalio").setLevel(logging.ERROR)
+    if sys.flags.dont_write_bytecode:
+        log.warning(
+            "note: PYTHONDONTWRITEBYTECODE is set: the workflow sandbox recompiles workflow "
+            "modules for every run, which lowers both rates (see this script's docstring)"
+        )
+    rows = asyncio.run(run_bench(args))
+    print_report(rows, as_json=args.json, title="saga benchmark")
+    return exit_status(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
