@@ -1,0 +1,223 @@
+"""Key-based routing: CONSISTENT_HASH (rendezvous hashing) and AFFINITY (sticky, bounded load).
+
+Both hash with BLAKE2b, which gives the same answer in every process and on every run
+(Python's ``hash()`` of a string is salted per process and would reshuffle keys on restart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from registry.routing.types import Candidate, RouteRequest, RoutingStrategy, _rejected
+
+__all__ = ["AffinityStrategy", "ConsistentHashStrategy", "RendezvousHasher"]
+
+_DIGEST_SIZE = 16
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class RendezvousHasher:
+    """Rendezvous (highest random weight) hashing with a stable hash.
+
+    The weight of agent ``a`` for key ``k`` is ``blake2b(len(a) || a || k)``; a key belongs to
+    the candidate with the highest weight. Removing one candidate therefore moves exactly the
+    keys that candidate held, and adding one takes about ``1/N`` of the keys from the others.
+    The per-agent hash prefix is computed once and copied for each key, so a decision costs
+    one short hash per candidate.
+
+    Args:
+        max_agents: how many agent prefixes to keep; the cache is cleared when it is full.
+    """
+
+    def __init__(self, *, max_agents: int = 4096) -> None:
+        self._max_agents = max_agents
+        self._prefixes: dict[str, hashlib.blake2b] = {}
+
+    def _prefix(self, agent_id: str) -> hashlib.blake2b:
+        prefix = self._prefixes.get(agent_id)
+        if prefix is None:
+            if len(self._prefixes) >= self._max_agents:
+                self._prefixes.clear()
+            raw = _encode(agent_id)
+            prefix = hashlib.blake2b(len(raw).to_bytes(4, "big") + raw, digest_size=_DIGEST_SIZE)
+            self._prefixes[agent_id] = prefix
+        return prefix
+
+    def weight(self, agent_id: str, key: bytes) -> bytes:
+        """The agent's weight for ``key``; compare weights as bytes, higher wins."""
+        digest = self._prefix(agent_id).copy()
+        digest.update(key)
+        return digest.digest()
+
+    def best(self, candidates: Sequence[Candidate], key: bytes) -> Candidate:
+        """The candidate with the highest weight for ``key`` (``candidates`` must not be empty)."""
+        best = candidates[0]
+        best_weight = b""
+        for candidate in candidates:
+            weight = self.weight(candidate.agent_id, key)
+            if weight > best_weight:
+                best, best_weight = candidate, weight
+        return best
+
+    def ranked(self, candidates: Sequence[Candidate], key: bytes) -> list[Candidate]:
+        """The candidates from the highest weight for ``key`` to the lowest."""
+        return sorted(
+            candidates, key=lambda candidate: self.weight(candidate.agent_id, key), reverse=True
+        )
+
+
+class _KeylessRotation:
+    """Round robin per rule, for requests that carry no key to hash."""
+
+    def __init__(self) -> None:
+        self._position: dict[str, int] = {}
+
+    def next(self, candidates: Sequence[Candidate], rule: str) -> str:
+        index = self._position.get(rule, 0) % len(candidates)
+        self._position[rule] = index + 1
+        return candidates[index].agent_id
+
+    def forget(self, rule: str) -> None:
+        self._position.pop(rule, None)
+
+
+class ConsistentHashStrategy:
+    """CONSISTENT_HASH: each key goes to its rendezvous-hash winner among the candidates.
+
+    Hashing is over the candidates actually given, so the answer is always one of them, and
+    removing one of N candidates moves only the keys it held (about 1/N of them). The mapping
+    needs no state: every router process, before and after a restart, agrees on it. A request
+    without a key has nothing to be consistent about and takes the rule's round robin.
+    """
+
+    kind = RoutingStrategy.CONSISTENT_HASH
+
+    def __init__(self) -> None:
+        self._hasher = RendezvousHasher()
+        self._keyless = _KeylessRotation()
+
+    def select(self, candidates: Sequence[Candidate], request: RouteRequest) -> list[str]:
+        """Return the key's rendezvous winner."""
+        if not candidates:
+            return []
+        if request.key is None:
+            return [self._keyless.next(candidates, request.rule)]
+        if len(candidates) == 1:
+            return [candidates[0].agent_id]
+        return [self._hasher.best(candidates, _encode(request.key)).agent_id]
+
+    def forget(self, rule: str) -> None:
+        """Drop the rule's keyless rotation."""
+        self._keyless.forget(rule)
+
+
+class _Assignments:
+    """One rule's sticky assignments: an LRU of key → agent, and how many keys each agent holds."""
+
+    __slots__ = ("counts", "owner")
+
+    def __init__(self) -> None:
+        self.owner: OrderedDict[str, str] = OrderedDict()
+        self.counts: dict[str, int] = {}
+
+    def release(self, agent_id: str) -> None:
+        left = self.counts[agent_id] - 1
+        if left:
+            self.counts[agent_id] = left
+        else:
+            del self.counts[agent_id]
+
+
+class AffinityStrategy:
+    """AFFINITY: the same key goes to the same agent, with a bound on any agent's share.
+
+    Consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam, 2018) over
+    rendezvous hashing. A rule remembers which agent each key went to. An agent may hold at
+    most ``ceil(load_factor * keys / candidates)`` keys; a new key goes to the first agent in
+    its rendezvous order that is under that cap, so no agent takes more than its bounded share
+    even when a few keys are very popular. A key stays with its agent as long as the agent is a
+    candidate and within the cap. When an agent leaves, only its keys move (the cap can only
+    grow when candidates leave); when agents join, keys on agents now above the cap move as
+    they are next seen, which rebalances onto the newcomers.
+
+    Memory is bounded: each rule keeps at most ``max_keys`` keys, forgetting the least
+    recently routed first. A request without a key takes the rule's round robin.
+
+    Args:
+        load_factor: ``c`` in the cap, at least 1; 1.25 lets an agent hold 25% above average.
+        max_keys: how many keys each rule remembers.
+
+    Raises:
+        orchestration.exceptions.ValidationError: a setting below its minimum.
+    """
+
+    kind = RoutingStrategy.AFFINITY
+
+    def __init__(self, *, load_factor: float = 1.25, max_keys: int = 100_000) -> None:
+        if not load_factor >= 1.0:
+            raise _rejected("load_factor", load_factor, "must be at least 1")
+        if max_keys < 1:
+            raise _rejected("max_keys", max_keys, "must be at least 1")
+        self._load_factor = load_factor
+        self._max_keys = max_keys
+        self._rules: dict[str, _Assignments] = {}
+        self._hasher = RendezvousHasher()
+        self._keyless = _KeylessRotation()
+
+    def select(self, candidates: Sequence[Candidate], request: RouteRequest) -> list[str]:
+        """Return the key's sticky agent, assigning one under the load cap if needed."""
+        n = len(candidates)
+        if n == 0:
+            return []
+        key = request.key
+        if key is None:
+            return [self._keyless.next(candidates, request.rule)]
+        table = self._rules.get(request.rule)
+        if table is None:
+            table = self._rules[request.rule] = _Assignments()
+        owner = table.owner
+        agent_id = owner.get(key)
+        if agent_id is not None:
+            if table.counts[agent_id] <= math.ceil(self._load_factor * len(owner) / n):
+                for candidate in candidates:
+                    if candidate.agent_id == agent_id:
+                        owner.move_to_end(key)
+                        return [agent_id]
+            del owner[key]
+            table.release(agent_id)
+        if len(owner) >= self._max_keys:
+            # Evict before placing, so the cap the new key sees is the one that holds after.
+            _, evicted = owner.popitem(last=False)
+            table.release(evicted)
+        agent_id = self._place(table, candidates, _encode(key))
+        owner[key] = agent_id
+        table.counts[agent_id] = table.counts.get(agent_id, 0) + 1
+        return [agent_id]
+
+    def _place(self, table: _Assignments, candidates: Sequence[Candidate], key: bytes) -> str:
+        counts = table.counts
+        # The cap counts the new key, so some candidate is always under it.
+        cap = math.ceil(self._load_factor * (len(table.owner) + 1) / len(candidates))
+        first = self._hasher.best(candidates, key).agent_id
+        if counts.get(first, 0) < cap:
+            return first
+        for candidate in self._hasher.ranked(candidates, key):
+            if counts.get(candidate.agent_id, 0) < cap:
+                return candidate.agent_id
+        return first  # unreachable: the candidates cannot all be at the cap
+
+    def assignments(self, rule: str) -> dict[str, str]:
+        """A copy of the rule's remembered key → agent assignments (for tests and debugging)."""
+        table = self._rules.get(rule)
+        return dict(table.owner) if table is not None else {}
+
+    def forget(self, rule: str) -> None:
+        """Drop the rule's assignments and keyless rotation."""
+        self._rules.pop(rule, None)
+        self._keyless.forget(rule)
