@@ -54,7 +54,7 @@ def cache_bytecode(settings: Settings) -> None:
         prefix = (settings.state_dir / "pycache").resolve()
         sys.dont_write_bytecode = False
         sys.pycache_prefix = str(prefix)
-        log.info("caching bytecode in %s (PYTHONDONTWRITEBYTECODE is set)", prefix)
+        log.debug("caching bytecode in %s (PYTHONDONTWRITEBYTECODE is set)", prefix)
 
 
 async def run_worker(settings: Settings) -> None:

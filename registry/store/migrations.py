@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from orchestration.exceptions import ValidationError
 from registry.store.engine import create_engine, translate_connect_errors
 
-__all__ = ["SCRIPT_LOCATION", "alembic_config", "current_revision", "upgrade"]
+__all__ = ["SCRIPT_LOCATION", "alembic_config", "current_revision", "revisions", "upgrade"]
 
 SCRIPT_LOCATION = Path(__file__).with_name("alembic")
 
@@ -74,6 +74,14 @@ def _run_upgrade(connection: Connection, url: str, revision: str) -> list[str]:
             errors=[{"field": "revision", "problem": problem}],
         ) from None
     return list(config.attributes.get("applied_revisions", []))
+
+
+def revisions() -> list[str]:
+    """Every migration's revision id, oldest first; the last is the head."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
 
 
 async def upgrade(url: str, *, revision: str = "head") -> list[str]:

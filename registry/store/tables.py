@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, MetaData, String, func
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ActionLedgerEntry", "Base"]
+__all__ = ["ActionLedgerEntry", "AgentCapabilityEntry", "AgentEntry", "Base"]
 
 # Deterministic constraint names, so migrations can drop and alter constraints by name on
 # every backend (SQLite batch mode needs names too).
@@ -39,3 +49,51 @@ class ActionLedgerEntry(Base):
     # none_as_null: a result of None is SQL NULL, not the JSON literal 'null'.
     result: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AgentEntry(Base):
+    """A registered agent: its descriptor, its last heartbeat and its last written status.
+
+    The status column is what the health checker last wrote (for listing and for logging
+    transitions); the registry recomputes the status at read time from the heartbeat columns.
+    """
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        Index("ix_agents_status", "status"),
+        Index("ix_agents_last_heartbeat_at", "last_heartbeat_at"),
+    )
+
+    agent_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(64))
+    endpoint: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    service_types: Mapped[list[str]] = mapped_column(JSON)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    capabilities: Mapped[list[str]] = mapped_column(JSON)
+    # "metadata" is reserved on declarative classes, so the attribute has another name.
+    agent_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    location: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    cpu_usage: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    response_time_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    heartbeat_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20))
+    status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AgentCapabilityEntry(Base):
+    """One capability of one agent: the index that capability lookups in discovery use."""
+
+    __tablename__ = "agent_capabilities"
+    __table_args__ = (Index("ix_agent_capabilities_capability", "capability"),)
+
+    agent_id: Mapped[str] = mapped_column(
+        String(200), ForeignKey("agents.agent_id", ondelete="CASCADE"), primary_key=True
+    )
+    capability: Mapped[str] = mapped_column(String(128), primary_key=True)

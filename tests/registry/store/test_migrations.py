@@ -17,6 +17,7 @@ from registry.store import (
     current_revision,
     upgrade,
 )
+from registry.store.migrations import revisions
 
 UNREACHABLE_URL = "postgresql+asyncpg://orch:s3cret-pw@127.0.0.1:1/orch"
 
@@ -26,22 +27,22 @@ async def test_upgrade_applies_every_migration_to_an_empty_database(
 ) -> None:
     assert await current_revision(empty_database_url) is None
 
-    assert await upgrade(empty_database_url) == ["0001"]
+    assert await upgrade(empty_database_url) == revisions()
 
-    assert await current_revision(empty_database_url) == "0001"
+    assert await current_revision(empty_database_url) == revisions()[-1]
 
 
 async def test_upgrading_an_up_to_date_database_applies_nothing(empty_database_url: str) -> None:
     await upgrade(empty_database_url)
 
     assert await upgrade(empty_database_url) == []
-    assert await current_revision(empty_database_url) == "0001"
+    assert await current_revision(empty_database_url) == revisions()[-1]
 
 
 async def test_concurrent_upgrades_apply_each_migration_once(empty_database_url: str) -> None:
     results = await asyncio.gather(upgrade(empty_database_url), upgrade(empty_database_url))
 
-    assert sorted(results) == [[], ["0001"]]
+    assert sorted(results) == [[], revisions()]
 
 
 def _schema_differences(connection: Connection) -> list[Any]:
@@ -90,3 +91,8 @@ async def test_an_unreachable_database_is_a_retriable_one_line_error_without_the
     assert "127.0.0.1:1" in message
     assert "ORCH_DATABASE_URL" in message
     assert "\n" not in message
+
+
+def test_the_migration_chain_is_the_known_one() -> None:
+    # Pinned so a migration can't be dropped or reordered silently; append new ids here.
+    assert revisions() == ["0001", "0002"]

@@ -1,0 +1,415 @@
+"""The agent registry on a database: registration, heartbeats, discovery, health checks.
+
+Writes are shaped for a large fleet: heartbeats are validated, checked against the set of
+known agents and coalesced per agent in memory, then written in one batched statement every
+``flush_interval_s`` (100 ms) or as soon as ``max_pending`` (1,000) agents are waiting, and on
+close. Registrations, deregistrations and status changes are written at once. Health and
+status are computed at read time (:mod:`registry.health`), so reads never wait for a check.
+
+Example:
+    ```python
+    async with LocalAgentRegistry(url, policy=HealthPolicy(heartbeat_interval_s=30)) as registry:
+        await registry.register(descriptor)
+        await registry.heartbeat("agent-calculator-001", {"cpu_usage": 0.45})
+        agents = await registry.discover(capabilities=["carbon_calculation"])
+    ```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orchestration.exceptions import RegistryError, ValidationError
+from registry.discovery import DiscoveryQuery, select_agents
+from registry.errors import AgentNotFoundError
+from registry.health import HealthPolicy, assess, should_pause_eviction
+from registry.health_check import run_health_check
+from registry.heartbeat_buffer import HeartbeatBuffer
+from registry.metrics import registry_discovery_latency_ms, registry_heartbeats_total
+from registry.models import AgentDescriptor, AgentStatus, ServiceType
+from registry.records import HealthCheckSummary, HeartbeatMetrics, RegisteredAgent, StatusChange
+from registry.status_book import StatusBook
+from registry.store.agents import AgentStore, StoredAgent
+from registry.store.engine import create_engine
+from registry.store.migrations import upgrade
+from registry.views import assess_agent, candidate_of, registered_agent
+
+__all__ = ["LocalAgentRegistry"]
+
+logger = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_positive(field: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        problem = f"must be a positive number (got {value!r})"
+        raise ValidationError(f"{field} {problem}", errors=[{"field": field, "problem": problem}])
+
+
+class LocalAgentRegistry:
+    """The quick reference's ``AgentRegistry``, on Postgres or SQLite.
+
+    Args:
+        url_or_engine: a database URL (the registry then owns its engine) or an engine the
+            caller owns and disposes of.
+        policy: heartbeat interval, health check interval and deregistration timeout.
+        clock: returns the current time; tests pass one they control.
+        migrate: apply pending migrations in :meth:`initialize`
+            (``settings.database.auto_migrate``).
+        background: run the heartbeat flusher and the health checker as tasks; without
+            them, call :meth:`flush` and :meth:`check_health` yourself.
+        flush_interval_s: how often pending heartbeats are written.
+        max_pending: write at once when this many agents have pending heartbeats.
+        self_preservation_threshold: the fraction of silent agents above which eviction pauses.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | AsyncEngine,
+        *,
+        policy: HealthPolicy | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        migrate: bool = True,
+        background: bool = True,
+        flush_interval_s: float = 0.1,
+        max_pending: int = 1000,
+        self_preservation_threshold: float = 0.5,
+    ) -> None:
+        _check_positive("flush_interval_s", flush_interval_s)
+        _check_positive("max_pending", max_pending)
+        # Raises a ValidationError naming "threshold" when outside (0, 1].
+        should_pause_eviction(1, 0, self_preservation_threshold)
+        if isinstance(url_or_engine, str):
+            self._url, self._engine = url_or_engine, None
+        else:
+            self._url = url_or_engine.url.render_as_string(hide_password=False)
+            self._engine = url_or_engine
+        self._owns_engine = self._engine is None
+        self._policy = policy or HealthPolicy()
+        self._clock = clock
+        self._migrate = migrate
+        self._background = background
+        self._flush_interval_s = flush_interval_s
+        self._max_pending = max_pending
+        self._threshold = self_preservation_threshold
+        self._store: AgentStore | None = None
+        self._known = StatusBook(self_preservation_threshold=self_preservation_threshold)
+        self._pending = HeartbeatBuffer()
+        self._flush_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    @property
+    def policy(self) -> HealthPolicy:
+        return self._policy
+
+    @property
+    def pending_heartbeats(self) -> int:
+        """Agents whose latest heartbeat is accepted but not written yet."""
+        return len(self._pending)
+
+    @property
+    def eviction_paused(self) -> bool:
+        """True while self-preservation holds back eviction (as of the last health check)."""
+        return self._known.eviction_paused
+
+    async def initialize(self) -> None:
+        """Apply migrations (when asked), load the known agents, start the background tasks.
+
+        Raises:
+            DatabaseUnavailableError: the database cannot be reached (retriable).
+        """
+        if self._store is not None:
+            return
+        if self._migrate:
+            await upgrade(self._url)
+        if self._engine is None:
+            self._engine = create_engine(self._url)
+        store = AgentStore(self._engine)
+        self._known.remember(await store.known_statuses())
+        self._store = store
+        if self._background:
+            self._tasks = [
+                asyncio.create_task(
+                    self._every("heartbeat flush", self._flush_interval_s, self.flush)
+                ),
+                asyncio.create_task(
+                    self._every(
+                        "health check", self._policy.health_check_interval_s, self.check_health
+                    )
+                ),
+            ]
+        logger.info("agent registry ready with %d registered agents", len(self._known))
+
+    async def close(self) -> None:
+        """Stop the background tasks, write pending heartbeats, release an owned engine."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            if self._store is not None:
+                await self._flush(self._store)
+        finally:
+            if self._owns_engine and self._engine is not None:
+                await self._engine.dispose()
+
+    async def __aenter__(self) -> LocalAgentRegistry:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def register(self, descriptor: AgentDescriptor) -> RegisteredAgent:
+        """Register an agent; registering it again updates its descriptor (idempotent).
+
+        Its heartbeat history is kept, and the registration counts as a sign of life.
+
+        Raises:
+            ValidationError: the descriptor's metadata is not JSON.
+        """
+        store = self._require()
+        now = self._now()
+        again = descriptor.agent_id in self._known
+        row = await store.upsert(descriptor, now)
+        self._known.remember({row.agent_id: row.status})
+        assessment = assess_agent(row, self._pending.get(row.agent_id), now, self._policy)
+        await self._known.write_changes(store, {row.agent_id: assessment}, now)
+        logger.info(
+            "agent %s %s: %s %s, capabilities [%s], location %s",
+            row.agent_id,
+            "registered again" if again else "registered",
+            descriptor.agent_type,
+            descriptor.version,
+            ", ".join(descriptor.capabilities),
+            row.location or "unknown",
+        )
+        return self._view(row, now)
+
+    async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
+        """Accept a heartbeat; it is written with the next batch.
+
+        Args:
+            agent_id: a registered agent.
+            metrics: ``cpu_usage`` (0..1), ``error_rate`` (0..1) and ``response_time_ms``
+                (>= 0), each optional; other keys are ignored.
+
+        Raises:
+            ValidationError: a metric is invalid (``errors`` names it).
+            AgentNotFoundError: the agent is not registered; nothing is recorded.
+        """
+        store = self._require()
+        parsed = HeartbeatMetrics.from_mapping(metrics)
+        if not isinstance(agent_id, str):
+            problem = "must be a string"
+            raise ValidationError(
+                f"agent_id {problem}", errors=[{"field": "agent_id", "problem": problem}]
+            )
+        if agent_id not in self._known:
+            # Another registry process may have registered it since the known set was loaded.
+            row = await store.get(agent_id)
+            if row is None:
+                raise AgentNotFoundError(agent_id)
+            self._known.remember({agent_id: row.status})
+        self._pending.add(agent_id, parsed, self._now())
+        registry_heartbeats_total.inc()
+        if len(self._pending) >= self._max_pending:
+            await self._flush(store)
+
+    async def flush(self) -> int:
+        """Write the pending heartbeats now, in one batched statement.
+
+        Returns:
+            How many agents' heartbeats were written.
+        """
+        written, _ = await self._flush(self._require())
+        return written
+
+    async def discover(
+        self,
+        capabilities: Iterable[str] | None = None,
+        service_types: Iterable[ServiceType | str] | None = None,
+        tags: Iterable[str] | None = None,
+        version_constraint: str | None = None,
+        min_health_score: float = 0.0,
+        location_preference: str | None = None,
+        max_results: int = 10,
+    ) -> list[RegisteredAgent]:
+        """Find usable agents, best first (see :mod:`registry.discovery` for the ranking).
+
+        Args:
+            capabilities: every one is required.
+            service_types: any one is enough.
+            tags: any one is enough.
+            version_constraint: a PEP 440 constraint such as ``">=2.0,<3"``.
+            min_health_score: the lowest health score (0..1) at read time.
+            location_preference: agents whose location or a tag equals it come first.
+            max_results: at most this many agents.
+
+        Raises:
+            ValidationError: an argument is invalid; ``errors`` names it.
+        """
+        started = time.perf_counter()
+        query = DiscoveryQuery.build(
+            capabilities=capabilities,
+            service_types=service_types,
+            tags=tags,
+            version_constraint=version_constraint,
+            min_health_score=min_health_score,
+            location_preference=location_preference,
+            max_results=max_results,
+        )
+        store = self._require()
+        summaries = await store.summaries(
+            query.capabilities,
+            query.service_types,
+            query.tags,
+            with_tags=query.location_preference is not None,
+        )
+        now = self._now()
+        chosen = select_agents(
+            (candidate_of(s, self._pending.get(s.agent_id), now, self._policy) for s in summaries),
+            query,
+        )
+        # Only the winners' full rows are read (and their descriptors decoded).
+        rows = await store.get_many(c.agent_id for c in chosen)
+        found = [self._view(rows[c.agent_id], now) for c in chosen if c.agent_id in rows]
+        registry_discovery_latency_ms.observe((time.perf_counter() - started) * 1000)
+        return found
+
+    async def get_agent(self, agent_id: str) -> RegisteredAgent:
+        """The agent with its health now.
+
+        Raises:
+            AgentNotFoundError: it is not registered.
+        """
+        row = await self._require().get(agent_id)
+        if row is None:
+            raise AgentNotFoundError(agent_id)
+        return self._view(row, self._now())
+
+    async def list_agents(self, status: AgentStatus | str | None = None) -> list[RegisteredAgent]:
+        """Every registered agent ordered by id, optionally only those in ``status`` now.
+
+        Raises:
+            ValidationError: ``status`` is not an agent status.
+        """
+        wanted = None
+        if status is not None:
+            try:
+                wanted = AgentStatus(status)
+            except ValueError:
+                problem = f"must be one of {', '.join(s.value for s in AgentStatus)}"
+                raise ValidationError(
+                    f"status {problem}", errors=[{"field": "status", "problem": problem}]
+                ) from None
+        now = self._now()
+        agents = [self._view(row, now) for row in await self._require().list()]
+        return [agent for agent in agents if wanted is None or agent.status is wanted]
+
+    async def deregister(self, agent_id: str) -> bool:
+        """Remove the agent now. False when it was not registered."""
+        store = self._require()
+        self._pending.discard(agent_id)
+        removed = await store.delete(agent_id)
+        self._known.forget(agent_id)
+        if removed:
+            logger.info("agent %s deregistered on request", agent_id)
+        return removed
+
+    async def check_health(self) -> HealthCheckSummary:
+        """One pass of the health checker.
+
+        Writes pending heartbeats first, then every status change, and removes agents silent
+        past the deregistration timeout unless self-preservation pauses eviction.
+        """
+        store = self._require()
+        # One pass at a time, and no flush in the middle of one: a flush writing a status
+        # between this pass's read and its write would be overwritten with a stale status.
+        async with self._flush_lock:
+            return await self._check_health(store)
+
+    async def _check_health(self, store: AgentStore) -> HealthCheckSummary:
+        _, flushed = await self._flush_locked(store)
+        summary = await run_health_check(
+            store,
+            self._known,
+            self._pending,
+            self._policy,
+            self._now(),
+            self_preservation_threshold=self._threshold,
+        )
+        return dataclasses.replace(summary, changes=(*flushed, *summary.changes))
+
+    def _require(self) -> AgentStore:
+        if self._closed:
+            raise RegistryError("the agent registry is closed")
+        if self._store is None:
+            raise RegistryError("the agent registry is not initialized: call initialize() first")
+        return self._store
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now.replace(tzinfo=UTC) if now.tzinfo is None else now
+
+    def _view(self, row: StoredAgent, now: datetime) -> RegisteredAgent:
+        return registered_agent(row, self._pending.get(row.agent_id), now, self._policy)
+
+    async def _flush(self, store: AgentStore) -> tuple[int, list[StatusChange]]:
+        async with self._flush_lock:
+            return await self._flush_locked(store)
+
+    async def _flush_locked(self, store: AgentStore) -> tuple[int, list[StatusChange]]:
+        batch = self._pending.take()
+        if not batch:
+            return 0, []
+        try:
+            unknown: set[str] = set(await store.apply_heartbeats(batch))
+        except BaseException:
+            self._pending.restore(batch)
+            raise
+        for agent_id in sorted(unknown):
+            self._known.forget(agent_id)
+            logger.warning(
+                "dropped a heartbeat of agent %s: it was deregistered meanwhile", agent_id
+            )
+        now = self._now()
+        written = {a: s for a, s in batch.items() if a not in unknown}
+        changes = await self._known.write_changes(
+            store, {a: assess(s.metrics, s.at, now, self._policy) for a, s in written.items()}, now
+        )
+        return len(written), changes
+
+    async def _every(
+        self, name: str, interval_s: float, action: Callable[[], Awaitable[object]]
+    ) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await action()
+            except Exception:
+                # A background pass must survive a database blip: log it, try next time.
+                logger.exception("registry %s failed; retrying in %.1f s", name, interval_s)

@@ -1,0 +1,111 @@
+"""The status last written for each agent: writing changes, logging them, publishing metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from registry.health import HealthAssessment
+from registry.metrics import (
+    registry_agent_health,
+    registry_agents_total,
+    registry_self_preservation,
+)
+from registry.models import AgentStatus
+from registry.records import StatusChange
+from registry.store.agents import AgentStore
+
+__all__ = ["StatusBook"]
+
+logger = logging.getLogger(__name__)
+
+
+class StatusBook:
+    """The registry's memory of which agents exist and of the status written for each.
+
+    It answers "is this agent registered?" for heartbeats without a query, and turns fresh
+    assessments into the status changes to write (and log) at once.
+
+    Args:
+        self_preservation_threshold: quoted in the self-preservation log line.
+    """
+
+    def __init__(self, *, self_preservation_threshold: float = 0.5) -> None:
+        self._written: dict[str, AgentStatus] = {}
+        self._threshold = self_preservation_threshold
+        self._eviction_paused = False
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._written
+
+    def __len__(self) -> int:
+        return len(self._written)
+
+    @property
+    def eviction_paused(self) -> bool:
+        return self._eviction_paused
+
+    def remember(self, statuses: Mapping[str, AgentStatus]) -> None:
+        """Record statuses as read from the database."""
+        self._written.update(statuses)
+
+    def forget(self, agent_id: str) -> None:
+        """The agent is gone: drop it and its health series."""
+        self._written.pop(agent_id, None)
+        with contextlib.suppress(KeyError):
+            registry_agent_health.remove(agent_id)
+
+    async def write_changes(
+        self, store: AgentStore, assessments: Mapping[str, HealthAssessment], now: datetime
+    ) -> list[StatusChange]:
+        """Write, in one statement, the statuses that differ from the written ones; log each."""
+        changes = [
+            StatusChange(agent_id, self._written[agent_id], assessment.status, assessment.health)
+            for agent_id, assessment in assessments.items()
+            if agent_id in self._written and self._written[agent_id] is not assessment.status
+        ]
+        if not changes:
+            return []
+        await store.set_statuses({change.agent_id: change.new for change in changes}, now)
+        for change in changes:
+            self._written[change.agent_id] = change.new
+            log = logger.info if change.new is AgentStatus.ACTIVE else logger.warning
+            log(
+                "agent %s status %s -> %s (health %.2f)",
+                change.agent_id,
+                change.old.value,
+                change.new.value,
+                change.health,
+            )
+        return changes
+
+    def set_eviction_paused(self, paused: bool, *, silent: int, total: int) -> None:
+        """Record self-preservation's state; log when it turns on or off."""
+        if paused and not self._eviction_paused:
+            logger.warning(
+                "self-preservation on: %d of %d agents are silent at once (more than %.0f%%); "
+                "eviction paused, as a partition or a registry outage is likelier than a "
+                "mass failure",
+                silent,
+                total,
+                self._threshold * 100,
+            )
+        elif not paused and self._eviction_paused:
+            logger.info(
+                "self-preservation off: %d of %d agents silent; eviction resumes", silent, total
+            )
+        self._eviction_paused = paused
+        registry_self_preservation.set(1 if paused else 0)
+
+    @staticmethod
+    def publish(assessments: Mapping[str, HealthAssessment]) -> dict[AgentStatus, int]:
+        """Set the per-status and per-agent gauges; return the count of agents per status."""
+        statuses = dict.fromkeys(AgentStatus, 0)
+        for agent_id, assessment in assessments.items():
+            statuses[assessment.status] += 1
+            registry_agent_health.labels(agent_id=agent_id).set(assessment.health)
+        for status, count in statuses.items():
+            registry_agents_total.labels(status=status.value).set(count)
+        return statuses
