@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflows.saga_models import SagaConfig
@@ -22,6 +22,7 @@ from workflows.saga_models import SagaConfig
 __all__ = [
     "DatabaseConfig",
     "KafkaConfig",
+    "RegistryConfig",
     "SagaConfig",
     "Settings",
     "SwarmConfig",
@@ -183,6 +184,33 @@ class SwarmConfig(BaseModel):
         return self
 
 
+class RegistryConfig(BaseModel):
+    """The agent registry: in-process by default, or a remote registry service by ``url``."""
+
+    url: str | None = Field(
+        default=None,
+        description="Base URL of a registry service (http://host:8000); unset: in-process.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the service requires (and clients send). Without one the "
+        "service only binds to loopback.",
+    )
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    heartbeat_interval_s: float = Field(default=30.0, gt=0, le=3600)
+    health_check_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    deregistration_timeout_s: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
 class Settings(BaseSettings):
     """All settings. Build one with ``get_settings()``; tests pass overrides as keywords."""
 
@@ -204,6 +232,7 @@ class Settings(BaseSettings):
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
     saga: SagaConfig = Field(default_factory=SagaConfig)
     swarm: SwarmConfig = Field(default_factory=SwarmConfig)
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from orchestration.binaries import tansu_path, temporal_cli_path
 from orchestration.settings import Settings
@@ -72,6 +72,8 @@ def worker_command() -> list[str]:
 
 
 def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()  # the child needs the secret itself, not its mask
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Path):

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -18,7 +20,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ActionLedgerEntry", "AgentCapabilityEntry", "AgentEntry", "Base"]
+__all__ = [
+    "ActionLedgerEntry",
+    "AgentCapabilityEntry",
+    "AgentEntry",
+    "Base",
+    "RouteRuleEntry",
+    "RouteRuleRevision",
+]
 
 # Deterministic constraint names, so migrations can drop and alter constraints by name on
 # every backend (SQLite batch mode needs names too).
@@ -97,3 +106,26 @@ class AgentCapabilityEntry(Base):
         String(200), ForeignKey("agents.agent_id", ondelete="CASCADE"), primary_key=True
     )
     capability: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class RouteRuleEntry(Base):
+    """A route rule as JSON; ``revision`` grows with every change, deletes included."""
+
+    __tablename__ = "route_rules"
+    __table_args__ = (Index("ix_route_rules_revision", "revision"),)
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RouteRuleRevision(Base):
+    """One row per rule change: its id is the revision (portable autoincrement)."""
+
+    __tablename__ = "route_rule_revisions"
+
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_name: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

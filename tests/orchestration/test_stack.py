@@ -194,6 +194,7 @@ def test_settings_survive_the_trip_through_the_workers_environment(
         metrics_port=18080,
         temporal=TemporalConfig(address="127.0.0.1:17233", namespace="team-a", ui_port=18233),
         kafka={"bootstrap_servers": ["127.0.0.1:19092", "127.0.0.1:19093"], "embedded": False},
+        registry={"token": "s3cret-token", "url": "http://127.0.0.1:18000"},
     )
     for key in list(os.environ):
         if key.startswith("ORCH_"):
@@ -202,6 +203,8 @@ def test_settings_survive_the_trip_through_the_workers_environment(
         if value is not None:
             monkeypatch.setenv(key, value)
     assert Settings(_env_file=None) == settings
+    restored = Settings(_env_file=None).registry.token
+    assert restored is not None and restored.get_secret_value() == "s3cret-token"
 
 
 async def test_up_serves_every_port_and_leaves_no_process_after_sigterm(tmp_path: Path) -> None:

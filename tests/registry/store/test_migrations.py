@@ -95,4 +95,4 @@ async def test_an_unreachable_database_is_a_retriable_one_line_error_without_the
 
 def test_the_migration_chain_is_the_known_one() -> None:
     # Pinned so a migration can't be dropped or reordered silently; append new ids here.
-    assert revisions() == ["0001", "0002"]
+    assert revisions() == ["0001", "0002", "0003"]

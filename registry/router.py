@@ -1,0 +1,360 @@
+"""``MessageRouter``: choose target agents for a message from route rules.
+
+Decisions are computed in memory: rules (with conditions compiled once, when a rule is
+added), the registry's health snapshot, agents' reported loads and the outlier detector.
+The database is the source of truth for rules, not the hot path: a background refresh
+picks up rule changes made by any router instance, and health changes, about every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from bus.message import Message
+from orchestration.exceptions import RoutingError
+from registry.conditions import Condition, compile_condition
+from registry.metrics import routing_latency_ms, routing_messages_total
+from registry.models import AgentId, AgentStatus, Name
+from registry.routing import (
+    Candidate,
+    LoadInfo,
+    OutlierDetector,
+    RouteRequest,
+    RoutingStrategy,
+    Strategy,
+    make_strategy,
+)
+
+__all__ = ["HealthSource", "MessageRouter", "RouteRule", "RuleStore"]
+
+log = logging.getLogger(__name__)
+
+ROUTABLE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEGRADED})
+
+
+class RouteRule(BaseModel):
+    """A rule: messages matching ``condition`` go to ``targets`` by ``strategy``.
+
+    Rules are tried in ``priority`` order (lower first). ``affinity_key`` names what AFFINITY
+    and CONSISTENT_HASH hash: ``sender_id`` (the default), ``recipient_id``,
+    ``correlation_id`` or ``payload.<field>``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    condition: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    targets: list[AgentId] = Field(min_length=1, max_length=1000)
+    strategy: RoutingStrategy = RoutingStrategy.ROUND_ROBIN
+    priority: int = Field(default=100, ge=0, le=1_000_000)
+    affinity_key: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(sender_id|recipient_id|correlation_id|payload\.[A-Za-z0-9_\-]{1,100})$"
+        ),
+    ] = "sender_id"
+    weights: dict[AgentId, float] = Field(default_factory=dict)
+    enabled: bool = True
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for agent_id, weight in value.items():
+            if not 0 <= weight <= 1_000_000:
+                raise ValueError(f"weight of {agent_id} must be between 0 and 1000000")
+        return value
+
+
+class HealthSource(Protocol):
+    """What the router needs from a registry: every agent's status and health now."""
+
+    async def list_agents(self) -> Sequence[Any]: ...
+
+
+class RuleStore(Protocol):
+    """Where rules live (the database); ``revision`` changes whenever any rule changes."""
+
+    async def revision(self) -> int: ...
+
+    async def load(self) -> tuple[int, list[RouteRule]]: ...
+
+    async def save(self, rule: RouteRule) -> int: ...
+
+    async def delete(self, name: str) -> int: ...
+
+
+class _Unroutable(Exception):
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _CompiledRule:
+    __slots__ = ("condition", "rule")
+
+    def __init__(self, rule: RouteRule) -> None:
+        self.rule = rule
+        self.condition: Condition | None = (
+            compile_condition(rule.condition) if rule.condition else None
+        )
+
+    def matches(self, context: Mapping[str, Any]) -> bool:
+        return self.rule.enabled and (self.condition is None or self.condition.evaluate(context))
+
+
+class MessageRouter:
+    """Route messages to agents.
+
+    Args:
+        bus: the ``MessageBus`` (optional; routing itself needs no bus).
+        registry: where health comes from; without one every target counts as healthy.
+        rules: where rules are kept; without one they live in this process only.
+        min_health: agents below this health are not candidates.
+        refresh_interval_s: how often rules and health are re-read.
+        rng: randomness for LEAST_LOADED and PRIORITY (seed it in tests).
+        clock: monotonic seconds, for outlier ejection.
+    """
+
+    def __init__(
+        self,
+        bus: object | None = None,
+        *,
+        registry: HealthSource | None = None,
+        rules: RuleStore | None = None,
+        min_health: float = 0.3,
+        refresh_interval_s: float = 1.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        outliers: OutlierDetector | None = None,
+    ) -> None:
+        self.bus = bus
+        self._registry = registry
+        self._store = rules
+        self._min_health = min_health
+        self._refresh_interval_s = refresh_interval_s
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._outliers = outliers or OutlierDetector()
+        self._rules: list[_CompiledRule] = []
+        self._revision = 0
+        self._health: dict[str, float] | None = None  # None: no registry, all healthy
+        self._loads: dict[str, LoadInfo] = {}
+        self._strategies: dict[tuple[str, RoutingStrategy], Strategy] = {}
+        self._candidates: dict[str, list[Candidate]] = {}
+        self._refresher: asyncio.Task[None] | None = None
+        self._pending_writes: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Load rules and health, then keep them fresh in the background."""
+        await self.refresh()
+        if self._refresher is None and (self._store or self._registry):
+            self._refresher = asyncio.create_task(self._refresh_forever(), name="router-refresh")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until rule changes made with ``add_route_rule`` are stored."""
+        while self._pending_writes:
+            await asyncio.gather(*self._pending_writes, return_exceptions=True)
+
+    async def refresh(self) -> None:
+        """Re-read rules (when their revision changed) and the health snapshot."""
+        if self._store is not None:
+            revision = await self._store.revision()
+            if revision != self._revision:
+                revision, rules = await self._store.load()
+                self._install([_CompiledRule(r) for r in rules], revision)
+        if self._registry is not None:
+            agents = await self._registry.list_agents()
+            self._health = {
+                a.agent_id: a.health_score for a in agents if AgentStatus(a.status) in ROUTABLE
+            }
+            self._candidates.clear()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_interval_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # keep routing on the last good snapshot
+                log.warning("router refresh failed, keeping the last rules and health: %s", exc)
+
+    # -- rules -------------------------------------------------------------------------
+
+    def add_route_rule(self, rule: RouteRule) -> None:
+        """Add or replace the rule named ``rule.name``; its condition is compiled now.
+
+        Raises:
+            RoutingError: the condition is refused (the message says why).
+        """
+        compiled = _CompiledRule(rule)
+        self._install(
+            [r for r in self._rules if r.rule.name != rule.name] + [compiled], self._revision
+        )
+        if self._store is not None:
+            self._track(self._store.save(rule))
+
+    async def save_route_rule(self, rule: RouteRule) -> None:
+        """``add_route_rule`` that returns once the rule is stored."""
+        self.add_route_rule(rule)
+        await self.flush()
+
+    def remove_route_rule(self, name: str) -> bool:
+        kept = [r for r in self._rules if r.rule.name != name]
+        if len(kept) == len(self._rules):
+            return False
+        self._install(kept, self._revision)
+        for key in [k for k in self._strategies if k[0] == name]:
+            del self._strategies[key]
+        if self._store is not None:
+            self._track(self._store.delete(name))
+        return True
+
+    @property
+    def rules(self) -> list[RouteRule]:
+        return [r.rule for r in self._rules]
+
+    def _install(self, rules: list[_CompiledRule], revision: int) -> None:
+        rules.sort(key=lambda r: (r.rule.priority, r.rule.name))
+        self._rules = rules
+        self._revision = revision
+        self._candidates.clear()
+
+    def _track(self, write: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(write)
+        self._pending_writes.add(task)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._pending_writes.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("storing a route rule failed: %s", finished.exception())
+            elif not finished.cancelled():
+                self._revision = max(self._revision, int(finished.result()))
+
+        task.add_done_callback(done)
+
+    # -- loads and outcomes ------------------------------------------------------------
+
+    def update_agent_load(self, agent_id: str, load: LoadInfo) -> None:
+        if load.agent_id != agent_id:
+            raise RoutingError(f"load for {load.agent_id!r} was reported as {agent_id!r}")
+        self._loads[agent_id] = load
+        self._candidates.clear()
+
+    def record_result(self, agent_id: str, *, success: bool) -> None:
+        """Tell the outlier detector how a delivery to ``agent_id`` went."""
+        now = self._clock()
+        if success:
+            self._outliers.record_success(agent_id, now)
+        elif self._outliers.record_failure(agent_id, now):
+            log.warning("agent %s ejected from routing after repeated failures", agent_id)
+
+    # -- routing -----------------------------------------------------------------------
+
+    async def route(self, message: Message, strategy: RoutingStrategy | None = None) -> list[str]:
+        """The agents ``message`` should go to (one, or several for BROADCAST).
+
+        Raises:
+            RoutingError: no rule matches, or none of the matching rules' targets is
+                registered, healthy and not ejected.
+        """
+        return self.route_now(message, strategy)
+
+    def route_now(self, message: Message, strategy: RoutingStrategy | None = None) -> list[str]:
+        """``route`` without awaiting: everything it needs is in memory."""
+        started = time.perf_counter()
+        kind = strategy
+        try:
+            context = message.routing_context()
+            matched = [r for r in self._rules if r.matches(context)]
+            if not matched:
+                raise _Unroutable(
+                    "no_rule",
+                    f"no route rule matches {message.message_type.value} message "
+                    f"{message.message_id} from {message.sender_id}",
+                )
+            first = matched[0].rule
+            kind = strategy or first.strategy
+            candidates = self._candidates_for(matched)
+            ejected = self._outliers.ejected(self._clock())
+            if ejected:
+                flagged = [c for c in candidates if c.agent_id not in ejected]
+                candidates = flagged or candidates  # everyone ejected: better than nothing
+            if not candidates:
+                raise _Unroutable(
+                    "no_target",
+                    f"rule {first.name!r} matched but none of its targets "
+                    f"({', '.join(first.targets)}) is registered and healthy",
+                )
+            request = RouteRequest(
+                rule=first.name, key=_key(first, message), priority=int(message.priority)
+            )
+            targets = self._strategy(first.name, kind).select(candidates, request)
+        except _Unroutable as exc:
+            routing_messages_total.labels(
+                strategy=kind.value if kind else "none", status=exc.status
+            ).inc()
+            raise RoutingError(str(exc)) from None
+        routing_messages_total.labels(strategy=kind.value, status="routed").inc()
+        routing_latency_ms.observe((time.perf_counter() - started) * 1000)
+        return targets
+
+    def _candidates_for(self, matched: list[_CompiledRule]) -> list[Candidate]:
+        cache_key = "\x00".join(r.rule.name for r in matched)
+        cached = self._candidates.get(cache_key)
+        if cached is not None:
+            return cached
+        weights = matched[0].rule.weights
+        seen: dict[str, Candidate] = {}
+        for compiled in matched:
+            for agent_id in compiled.rule.targets:
+                if agent_id in seen:
+                    continue
+                health = 1.0 if self._health is None else self._health.get(agent_id)
+                if health is None or health < self._min_health:
+                    continue
+                seen[agent_id] = Candidate(
+                    agent_id=agent_id,
+                    health=health,
+                    load=self._loads.get(agent_id),
+                    weight=weights.get(agent_id, 1.0),
+                )
+        candidates = list(seen.values())
+        self._candidates[cache_key] = candidates
+        return candidates
+
+    def _strategy(self, rule: str, kind: RoutingStrategy) -> Strategy:
+        strategy = self._strategies.get((rule, kind))
+        if strategy is None:
+            strategy = self._strategies[(rule, kind)] = make_strategy(kind, rng=self._rng)
+        return strategy
+
+
+def _key(rule: RouteRule, message: Message) -> str | None:
+    field = rule.affinity_key
+    if field.startswith("payload."):
+        value = message.payload.get(field[len("payload.") :])
+        return None if value is None else str(value)
+    value = getattr(message, field)
+    return None if value is None else str(value)
