@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+registry_app = typer.Typer(help="The agent registry service.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -109,6 +111,16 @@ def agent(
     except OrchestrationError as exc:
         fail(str(exc), EXIT_CONFIG)
     run_async(lambda: declared.run(settings))
+
+
+@registry_app.command("serve")
+def registry_serve() -> None:
+    """Serve the registry and router HTTP API on ORCH_REGISTRY_HOST:ORCH_REGISTRY_PORT."""
+    settings = load_settings()
+    setup_logging(settings)
+    from registry.service.serve import serve
+
+    run_async(lambda: serve(settings))
 
 
 @db_app.command("upgrade")

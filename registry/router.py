@@ -205,30 +205,57 @@ class MessageRouter:
     def add_route_rule(self, rule: RouteRule) -> None:
         """Add or replace the rule named ``rule.name``; its condition is compiled now.
 
+        With a rule store the write happens in the background (failures are logged); use
+        ``save_route_rule`` to wait for it and see its errors.
+
         Raises:
             RoutingError: the condition is refused (the message says why).
         """
-        compiled = _CompiledRule(rule)
-        self._install(
-            [r for r in self._rules if r.rule.name != rule.name] + [compiled], self._revision
-        )
+        self._put(_CompiledRule(rule))
         if self._store is not None:
             self._track(self._store.save(rule))
 
     async def save_route_rule(self, rule: RouteRule) -> None:
-        """``add_route_rule`` that returns once the rule is stored."""
-        self.add_route_rule(rule)
-        await self.flush()
+        """Store the rule, then use it. Nothing changes if the condition or the write fails.
+
+        Raises:
+            RoutingError: the condition is refused.
+            RegistryError: the store could not be written (e.g. the database is down).
+        """
+        compiled = _CompiledRule(rule)
+        revision = self._revision
+        if self._store is not None:
+            revision = max(revision, await self._store.save(rule))
+        self._put(compiled, revision)
 
     def remove_route_rule(self, name: str) -> bool:
+        """Remove a rule (stored in the background, as ``add_route_rule``)."""
+        if not self._drop(name):
+            return False
+        if self._store is not None:
+            self._track(self._store.delete(name))
+        return True
+
+    async def delete_route_rule(self, name: str) -> bool:
+        """Remove a rule from the store, then from this router; False if it is unknown."""
+        if all(r.rule.name != name for r in self._rules):
+            return False
+        if self._store is not None:
+            self._revision = max(self._revision, await self._store.delete(name))
+        return self._drop(name)
+
+    def _put(self, compiled: _CompiledRule, revision: int | None = None) -> None:
+        name = compiled.rule.name
+        kept = [r for r in self._rules if r.rule.name != name]
+        self._install([*kept, compiled], self._revision if revision is None else revision)
+
+    def _drop(self, name: str) -> bool:
         kept = [r for r in self._rules if r.rule.name != name]
         if len(kept) == len(self._rules):
             return False
         self._install(kept, self._revision)
         for key in [k for k in self._strategies if k[0] == name]:
             del self._strategies[key]
-        if self._store is not None:
-            self._track(self._store.delete(name))
         return True
 
     @property

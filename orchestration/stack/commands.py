@@ -15,6 +15,7 @@ from orchestration.settings import Settings
 from workflows.search_attributes import REGISTERED
 
 __all__ = [
+    "registry_command",
     "settings_env",
     "tansu_command",
     "temporal_command",
@@ -64,6 +65,11 @@ def tansu_command(settings: Settings) -> list[str]:
         "--advertised-listener-url", url,
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
+
+
+def registry_command() -> list[str]:
+    """The registry and router HTTP service, run by this interpreter."""
+    return [sys.executable, "-m", "orchestration.cli", "registry", "serve"]
 
 
 def worker_command() -> list[str]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from orchestration.exceptions import OrchestrationError, StackError
 from orchestration.settings import Settings
 from orchestration.stack.commands import (
+    registry_command,
     tansu_command,
     temporal_command,
     url_host,
@@ -72,6 +73,7 @@ class EmbeddedStack:
         self._stop_timeout_s = stop_timeout_s
         self._temporal: ManagedProcess | None = None
         self._kafka: ManagedProcess | None = None
+        self._registry: ManagedProcess | None = None
         self._worker: ManagedProcess | None = None
         self._started = False
 
@@ -99,7 +101,8 @@ class EmbeddedStack:
     @property
     def processes(self) -> tuple[ManagedProcess, ...]:
         """The children started so far, in start order."""
-        return tuple(p for p in (self._temporal, self._kafka, self._worker) if p is not None)
+        children = (self._temporal, self._kafka, self._registry, self._worker)
+        return tuple(p for p in children if p is not None)
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -110,6 +113,7 @@ class EmbeddedStack:
             addresses["Web UI"] = self.web_ui_url
         addresses["Kafka"] = ",".join(s.kafka.bootstrap_servers)
         addresses["Database"] = mask_url(s.database_url)
+        addresses["Registry API"] = self.registry_url
         addresses["Metrics"] = self.metrics_url
         return addresses
 
@@ -117,6 +121,15 @@ class EmbeddedStack:
     def web_ui_url(self) -> str:
         temporal = self._settings.temporal
         return f"http://{url_host(temporal.host)}:{temporal.ui_port}"
+
+    @property
+    def registry_url(self) -> str:
+        """The registry service: ``ORCH_REGISTRY_URL``, or the one this stack runs."""
+        registry = self._settings.registry
+        if registry.url:
+            return registry.url
+        host = "127.0.0.1" if registry.host in _ANY_ADDRESS else registry.host
+        return f"http://{url_host(host)}:{registry.port}"
 
     @property
     def metrics_url(self) -> str:
@@ -140,6 +153,11 @@ class EmbeddedStack:
             needs.append(
                 PortNeed("Kafka broker", s.kafka.host, s.kafka.port, "ORCH_KAFKA_BOOTSTRAP_SERVERS")
             )
+        if not s.registry.url:
+            needs.append(
+                PortNeed("registry service", s.registry.host, s.registry.port,
+                         "ORCH_REGISTRY_PORT")
+            )  # fmt: skip
         needs.append(PortNeed("metrics", s.metrics_host, s.metrics_port, "ORCH_METRICS_PORT"))
         return needs
 
@@ -160,6 +178,7 @@ class EmbeddedStack:
             await self._start_temporal()
             await self._start_kafka()
             await self._migrate()
+            await self._start_registry()
             await self._start_worker()
         except BaseException:
             await self.stop()
@@ -168,7 +187,7 @@ class EmbeddedStack:
 
     async def stop(self) -> None:
         """Stop the children: worker first, then Temporal, then Kafka. Safe to call twice."""
-        for attr in ("_worker", "_temporal", "_kafka"):
+        for attr in ("_worker", "_registry", "_temporal", "_kafka"):
             process: ManagedProcess | None = getattr(self, attr)
             if process is None:
                 continue
@@ -237,6 +256,20 @@ class EmbeddedStack:
         else:
             log.info("using the Kafka cluster at %s", ",".join(s.kafka.bootstrap_servers))
         await wait_for_kafka(s.kafka.bootstrap_servers, timeout_s=timeout, process=self._kafka)
+
+    async def _start_registry(self) -> None:
+        s = self._settings
+        health = f"{self.registry_url}/health"
+        if s.registry.url:
+            log.info("using the registry service at %s", s.registry.url)
+        else:
+            log.info("starting the registry service on %s", self.registry_url)
+            self._registry = await self._spawn(
+                "registry service", registry_command(), "registry", env=worker_env(s)
+            )
+        await wait_for_http(
+            "registry service", health, timeout_s=self._startup_timeout_s, process=self._registry
+        )
 
     async def _migrate(self) -> None:
         s = self._settings

@@ -32,6 +32,7 @@ PORT_SETTINGS = (
     "ORCH_TEMPORAL_UI_PORT",
     "ORCH_KAFKA_BOOTSTRAP_SERVERS",
     "ORCH_METRICS_PORT",
+    "ORCH_REGISTRY_PORT",
 )
 
 
@@ -101,14 +102,21 @@ class UpConfig:
     ui_port: int
     kafka_port: int
     metrics_port: int
+    registry_port: int
 
     @classmethod
     def fresh(cls, workdir: Path) -> UpConfig:
-        return cls(workdir, *free_ports(4))
+        return cls(workdir, *free_ports(5))
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.temporal_port, self.ui_port, self.kafka_port, self.metrics_port)
+        return (
+            self.temporal_port,
+            self.ui_port,
+            self.kafka_port,
+            self.metrics_port,
+            self.registry_port,
+        )
 
     @property
     def temporal_address(self) -> str:
@@ -121,6 +129,7 @@ class UpConfig:
             ORCH_TEMPORAL_UI_PORT=str(self.ui_port),
             ORCH_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{self.kafka_port}",
             ORCH_METRICS_PORT=str(self.metrics_port),
+            ORCH_REGISTRY_PORT=str(self.registry_port),
             ORCH_STATE_DIR=str(self.workdir / "state"),
         )
         return env
@@ -211,7 +220,7 @@ async def test_up_serves_every_port_and_leaves_no_process_after_sigterm(tmp_path
     config = UpConfig.fresh(tmp_path)
     with orchestration_up(config) as up:
         await up.wait_ready()
-        assert len(up.children) >= 3, up.output()  # Temporal, the broker, the worker
+        assert len(up.children) >= 4, up.output()  # Temporal, broker, registry, worker
         assert up.terminate() == 0, up.output()
         survivors = [pid for pid in up.children if is_running(pid)]
         assert survivors == [], up.output()

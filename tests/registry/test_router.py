@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bus.message import Message, MessageType, Priority
-from orchestration.exceptions import RoutingError
+from orchestration.exceptions import RegistryError, RoutingError
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 from registry.router import MessageRouter, RouteRule
@@ -213,3 +213,15 @@ async def _until(predicate: object, deadline_s: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met before the deadline"
         await asyncio.sleep(0.02)
+
+
+async def test_a_rule_the_store_cannot_save_is_not_used(unique: str) -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    router = MessageRouter(None, rules=SqlRuleStore(engine))
+    try:
+        with pytest.raises(RegistryError) as info:
+            await router.save_route_rule(RouteRule(name=f"lost-{unique}", targets=["a"]))
+        assert info.value.retriable
+        assert router.rules == []
+    finally:
+        await engine.dispose()

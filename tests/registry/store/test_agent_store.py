@@ -58,12 +58,11 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
-async def test_migrations_0001_and_0002_apply_and_the_head_is_0002(
+async def test_the_agents_migration_applies_on_top_of_the_ledger_one(
     empty_database_url: str,
 ) -> None:
     assert await upgrade(empty_database_url, revision="0001") == ["0001"]
-
-    assert await upgrade(empty_database_url) == ["0002"]
+    assert await upgrade(empty_database_url, revision="0002") == ["0002"]
     assert await current_revision(empty_database_url) == "0002"
 
 

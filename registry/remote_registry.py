@@ -1,0 +1,326 @@
+"""``RemoteAgentRegistry``: the registry service's client, a drop-in for ``LocalAgentRegistry``.
+
+Same async methods, same return types (the wire format is the library's own models), same
+errors: 404 is :class:`~registry.errors.AgentNotFoundError`, 422 is
+:class:`~orchestration.exceptions.ValidationError` with the service's ``problems`` as
+``errors``, 409 from ``route`` is :class:`~orchestration.exceptions.RoutingError`. An
+unreachable service, a timeout or a 503 is a :class:`RegistryError` with ``retriable=True``.
+One ``httpx.AsyncClient`` is kept for the registry's life, so connections are reused.
+
+Example:
+    ```python
+    async with RemoteAgentRegistry("http://registry:8000", token=token) as registry:
+        await registry.register(descriptor)
+        await registry.heartbeat("agent-calculator-001", {"cpu_usage": 0.45})
+    ```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+
+from bus.message import Message
+from orchestration.exceptions import RegistryError, RoutingError, ValidationError
+from registry.errors import AgentNotFoundError
+from registry.models import AgentDescriptor, AgentStatus, ServiceType
+from registry.records import RegisteredAgent
+from registry.router import RouteRule
+from registry.routing import LoadInfo, RoutingStrategy
+from registry.service.schemas import HeartbeatBatchResult, RouteDecision
+
+__all__ = ["RemoteAgentRegistry"]
+
+T = TypeVar("T")
+
+_AGENTS = pydantic.TypeAdapter(list[RegisteredAgent])
+_RULES = pydantic.TypeAdapter(list[RouteRule])
+_UNAVAILABLE = frozenset({429, 502, 503, 504})
+
+
+def _agent_path(agent_id: str, suffix: str = "") -> str:
+    return f"/agents/{quote(agent_id, safe='')}{suffix}"
+
+
+def _values(items: Iterable[Any] | None) -> Any:
+    if items is None or isinstance(items, str):
+        return items  # a bare string: the service answers 422 "should be a valid list"
+    return [str(getattr(i, "value", i)) for i in items]
+
+
+class RemoteAgentRegistry:
+    """The agent registry (and message router) of a registry service, over HTTP.
+
+    Args:
+        base_url: the service, e.g. ``http://127.0.0.1:8000`` (``ORCH_REGISTRY_URL``).
+        token: the service's bearer token (``ORCH_REGISTRY_TOKEN``), if it requires one.
+        timeout_s: per-request timeout (connect, read, write, pool each).
+        transport: an httpx transport, e.g. ``httpx.ASGITransport(app)`` in tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            problem = f"must start with http:// or https:// (got {base_url!r})"
+            raise ValidationError(
+                f"base_url {problem}", errors=[{"field": "base_url", "problem": problem}]
+            )
+        if token is not None and not (token.isascii() and token.isprintable() and token.strip()):
+            problem = "must be printable ASCII, not empty (the value is not shown)"
+            raise ValidationError(
+                f"token {problem}", errors=[{"field": "token", "problem": problem}]
+            )
+        self._base_url = base_url.rstrip("/")
+        self._sends_token = token is not None
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        self._client = httpx.AsyncClient(
+            base_url=self._base_url, headers=headers, timeout=timeout_s, transport=transport
+        )
+        self._timeout_s = timeout_s
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        return f"RemoteAgentRegistry({self._base_url!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Check that the service answers and its database is reachable.
+
+        Raises:
+            RegistryError: the service is unreachable or unhealthy (retriable).
+        """
+        await self._call("GET", "/health")
+
+    async def close(self) -> None:
+        """Close the connections. Heartbeats are already in the service's buffer."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> RemoteAgentRegistry:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- agents ------------------------------------------------------------------------
+
+    async def register(self, descriptor: AgentDescriptor) -> RegisteredAgent:
+        """Register an agent; registering it again updates its descriptor."""
+        response = await self._call("POST", "/agents", json=descriptor.model_dump(mode="json"))
+        return self._parse(RegisteredAgent.model_validate, response)
+
+    async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
+        """Send a heartbeat; the service writes it with its next batch.
+
+        Raises:
+            AgentNotFoundError: the agent is not registered (register it again).
+            ValidationError: a metric is invalid.
+        """
+        # Anything but a mapping is sent as is, for the service to answer 422 like the local
+        # registry's ValidationError.
+        body = dict(metrics) if isinstance(metrics, Mapping) else metrics
+        await self._call("POST", _agent_path(agent_id, "/heartbeat"), json=body, agent=agent_id)
+
+    async def heartbeats(
+        self, batch: Mapping[str, Mapping[str, Any] | None]
+    ) -> HeartbeatBatchResult:
+        """Send many agents' heartbeats (agent id -> metrics) in one request.
+
+        Returns:
+            Which were accepted, which ids are not registered, which had invalid metrics.
+        """
+        items = [
+            {"agent_id": agent_id, "metrics": dict(m) if m is not None else None}
+            for agent_id, m in batch.items()
+        ]
+        response = await self._call("POST", "/heartbeats", json=items)
+        return self._parse(HeartbeatBatchResult.model_validate, response)
+
+    async def discover(
+        self,
+        capabilities: Iterable[str] | None = None,
+        service_types: Iterable[ServiceType | str] | None = None,
+        tags: Iterable[str] | None = None,
+        version_constraint: str | None = None,
+        min_health_score: float = 0.0,
+        location_preference: str | None = None,
+        max_results: int = 10,
+    ) -> list[RegisteredAgent]:
+        """Find usable agents, best first (see ``LocalAgentRegistry.discover``)."""
+        query = {
+            "capabilities": _values(capabilities),
+            "service_types": _values(service_types),
+            "tags": _values(tags),
+            "version_constraint": version_constraint,
+            "min_health_score": min_health_score,
+            "location_preference": location_preference,
+            "max_results": max_results,
+        }
+        response = await self._call("POST", "/discover", json=query)
+        return self._parse(_AGENTS.validate_python, response)
+
+    async def get_agent(self, agent_id: str) -> RegisteredAgent:
+        """The agent with its health now.
+
+        Raises:
+            AgentNotFoundError: it is not registered.
+        """
+        response = await self._call("GET", _agent_path(agent_id), agent=agent_id)
+        return self._parse(RegisteredAgent.model_validate, response)
+
+    async def list_agents(self, status: AgentStatus | str | None = None) -> list[RegisteredAgent]:
+        """Every registered agent ordered by id, optionally only those in ``status`` now."""
+        params = {"status": str(getattr(status, "value", status))} if status is not None else None
+        response = await self._call("GET", "/agents", params=params)
+        return self._parse(_AGENTS.validate_python, response)
+
+    async def deregister(self, agent_id: str) -> bool:
+        """Remove the agent now. False when it was not registered."""
+        try:
+            await self._call("DELETE", _agent_path(agent_id), agent=agent_id)
+        except AgentNotFoundError:
+            return False
+        return True
+
+    # -- routing -----------------------------------------------------------------------
+
+    async def route_rules(self) -> list[RouteRule]:
+        """The service's route rules, in match order."""
+        response = await self._call("GET", "/route-rules")
+        return self._parse(_RULES.validate_python, response)
+
+    async def put_route_rule(self, rule: RouteRule) -> RouteRule:
+        """Add or replace the rule named ``rule.name``.
+
+        Raises:
+            ValidationError: the rule, or its condition, is refused (``errors`` says why).
+        """
+        path = f"/route-rules/{quote(rule.name, safe='')}"
+        response = await self._call("PUT", path, json=rule.model_dump(mode="json"))
+        return self._parse(RouteRule.model_validate, response)
+
+    async def delete_route_rule(self, name: str) -> bool:
+        """Remove the rule named ``name``. False when there was none."""
+        response = await self._call(
+            "DELETE", f"/route-rules/{quote(name, safe='')}", missing_ok=True
+        )
+        return response.status_code != 404
+
+    async def route(self, message: Message, strategy: RoutingStrategy | None = None) -> list[str]:
+        """The agents ``message`` should go to.
+
+        Raises:
+            RoutingError: no rule matches, or no matching rule's target is healthy.
+        """
+        body = {"message": message.model_dump(mode="json"), "strategy": strategy}
+        response = await self._call("POST", "/route", json=body)
+        return self._parse(RouteDecision.model_validate, response).targets
+
+    async def update_agent_load(self, agent_id: str, load: LoadInfo) -> None:
+        """Report an agent's load to the service's router."""
+        await self._call("PUT", _agent_path(agent_id, "/load"), json=load.model_dump(mode="json"))
+
+    # -- HTTP --------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        agent: str | None = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        where = f"{self._base_url}{path}"
+        try:
+            response = await self._client.request(method, path, json=json, params=params)
+        except httpx.TimeoutException as exc:
+            raise RegistryError(
+                f"the registry at {self._base_url} did not answer {method} {path} within "
+                f"{self._timeout_s:g} s ({type(exc).__name__})",
+                retriable=True,
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                f"cannot reach the registry at {self._base_url} ({exc or type(exc).__name__}): "
+                "is the service running? (ORCH_REGISTRY_URL)",
+                retriable=True,
+            ) from exc
+        except RuntimeError as exc:  # httpx: the client has been closed
+            raise RegistryError(f"this client of {self._base_url} is closed") from exc
+        if response.is_success or (missing_ok and response.status_code == 404):
+            return response
+        raise self._error(method, where, response, agent)
+
+    def _error(
+        self, method: str, where: str, response: httpx.Response, agent: str | None
+    ) -> Exception:
+        status = response.status_code
+        error, code, problems = _error_body(response)
+        if status == 404 and code == "agent_not_found" and agent is not None:
+            return AgentNotFoundError(agent)
+        if status == 422:
+            return ValidationError(error, errors=problems)
+        if status == 409:
+            return RoutingError(error)
+        if status in (401, 403):
+            cause = (
+                "refused the token" if self._sends_token else "requires a token and none was set"
+            )
+            return RegistryError(
+                f"the registry at {self._base_url} {cause} ({status}): set ORCH_REGISTRY_TOKEN "
+                "to the service's token"
+            )
+        if status in _UNAVAILABLE:
+            return RegistryError(
+                f"the registry at {self._base_url} is unavailable ({status}): {error}",
+                retriable=True,
+            )
+        return RegistryError(f"{method} {where} failed ({status}): {error}")
+
+    def _parse(self, parse: Callable[[Any], T], response: httpx.Response) -> T:
+        try:
+            return parse(response.json())
+        except (ValueError, pydantic.ValidationError) as exc:
+            raise RegistryError(
+                f"unexpected answer from {self._base_url} to {response.request.method} "
+                f"{response.request.url.path}: is it a registry service?"
+            ) from exc
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str | None, list[dict[str, str]]]:
+    """The service's error line, code and problems (or what can be made of another body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return response.reason_phrase or f"HTTP {response.status_code}", None, []
+    problems = [
+        {"field": str(p.get("field", "")), "problem": str(p.get("problem", ""))}
+        for p in body.get("problems") or []
+        if isinstance(p, dict)
+    ]
+    code = body.get("code")
+    return body["error"], code if isinstance(code, str) else None, problems
