@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from temporalio.client import (
@@ -38,6 +38,7 @@ from workflows.saga_models import (
     SagaState,
     SagaTransaction,
 )
+from workflows.search_attributes import ORCHESTRATION_STATE
 
 __all__ = ["SagaOrchestrator"]
 
@@ -97,25 +98,26 @@ class SagaOrchestrator:
             )
         except WorkflowAlreadyStartedError:
             log.info("saga %s already ran: attaching to it", transaction.transaction_id)
-            return self.client.get_workflow_handle_for(
-                SagaWorkflow.run, transaction.transaction_id
-            )
+            return self.client.get_workflow_handle_for(SagaWorkflow.run, transaction.transaction_id)
 
-    async def execute(self, transaction: SagaTransaction, initial_data: Any = None) -> dict[str, Any]:
+    async def execute(
+        self, transaction: SagaTransaction, initial_data: Any = None
+    ) -> dict[str, Any]:
         """Run the saga to the end and return each step's output by step name.
 
         Raises:
             ValidationError: the definition is invalid; nothing was started.
-            SagaError: a step failed and every completed step was compensated
-                (``error.execution`` says which).
-            SagaCompensationError: a compensation failed too: manual intervention is needed.
+            SagaError: a step failed and the completed steps were compensated, or the saga
+                was cancelled (state ABORTED); ``error.execution`` says what happened.
+            SagaCompensationError: manual intervention is needed: a compensation failed for
+                good, or a step after the pivot can never succeed.
             SagaTimeoutError: the overall timeout passed (also an ``asyncio.TimeoutError``).
         """
         handle = await self.start(transaction, initial_data)
         try:
             execution = await handle.result()
         except WorkflowFailureError as exc:
-            raise _saga_error(exc) from exc
+            raise await _saga_error(handle, exc) from exc
         return dict(execution.outputs)
 
     async def get_execution_status(self, transaction_id: str) -> SagaExecution:
@@ -128,25 +130,29 @@ class SagaOrchestrator:
                 raise SagaError(f"no saga with transaction id {transaction_id!r}") from None
             raise
         if description.status == WorkflowExecutionStatus.RUNNING:
-            status = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
-            if status is None:  # not yet past its first workflow task
-                return SagaExecution(
-                    transaction_id=transaction_id, name="", strategy="backward",
-                    state=SagaState.PENDING,
-                )
-            return status
+            status = None
+            if description.typed_search_attributes.get(ORCHESTRATION_STATE) is not None:
+                status = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+            # Before its first workflow task ran (perhaps no worker is polling) it is PENDING.
+            return status or SagaExecution.pending(transaction_id, await self._input(handle))
         try:
             return await handle.result()
         except WorkflowFailureError as exc:
-            error = _saga_error(exc)
-            if isinstance(error.execution, SagaExecution):
-                return error.execution
-            return await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT) or (
-                SagaExecution(
-                    transaction_id=transaction_id, name="", strategy="backward",
-                    state=SagaState.ABORTED, errors=[str(error)],
-                )
-            )
+            error = await _saga_error(handle, exc)
+        if isinstance(error.execution, SagaExecution):
+            return error.execution
+        # Ended from outside (terminated, timed out): its state when it stopped.
+        status = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+        if status is None:
+            raise error
+        return status
+
+    async def _input(self, handle: WorkflowHandle[Any, SagaExecution]) -> SagaTransaction:
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [saga] = await self.client.data_converter.decode(payloads, [SagaInput])
+            return cast(SagaInput, saga).transaction
+        raise SagaError(f"saga {handle.id!r} has no history")
 
     async def cancel(self, transaction_id: str) -> None:
         """Ask the saga to stop; before its pivot it compensates and ends ABORTED."""
@@ -166,10 +172,20 @@ def _validated(transaction: SagaTransaction) -> SagaTransaction:
         raise ValidationError(f"invalid saga definition: {summary}", errors=problems) from None
 
 
-def _saga_error(exc: WorkflowFailureError) -> SagaError:
+async def _saga_error(
+    handle: WorkflowHandle[Any, SagaExecution], exc: WorkflowFailureError
+) -> SagaError:
+    """The library error for a failed or cancelled saga run, with its execution attached."""
     cause = exc.cause
     if isinstance(cause, CancelledError):
-        return SagaError("saga was cancelled", details={"state": SagaState.ABORTED.value})
+        # A cancelled workflow carries no details: its final status is in its state.
+        execution = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+        undone = ", ".join(execution.compensated_steps) if execution else ""
+        return SagaError(
+            f"saga was cancelled; compensated: {undone or 'nothing'}",
+            execution=execution,
+            details=execution.model_dump(mode="json") if execution else None,
+        )
     if not isinstance(cause, ApplicationError):
         return SagaError(f"saga failed: {cause or exc}")
     details = cause.details[0] if cause.details else None

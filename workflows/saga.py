@@ -4,6 +4,7 @@ Execution: a step starts as soon as all its dependencies completed, so independe
 concurrently. Before the pivot step completed, a failed step stops new launches; steps
 already running finish, then completed steps are compensated in the order the strategy
 says. Once a pivot completed, failures are retried until they succeed (forward recovery).
+Compensation, once begun, runs to its end even if the workflow is cancelled meanwhile.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from orchestration import metrics
     from workflows.dispatch import dispatch_action
-    from workflows.models import ActionRequest
+    from workflows.models import ActionRequest, RetrySpec
     from workflows.saga_models import (
         CompensationStrategy,
         SagaExecution,
         SagaInput,
         SagaState,
         SagaStep,
-        StepRecord,
         StepState,
     )
     from workflows.saga_plan import ancestors, cascade_ready, ready_steps
@@ -57,12 +57,16 @@ class SagaWorkflow:
     Completes with the ``SagaExecution`` when every step completed. Fails with an
     ``ApplicationError`` of type ``SagaCompensated``, ``SagaCompensationFailed`` or
     ``SagaTimedOut`` (details: the ``SagaExecution``) otherwise; is cancelled (state ABORTED)
-    after compensating when cancelled before the pivot.
+    after compensating when cancelled before the pivot. Whenever a compensation failed for
+    good the failure is ``SagaCompensationFailed`` (state FAILED), even after a timeout or a
+    cancellation: manual intervention matters more.
     """
 
     def __init__(self) -> None:
         self._exec: SagaExecution | None = None
         self._finished: list[str] = []
+        self._failed_for_good: list[str] = []
+        """Steps whose last failure was non-retryable: retrying them cannot help."""
 
     @workflow.query
     def status(self) -> SagaExecution | None:
@@ -72,33 +76,32 @@ class SagaWorkflow:
     async def run(self, saga: SagaInput) -> SagaExecution:
         self._saga = saga
         tx = saga.transaction
-        self._exec = SagaExecution(
-            transaction_id=workflow.info().workflow_id,
-            name=tx.name,
-            strategy=tx.compensation_strategy,
-            steps={
-                s.name: StepRecord(name=s.name, agent_id=s.agent_id, action=s.action)
-                for s in tx.steps
-            },
-            started_at=_iso(workflow.now()),
-        )
+        self._exec = SagaExecution.pending(workflow.info().workflow_id, tx)
+        self._exec.started_at = _iso(workflow.now())
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._set_state(SagaState.RUNNING)
         timeout_ms = tx.timeout_ms or saga.config.default_timeout_ms
-        deadline = workflow.now() + timedelta(milliseconds=timeout_ms)
-        failed: str | None = None
+        # One timer for the whole saga (not one per wait): fewer history events per saga.
+        self._deadline_passed = False
+        self._deadline_timer = asyncio.create_task(self._deadline(timeout_ms))
         try:
-            failed = await self._run_steps(deadline)
+            failed = await self._run_steps()
         except asyncio.CancelledError:
             await self._stop_running_steps()
             await self._compensate(None, "saga cancelled")
-            self._finish(SagaState.ABORTED if self._all_undone() else SagaState.FAILED)
-            raise
+            if self._all_undone():
+                self._finish(SagaState.ABORTED)
+                raise
+            self._finish(SagaState.FAILED)
+            raise self._failure(FAILURE_TYPES[SagaState.FAILED], self._summary()) from None
         except _SagaTimeout:
             await self._stop_running_steps()
             message = f"saga timed out after {timeout_ms} ms before its pivot completed"
             await self._compensate(None, message)
-            self._finish(self._compensation_outcome())
+            state = self._compensation_outcome()
+            self._finish(state)
+            if state == SagaState.FAILED:  # manual intervention matters more than the timeout
+                raise self._failure(FAILURE_TYPES[state], f"{message}; {self._summary()}") from None
             raise self._failure(TIMED_OUT, message) from None
         if failed is None and self._exec.failed_step is None:
             self._finish(SagaState.COMPLETED)
@@ -110,13 +113,12 @@ class SagaWorkflow:
             self._finish(state)
             raise self._failure(FAILURE_TYPES[state], self._summary())
         # A step failed for good after the pivot: nothing may be undone any more.
-        self._exec.manual_intervention_required = True
         self._finish(SagaState.FAILED)
         raise self._failure(FAILURE_TYPES[SagaState.FAILED], self._summary())
 
     # -- forward execution -------------------------------------------------------------
 
-    async def _run_steps(self, deadline: datetime) -> str | None:
+    async def _run_steps(self) -> str | None:
         """Run the DAG. Returns the failed step when compensation is needed, else None."""
         assert self._exec is not None
         tx = self._saga.transaction
@@ -131,9 +133,9 @@ class SagaWorkflow:
                 break
             self._update_details()
             try:
-                await self._wait_for_a_step(deadline)
+                await self._wait_for_a_step()
             except asyncio.CancelledError:
-                if not self._exec.pivot_completed:
+                if not self._past_pivot():
                     raise
                 # Past the point of no return: finish forward instead of aborting.
                 if not cancel_requested:
@@ -154,7 +156,7 @@ class SagaWorkflow:
                     continue
                 step = tx.step(name)
                 if self._exec.pivot_completed:
-                    if record.error and "non-retryable" in record.error:
+                    if name in self._failed_for_good:  # dispatching it again cannot help
                         self._exec.failed_step = self._exec.failed_step or name
                         continue
                     self._recover_forward(step)
@@ -179,6 +181,8 @@ class SagaWorkflow:
         record = self._exec.steps[step.name]
         record.state = StepState.RUNNING
         record.dispatches += 1
+        if step.name in self._failed_for_good:
+            self._failed_for_good.remove(step.name)
         if not again:
             record.started_at = _iso(workflow.now())
         self._tasks[step.name] = asyncio.create_task(self._run_step(step, forever=forever))
@@ -210,6 +214,8 @@ class SagaWorkflow:
         except ActivityError as exc:
             record.state = StepState.FAILED
             record.error = _describe(exc)
+            if _non_retryable(exc, retry):
+                self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")
             _count(metrics.saga_steps_total.labels(step_name=step.name, status="failed"))
         else:
@@ -224,23 +230,23 @@ class SagaWorkflow:
         finally:
             self._finished.append(step.name)
 
-    async def _wait_for_a_step(self, deadline: datetime) -> None:
-        assert self._exec is not None
-        remaining = (deadline - workflow.now()).total_seconds()
-        if self._exec.pivot_completed:
-            # The deadline guards compensation; after the pivot there is none to do.
-            await workflow.wait_condition(lambda: bool(self._finished))
-            return
-        if remaining <= 0:
+    async def _deadline(self, timeout_ms: int) -> None:
+        await workflow.sleep(timedelta(milliseconds=timeout_ms), summary="saga deadline")
+        self._deadline_passed = True
+
+    async def _wait_for_a_step(self) -> None:
+        """Wait until a step finishes; raise ``_SagaTimeout`` if the deadline passes first."""
+        await workflow.wait_condition(
+            lambda: bool(self._finished) or (self._deadline_passed and not self._past_pivot())
+        )
+        if not self._finished and self._deadline_passed and not self._past_pivot():
             raise _SagaTimeout()
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self._finished),
-                timeout=remaining,
-                timeout_summary="saga deadline",
-            )
-        except TimeoutError:
-            raise _SagaTimeout() from None
+
+    def _past_pivot(self) -> bool:
+        """True once a pivot completed, even before the loop handled its completion."""
+        assert self._exec is not None
+        tx = self._saga.transaction
+        return any(tx.step(name).is_pivot for name in self._exec.completed_steps)
 
     def _drain_finished(self) -> list[str]:
         names, self._finished = self._finished, []
@@ -250,31 +256,38 @@ class SagaWorkflow:
 
     async def _stop_running_steps(self) -> None:
         """Cancel running steps and wait until each settled (completed steps get undone)."""
+        assert self._exec is not None
         for task in self._tasks.values():
             task.cancel()
         for task in list(self._tasks.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        assert self._exec is not None
-        for name in self._drain_finished():
-            record = self._exec.steps[name]
+        self._drain_finished()
+        for record in self._exec.steps.values():
             if record.state == StepState.RUNNING:
                 record.state = StepState.FAILED
                 record.error = "cancelled"
-        for name, task in list(self._tasks.items()):
-            if task.done():
-                self._tasks.pop(name)
-                record = self._exec.steps[name]
-                if record.state == StepState.RUNNING:
-                    record.state = StepState.FAILED
-                    record.error = "cancelled"
-        for record in self._exec.steps.values():
-            if record.state == StepState.PENDING:
+            elif record.state == StepState.PENDING:
                 record.state = StepState.NOT_RUN
 
     # -- compensation ------------------------------------------------------------------
 
     async def _compensate(self, failed: str | None, reason: str) -> None:
+        """Undo completed steps; runs to the end even if the workflow is cancelled meanwhile."""
+        assert self._exec is not None
+        # Its own task: cancelling the workflow cancels only the main task, which would
+        # otherwise abandon the compensation activity it is waiting for.
+        work = asyncio.create_task(self._undo(failed, reason))
+        while not work.done():
+            try:
+                await workflow.wait([work])
+            except asyncio.CancelledError:
+                self._exec.errors.append(
+                    "cancellation requested while compensating: compensation continues"
+                )
+        work.result()
+
+    async def _undo(self, failed: str | None, reason: str) -> None:
         assert self._exec is not None
         tx = self._saga.transaction
         self._exec.errors.append(f"compensating: {reason}")
@@ -456,6 +469,13 @@ def _ms_between(start_iso: str | None, end: datetime) -> float | None:
     if start_iso is None:
         return None
     return (end - datetime.fromisoformat(start_iso)).total_seconds() * 1000
+
+
+def _non_retryable(exc: ActivityError, retry: RetrySpec) -> bool:
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and (
+        cause.non_retryable or cause.type in retry.non_retryable_error_types
+    )
 
 
 def _describe(exc: ActivityError) -> str:

@@ -192,14 +192,15 @@ class SagaTransaction(BaseModel):
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")
     ] = Field(default_factory=lambda: f"saga-{uuid.uuid4()}")
 
-    @model_validator(mode="after")
-    def _check_graph(self) -> SagaTransaction:
-        names = [step.name for step in self.steps]
+    @field_validator("steps")
+    @classmethod
+    def _check_graph(cls, steps: list[SagaStep]) -> list[SagaStep]:
+        names = [step.name for step in steps]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"step names must be unique; repeated: {', '.join(duplicates)}")
         known = set(names)
-        for step in self.steps:
+        for step in steps:
             unknown = [d for d in step.depends_on if d not in known]
             if unknown:
                 raise ValueError(
@@ -207,10 +208,10 @@ class SagaTransaction(BaseModel):
                 )
             if step.name in step.depends_on:
                 raise ValueError(f"step {step.name!r} depends on itself")
-        cycle = find_cycle(self.steps)
+        cycle = find_cycle(steps)
         if cycle:
             raise ValueError(f"dependency cycle: {' -> '.join(cycle)}")
-        return self
+        return steps
 
     def step(self, name: str) -> SagaStep:
         for candidate in self.steps:
@@ -273,3 +274,16 @@ class SagaExecution(BaseModel):
     completed_at: str | None = None
     duration_ms: float | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def pending(cls, transaction_id: str, transaction: SagaTransaction) -> SagaExecution:
+        """The execution of a saga that has not started running: every step PENDING."""
+        return cls(
+            transaction_id=transaction_id,
+            name=transaction.name,
+            strategy=transaction.compensation_strategy,
+            steps={
+                s.name: StepRecord(name=s.name, agent_id=s.agent_id, action=s.action)
+                for s in transaction.steps
+            },
+        )

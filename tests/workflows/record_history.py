@@ -1,4 +1,4 @@
-"""Record AgentTaskWorkflow histories for the replay test: run from the repository root."""
+"""Record workflow histories for the replay test: run from the repository root."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_test_server_path
 from orchestration.temporal_client import ensure_search_attributes
-from tests.workflows.test_agent_task_replay import record
+from tests.workflows.test_replay import record, record_saga
 
 
 async def main() -> None:
@@ -28,6 +28,10 @@ async def main() -> None:
             history = await record(env.client, f"agent_task_{name}", data)
             (out / f"agent_task_{name}.json").write_text(history.to_json())
             print("recorded", name, len(history.events), "events")
+        for name, fail in (("completed", None), ("compensated", "d")):
+            history = await record_saga(env.client, f"saga_{name}", fail)
+            (out / f"saga_{name}.json").write_text(history.to_json())
+            print("recorded saga", name, len(history.events), "events")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Replay: AgentTaskWorkflow must stay deterministic against recorded histories.
+"""Replay: our workflows must stay deterministic against recorded histories.
 
 ``histories/*.json`` were recorded from real runs; a change that breaks their replay would
 break workflows already running in production. Record a new one when the workflow changes
@@ -13,18 +13,22 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from orchestration import ActionContext, Agent, AgentDescriptor
+from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
+from workflows.saga import SagaWorkflow
+from workflows.saga_models import SagaInput, SagaStep, SagaTransaction
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("agent_task_*.json"))
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[AgentTaskWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -34,8 +38,9 @@ async def test_recorded_histories_replay_without_nondeterminism(path: Path) -> N
     assert result.replay_failure is None
 
 
-def test_there_are_recorded_histories() -> None:
-    assert len(HISTORIES) >= 2
+def test_every_workflow_has_recorded_histories() -> None:
+    recorded = {path.stem.rsplit("_", 1)[0] for path in HISTORIES}
+    assert recorded == {"agent_task", "saga"}
 
 
 async def record(client: Client, workflow_id: str, data: object) -> WorkflowHistory:
@@ -73,5 +78,47 @@ async def test_a_fresh_history_replays(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str
 ) -> None:
     history = await record(temporal_time_skipping_env.client, f"replay-{unique}", {"name": "x"})
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+async def record_saga(client: Client, workflow_id: str, fail: str | None) -> WorkflowHistory:
+    """Run a diamond saga (a -> b, c -> d); ``fail`` names a step that always fails."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+
+    @agent.action("do")
+    async def do(data: dict[str, str | None], ctx: ActionContext) -> str:
+        if ctx.context["step"] == data["fail"]:
+            raise ApplicationError("injected failure", non_retryable=True)
+        return str(ctx.context["step"])
+
+    @agent.action("undo")
+    async def undo(data: dict[str, str | None], ctx: ActionContext) -> None:
+        return None
+
+    steps = [
+        SagaStep("a", agent.agent_id, "do", compensation="undo"),
+        SagaStep("b", agent.agent_id, "do", compensation="undo", depends_on=["a"]),
+        SagaStep("c", agent.agent_id, "do", compensation="undo", depends_on=["a"]),
+        SagaStep("d", agent.agent_id, "do", compensation="undo", depends_on=["b", "c"]),
+    ]
+    saga = SagaInput(
+        transaction=SagaTransaction(name="replay", steps=steps, transaction_id=workflow_id),
+        initial_data={"fail": fail},
+    )
+    queue = f"orch-{workflow_id}"
+    async with agent.worker(client), Worker(client, task_queue=queue, workflows=[SagaWorkflow]):
+        handle = await client.start_workflow(
+            SagaWorkflow.run, saga, id=workflow_id, task_queue=queue
+        )
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    return await handle.fetch_history()
+
+
+async def test_a_fresh_saga_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str
+) -> None:
+    history = await record_saga(temporal_time_skipping_env.client, f"replay-{unique}", "d")
     result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
