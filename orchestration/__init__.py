@@ -2,19 +2,57 @@
 
 The public API of the quick reference, re-exported here. A name is exported only once it
 really works; ``tests/orchestration/test_exports.py`` pins this list.
+
+Names are imported on first use (PEP 562): every package imports ``orchestration.exceptions``
+and ``orchestration.settings``, so an eager facade would import, say, the registry while the
+registry is itself still being imported.
 """
 
 from __future__ import annotations
 
-from bus.message import Message, MessageType, Priority
-from orchestration.agent import ActionContext, Agent
-from orchestration.saga import SagaOrchestrator
-from orchestration.settings import KafkaConfig, SagaConfig, Settings, SwarmConfig, get_settings
-from registry.agent_registry import AgentRegistry
-from registry.models import AgentDescriptor, ServiceType
-from registry.router import MessageRouter, RouteRule
-from registry.routing import LoadInfo, RoutingStrategy
-from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bus.message import Message, MessageType, Priority
+    from orchestration.agent import ActionContext, Agent
+    from orchestration.saga import SagaOrchestrator
+    from orchestration.settings import (
+        KafkaConfig,
+        SagaConfig,
+        Settings,
+        SwarmConfig,
+        get_settings,
+    )
+    from registry.agent_registry import AgentRegistry
+    from registry.models import AgentDescriptor, ServiceType
+    from registry.router import MessageRouter, RouteRule
+    from registry.routing import LoadInfo, RoutingStrategy
+    from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
+
+_EXPORTS = {
+    "ActionContext": "orchestration.agent",
+    "Agent": "orchestration.agent",
+    "AgentDescriptor": "registry.models",
+    "AgentRegistry": "registry.agent_registry",
+    "CompensationStrategy": "workflows.saga_models",
+    "KafkaConfig": "orchestration.settings",
+    "LoadInfo": "registry.routing",
+    "Message": "bus.message",
+    "MessageRouter": "registry.router",
+    "MessageType": "bus.message",
+    "Priority": "bus.message",
+    "RouteRule": "registry.router",
+    "RoutingStrategy": "registry.routing",
+    "SagaConfig": "orchestration.settings",
+    "SagaOrchestrator": "orchestration.saga",
+    "SagaStep": "workflows.saga_models",
+    "SagaTransaction": "workflows.saga_models",
+    "ServiceType": "registry.models",
+    "Settings": "orchestration.settings",
+    "SwarmConfig": "orchestration.settings",
+    "get_settings": "orchestration.settings",
+}
 
 __all__ = [
     "ActionContext",
@@ -41,3 +79,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'orchestration' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -46,7 +46,7 @@ import logging
 import operator
 import threading
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any, Final, NoReturn
 
 import simpleeval  # type: ignore[import-untyped]
@@ -589,6 +589,52 @@ class _Failures:
         self.last: str | None = None
 
 
+_INDEXABLE = (str, int, float, bool, type(None))
+
+
+def _lookup_of(node: ast.expr) -> tuple[str, str] | None:
+    """``(name, key)`` for ``name.get('key')`` or ``name['key']``, else None."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+        and len(node.args) == 1
+        and not node.keywords
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ):
+        return node.func.value.id, node.args[0].value
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
+    ):
+        return node.value.id, node.slice.value
+    return None
+
+
+def _equality_test(tree: ast.expr) -> tuple[str, str, Hashable] | None:
+    """See :attr:`Condition.equality`."""
+    if not (
+        isinstance(tree, ast.Compare) and len(tree.ops) == 1 and isinstance(tree.ops[0], ast.Eq)
+    ):
+        return None
+    for lookup_side, constant_side in (
+        (tree.left, tree.comparators[0]),
+        (tree.comparators[0], tree.left),
+    ):
+        lookup = _lookup_of(lookup_side)
+        if (
+            lookup is not None
+            and isinstance(constant_side, ast.Constant)
+            and isinstance(constant_side.value, _INDEXABLE)
+        ):
+            return lookup[0], lookup[1], constant_side.value
+    return None
+
+
 class Condition:
     """A checked, compiled rule condition. Immutable; equal (and pickled) by its source.
 
@@ -603,9 +649,10 @@ class Condition:
         last_error: the latest evaluation failure, as ``"KeyError: 'amount'"``, or None.
     """
 
-    __slots__ = ("_allowed", "_failures", "_names", "_source", "_tree")
+    __slots__ = ("_allowed", "_equality", "_failures", "_names", "_source", "_tree")
 
     _source: str
+    _equality: tuple[str, str, Hashable] | None
     _names: frozenset[str]
     _allowed: frozenset[str]
     _tree: ast.expr
@@ -633,6 +680,7 @@ class Condition:
             ("_allowed", allowed),
             ("_tree", tree),
             ("_failures", _Failures()),
+            ("_equality", _equality_test(tree)),
         ):
             object.__setattr__(self, name, value)
 
@@ -647,6 +695,16 @@ class Condition:
     @property
     def allowed_names(self) -> frozenset[str]:
         return self._allowed
+
+    @property
+    def equality(self) -> tuple[str, str, Hashable] | None:
+        """``(name, key, value)`` when the whole condition is ``name.get(key) == value`` or
+        ``name[key] == value`` with a constant ``value`` (either side), else None.
+
+        Such a condition holds exactly when ``context[name].get(key) == value``, so a router
+        can index rules by ``(key, value)`` and find the matching ones with a dict lookup.
+        """
+        return self._equality
 
     @property
     def error_count(self) -> int:

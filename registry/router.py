@@ -13,7 +13,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -153,9 +154,13 @@ class MessageRouter:
         self._health: dict[str, float] | None = None  # None: no registry, all healthy
         self._loads: dict[str, LoadInfo] = {}
         self._strategies: dict[tuple[str, RoutingStrategy], Strategy] = {}
+        # Candidate lists per set of matched rules, and where each agent sits in them, so a
+        # load report replaces one entry instead of rebuilding lists of hundreds of agents.
         self._candidates: dict[str, list[Candidate]] = {}
+        self._slots: dict[str, list[tuple[list[Candidate], int]]] = {}
         self._refresher: asyncio.Task[None] | None = None
         self._pending_writes: set[asyncio.Task[Any]] = set()
+        self._install([], 0)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -187,10 +192,12 @@ class MessageRouter:
                 self._install([_CompiledRule(r) for r in rules], revision)
         if self._registry is not None:
             agents = await self._registry.list_agents()
-            self._health = {
+            health = {
                 a.agent_id: a.health_score for a in agents if AgentStatus(a.status) in ROUTABLE
             }
-            self._candidates.clear()
+            if health != self._health:
+                self._health = health
+                self._forget_candidates()
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -266,7 +273,39 @@ class MessageRouter:
         rules.sort(key=lambda r: (r.rule.priority, r.rule.name))
         self._rules = rules
         self._revision = revision
-        self._candidates.clear()
+        # Rules whose condition is `name.get(key) == constant` are found by a dict lookup
+        # instead of being evaluated one by one; the rest are evaluated in order.
+        self._indexed: dict[tuple[str, str], dict[Hashable, list[_CompiledRule]]] = {}
+        self._scanned: list[_CompiledRule] = []
+        self._order = {id(r): n for n, r in enumerate(rules)}
+        for compiled in rules:
+            if not compiled.rule.enabled:
+                continue
+            test = compiled.condition.equality if compiled.condition else None
+            if test is None:
+                self._scanned.append(compiled)
+            else:
+                name, key, value = test
+                self._indexed.setdefault((name, key), {}).setdefault(value, []).append(compiled)
+        self._forget_candidates()
+
+    def _matching(self, context: Mapping[str, Any]) -> list[_CompiledRule]:
+        """The rules ``context`` matches, in priority order."""
+        matched = [r for r in self._scanned if r.matches(context)]
+        for (name, key), by_value in self._indexed.items():
+            source = context.get(name)
+            if not isinstance(source, Mapping):
+                continue
+            try:
+                hits = by_value.get(source.get(key))
+            except TypeError:  # an unhashable value never equals a constant
+                continue
+            if hits:
+                matched.extend(hits)
+        if len(matched) > 1:
+            order = self._order
+            matched.sort(key=lambda r: order[id(r)])
+        return matched
 
     def _track(self, write: Any) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(write)
@@ -287,7 +326,8 @@ class MessageRouter:
         if load.agent_id != agent_id:
             raise RoutingError(f"load for {load.agent_id!r} was reported as {agent_id!r}")
         self._loads[agent_id] = load
-        self._candidates.clear()
+        for candidates, index in self._slots.get(agent_id, ()):
+            candidates[index] = replace(candidates[index], load=load)
 
     def record_result(self, agent_id: str, *, success: bool) -> None:
         """Tell the outlier detector how a delivery to ``agent_id`` went."""
@@ -314,7 +354,7 @@ class MessageRouter:
         kind = strategy
         try:
             context = message.routing_context()
-            matched = [r for r in self._rules if r.matches(context)]
+            matched = self._matching(context)
             if not matched:
                 raise _Unroutable(
                     "no_rule",
@@ -369,7 +409,13 @@ class MessageRouter:
                 )
         candidates = list(seen.values())
         self._candidates[cache_key] = candidates
+        for index, candidate in enumerate(candidates):
+            self._slots.setdefault(candidate.agent_id, []).append((candidates, index))
         return candidates
+
+    def _forget_candidates(self) -> None:
+        self._candidates.clear()
+        self._slots.clear()
 
     def _strategy(self, rule: str, kind: RoutingStrategy) -> Strategy:
         strategy = self._strategies.get((rule, kind))

@@ -50,3 +50,9 @@ def test_the_seed_error_classes_import_from_orchestration_exceptions() -> None:
 
     for error in (MessageBusError, RoutingError, SagaCompensationError, RegistryError):
         assert issubclass(error, OrchestrationError)
+
+
+def test_the_lazy_export_table_names_every_exported_name() -> None:
+    from orchestration import _EXPORTS
+
+    assert set(_EXPORTS) == set(orchestration.__all__)

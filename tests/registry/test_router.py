@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -225,3 +226,53 @@ async def test_a_rule_the_store_cannot_save_is_not_used(unique: str) -> None:
         assert router.rules == []
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "payload.get('task') == 'calculate'",
+        "'calculate' == payload['task']",
+        "payload.get('task') == 'calculate' and priority <= 1",  # evaluated, not indexed
+    ],
+)
+async def test_indexed_and_evaluated_conditions_match_the_same_messages(condition: str) -> None:
+    router = MessageRouter(None)
+    router.add_route_rule(
+        RouteRule(name="specific", condition=condition, targets=["a"], priority=1)
+    )
+    router.add_route_rule(
+        RouteRule(
+            name="other", condition="payload.get('task') == 'report'", targets=["b"], priority=2
+        )
+    )
+    router.add_route_rule(RouteRule(name="any", targets=["c"], priority=3))
+    strategy = RoutingStrategy.BROADCAST
+    assert await router.route(calculate(), strategy) == ["a", "c"]
+    report = calculate(task="report")
+    assert await router.route(report, strategy) == ["b", "c"]
+    odd = calculate(task=["not", "hashable"])
+    assert await router.route(odd, strategy) == ["c"]
+
+
+async def test_a_load_report_updates_cached_candidates_in_place() -> None:
+    router = MessageRouter(None, rng=random.Random(1))
+    router.add_route_rule(
+        RouteRule(name="ll", targets=["a", "b"], strategy=RoutingStrategy.LEAST_LOADED)
+    )
+
+    def load(agent_id: str, queue: int) -> LoadInfo:
+        return LoadInfo(
+            agent_id=agent_id,
+            message_queue_size=queue,
+            processing_time_ms=10,
+            error_rate=0.0,
+            capacity=100,
+        )
+
+    router.update_agent_load("a", load("a", 0))
+    router.update_agent_load("b", load("b", 99))
+    assert {(await router.route(calculate()))[0] for _ in range(5)} == {"a"}
+    router.update_agent_load("a", load("a", 99))  # after the candidates were cached
+    router.update_agent_load("b", load("b", 0))
+    assert {(await router.route(calculate()))[0] for _ in range(5)} == {"b"}
