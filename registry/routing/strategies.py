@@ -7,10 +7,12 @@ when it was given none.
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from registry.routing.base import load_score
+from registry.routing.listcache import REFRESH_EVERY, ListCache
 from registry.routing.types import (
     Candidate,
     Priority,
@@ -94,6 +96,82 @@ class LeastLoadedStrategy:
         """Nothing to drop: the policy keeps no per-rule state."""
 
 
+class _Schedule:
+    """One rule's smooth weighted round robin over one set of (agent, effective weight).
+
+    nginx keeps a running value per agent, adds every effective weight on each call and takes
+    the largest. Here the value of agent ``i`` after ``t`` calls is ``base[i] + t * w[i]``:
+    only the picked agent's ``base`` changes (by ``-total``), so agents of equal weight keep
+    their order and sit in one heap per distinct weight. A call compares the heads of the
+    heaps, which is O(distinct weights + log candidates) instead of O(candidates), and picks
+    exactly what nginx picks (the largest value, the earliest candidate on a tie).
+    """
+
+    __slots__ = ("groups", "hits", "ids", "snapshot", "steps", "total", "weights")
+
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        ids: list[str],
+        weights: list[float],
+        values: dict[str, float],
+    ) -> None:
+        self.snapshot = list(candidates)
+        self.hits = 0
+        self.ids = ids
+        self.weights = weights
+        total = sum(weights, 0.0)
+        self.total = total
+        self.steps = 0
+        heaps: dict[float, list[tuple[float, int, str]]] = {}
+        for index, (agent_id, weight) in enumerate(zip(ids, weights, strict=True)):
+            heaps.setdefault(weight, []).append((-values.get(agent_id, 0.0), index, agent_id))
+        for heap in heaps.values():
+            heapq.heapify(heap)
+        self.groups = list(heaps.items())
+
+    def values(self) -> dict[str, float]:
+        """Every agent's running value, as nginx would hold it now."""
+        steps = self.steps
+        return {
+            agent_id: -negative + steps * weight
+            for weight, heap in self.groups
+            for negative, _, agent_id in heap
+        }
+
+    def next(self) -> str:
+        steps = self.steps = self.steps + 1
+        if steps >= _RENORMALISE_AFTER:
+            self._renormalise()
+            steps = self.steps
+        best_heap: list[tuple[float, int, str]] = []
+        best_value = float("-inf")
+        best_index = 0
+        for weight, heap in self.groups:
+            negative, index, _ = heap[0]
+            value = steps * weight - negative
+            if value > best_value or (value == best_value and index < best_index):
+                best_heap, best_value, best_index = heap, value, index
+        negative, index, agent_id = best_heap[0]
+        heapq.heapreplace(best_heap, (negative + self.total, index, agent_id))
+        return agent_id
+
+    def _renormalise(self) -> None:
+        """Fold the call count into the values so the numbers stay small."""
+        steps = self.steps
+        groups = []
+        for weight, heap in self.groups:
+            shift = steps * weight
+            rebased = [(negative - shift, index, agent_id) for negative, index, agent_id in heap]
+            heapq.heapify(rebased)
+            groups.append((weight, rebased))
+        self.groups = groups
+        self.steps = 0
+
+
+_RENORMALISE_AFTER = 1 << 20
+
+
 class WeightedStrategy:
     """WEIGHTED: smooth weighted round robin (as in nginx), one schedule per rule.
 
@@ -104,46 +182,51 @@ class WeightedStrategy:
     ``sum(weights)`` consecutive calls give each agent exactly its weight in picks, and the
     picks are interleaved rather than bunched. When every effective weight is 0 the candidates
     are weighted equally.
+
+    The schedule is kept per rule together with the candidate list it was built for; while
+    the router passes that list (or one with the same agents, weights and health: a load
+    report does not matter here) a call costs O(distinct weights + log candidates). When the
+    agents or weights change, the running values carry over to the new schedule.
     """
 
     kind = RoutingStrategy.WEIGHTED
 
     def __init__(self) -> None:
-        self._current: dict[str, dict[str, float]] = {}
+        self._schedules: dict[str, _Schedule] = {}
 
     def select(self, candidates: Sequence[Candidate], request: RouteRequest) -> list[str]:
         """Return the next agent of the rule's weighted schedule."""
-        n = len(candidates)
-        if n == 0:
+        if not candidates:
             return []
-        current = self._current.get(request.rule)
-        if current is None:
-            current = self._current[request.rule] = {}
-        total = 0.0
-        for candidate in candidates:
-            total += candidate.weight * candidate.health
-        equal = total <= 0.0
-        if equal:
-            total = float(n)
-        best = ""
-        best_value = float("-inf")
-        for candidate in candidates:
-            agent_id = candidate.agent_id
-            value = current.get(agent_id, 0.0) + (
-                1.0 if equal else candidate.weight * candidate.health
-            )
-            current[agent_id] = value
-            if value > best_value:
-                best, best_value = agent_id, value
-        current[best] = best_value - total
-        if len(current) > n:
-            # An agent left the rule: drop its running value so state stays bounded.
-            self._current[request.rule] = {c.agent_id: current[c.agent_id] for c in candidates}
-        return [best]
+        current = candidates if type(candidates) is list else list(candidates)
+        schedule = self._schedules.get(request.rule)
+        if schedule is None or schedule.snapshot != current:
+            schedule = self._revalidate(schedule, current, request.rule)
+        else:
+            schedule.hits += 1
+            if schedule.hits >= REFRESH_EVERY:
+                # Equal but not identical entries keep the comparison slow: retake the copy.
+                schedule.hits = 0
+                schedule.snapshot = list(current)
+        return [schedule.next()]
+
+    def _revalidate(
+        self, schedule: _Schedule | None, candidates: list[Candidate], rule: str
+    ) -> _Schedule:
+        ids = [candidate.agent_id for candidate in candidates]
+        weights = [candidate.weight * candidate.health for candidate in candidates]
+        if not any(weight > 0.0 for weight in weights):
+            weights = [1.0] * len(candidates)
+        if schedule is not None and schedule.ids == ids and schedule.weights == weights:
+            schedule.snapshot = list(candidates)
+            return schedule
+        values = schedule.values() if schedule is not None else {}
+        schedule = self._schedules[rule] = _Schedule(candidates, ids, weights, values)
+        return schedule
 
     def forget(self, rule: str) -> None:
         """Drop the rule's schedule."""
-        self._current.pop(rule, None)
+        self._schedules.pop(rule, None)
 
 
 class ContentBasedStrategy:
@@ -184,6 +267,7 @@ class PriorityStrategy:
 
     def __init__(self, *, rng: random.Random | None = None) -> None:
         self._least_loaded = LeastLoadedStrategy(rng=rng)
+        self._best: ListCache[_Best] = ListCache(_Best, _Best.refresh)
 
     def select(self, candidates: Sequence[Candidate], request: RouteRequest) -> list[str]:
         """Return the best candidate for the request's priority."""
@@ -192,23 +276,87 @@ class PriorityStrategy:
         priority = request.priority
         if priority == Priority.NORMAL:
             return self._least_loaded.select(candidates, request)
-        best = candidates[0]
+        best = self._best.get(candidates)
         if priority < Priority.NORMAL:
-            best_key = (best.health, -load_score(best))
-            for candidate in candidates[1:]:
-                key = (candidate.health, -load_score(candidate))
-                if key > best_key:
-                    best, best_key = candidate, key
-        else:
-            best_key = (_spare_capacity(best), -load_score(best))
-            for candidate in candidates[1:]:
-                key = (_spare_capacity(candidate), -load_score(candidate))
-                if key > best_key:
-                    best, best_key = candidate, key
-        return [best.agent_id]
+            return [best.urgent()]
+        return [best.spare()]
 
     def forget(self, rule: str) -> None:
-        """Nothing to drop: the policy keeps no per-rule state."""
+        """Nothing to drop: the policy keeps no per-rule state (its per-list cache is bounded)."""
+
+
+_Key = tuple[float, float, int]
+
+
+def _urgent_key(candidate: Candidate, index: int) -> _Key:
+    """Healthiest, then lowest load score, then earliest: the largest key wins."""
+    return (candidate.health, -load_score(candidate), -index)
+
+
+def _spare_key(candidate: Candidate, index: int) -> _Key:
+    """Most spare capacity, then lowest load score, then earliest: the largest key wins."""
+    return (_spare_capacity(candidate), -load_score(candidate), -index)
+
+
+class _Ranking:
+    """One ordering of a candidate list: every candidate's key and the largest one, lazily."""
+
+    __slots__ = ("best", "key", "keys")
+
+    def __init__(self, key: Callable[[Candidate, int], _Key]) -> None:
+        self.key = key
+        self.keys: list[_Key] | None = None
+        self.best: _Key | None = None
+
+    def winner(self, candidates: list[Candidate]) -> str:
+        keys = self.keys
+        if keys is None:
+            key = self.key
+            keys = self.keys = [key(candidate, i) for i, candidate in enumerate(candidates)]
+        best = self.best
+        if best is None:
+            best = self.best = max(keys)
+        return candidates[-best[2]].agent_id
+
+    def refresh(self, candidates: list[Candidate], changed: list[int]) -> None:
+        keys = self.keys
+        if keys is None:
+            return
+        key = self.key
+        for index in changed:
+            new = keys[index] = key(candidates[index], index)
+            best = self.best
+            if best is None:
+                continue
+            if new > best:
+                self.best = new
+            elif -best[2] == index and new != best:
+                self.best = None  # the leader got worse: find the new one when asked
+
+
+class _Best:
+    """The CRITICAL/HIGH and the LOW choice of one candidate list, kept up to date per entry."""
+
+    __slots__ = ("candidates", "low", "urgent_ranking")
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.candidates = candidates
+        self.urgent_ranking = _Ranking(_urgent_key)
+        self.low = _Ranking(_spare_key)
+
+    def urgent(self) -> str:
+        return self.urgent_ranking.winner(self.candidates)
+
+    def spare(self) -> str:
+        return self.low.winner(self.candidates)
+
+    def refresh(
+        self, old: list[Candidate], candidates: list[Candidate], changed: list[int]
+    ) -> bool:
+        self.candidates = candidates
+        self.urgent_ranking.refresh(candidates, changed)
+        self.low.refresh(candidates, changed)
+        return True
 
 
 def _spare_capacity(candidate: Candidate) -> float:
@@ -217,16 +365,37 @@ def _spare_capacity(candidate: Candidate) -> float:
 
 
 class BroadcastStrategy:
-    """BROADCAST: every candidate, in order."""
+    """BROADCAST: every candidate, in order.
+
+    The ids of a candidate list are kept per list (see :class:`ListCache`), so a decision
+    over a cached list is a copy of that list of ids; the caller owns the copy.
+    """
 
     kind = RoutingStrategy.BROADCAST
 
+    def __init__(self) -> None:
+        self._ids: ListCache[list[str]] = ListCache(_agent_ids, _refresh_agent_ids)
+
     def select(self, candidates: Sequence[Candidate], request: RouteRequest) -> list[str]:
         """Return all candidates."""
-        return [candidate.agent_id for candidate in candidates]
+        if not candidates:
+            return []
+        return list(self._ids.get(candidates))
 
     def forget(self, rule: str) -> None:
-        """Nothing to drop: the policy is stateless."""
+        """Nothing to drop: the policy keeps no per-rule state (its per-list cache is bounded)."""
+
+
+def _agent_ids(candidates: list[Candidate]) -> list[str]:
+    return [candidate.agent_id for candidate in candidates]
+
+
+def _refresh_agent_ids(
+    ids: list[str], old: list[Candidate], candidates: list[Candidate], changed: list[int]
+) -> bool:
+    for index in changed:
+        ids[index] = candidates[index].agent_id
+    return True
 
 
 class FailoverStrategy:

@@ -26,11 +26,11 @@ def test_consistent_hash_is_the_same_in_every_process() -> None:
     keys = ["user-1", "user-2", "user-3", "user-4", "facility-42", ""]
     strategy = ConsistentHashStrategy()
     assert [strategy.select(candidates, request(key=k))[0] for k in keys] == [
+        "agent-1",
+        "agent-1",
+        "agent-3",
         "agent-3",
         "agent-2",
-        "agent-2",
-        "agent-2",
-        "agent-3",
         "agent-1",
     ]
 

@@ -68,8 +68,8 @@ def test_the_load_score_grows_with_queue_latency_and_errors(load: LoadInfo, fiel
         worse = load.model_copy(update={"processing_time_ms": load.processing_time_ms + 100})
     else:
         worse = load.model_copy(update={"error_rate": min(1.0, load.error_rate + 0.1)})
-        if worse.error_rate == load.error_rate:
-            return
+        if worse.error_rate - load.error_rate < 1e-9:
+            return  # already (within float resolution) at the maximum error rate
     assert worse.load_score > load.load_score
 
 
