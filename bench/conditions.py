@@ -37,6 +37,14 @@ its target (the other candidates are there to compare, not to pass).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a file, bench/ comes first on sys.path and bench/registry.py would hide the registry
+# package: put the repository root in its place.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import argparse
 import importlib
 import statistics

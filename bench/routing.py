@@ -18,6 +18,14 @@ loads and strategies cost.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a file, bench/ comes first on sys.path and bench/registry.py would hide the registry
+# package: put the repository root in its place.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import argparse
 import asyncio
 import itertools
@@ -28,8 +36,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
 from bus.message import Message, MessageType, Priority

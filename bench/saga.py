@@ -38,6 +38,21 @@ for numbers like an installed wheel's. A note on stderr says when it is set.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from temporalio import workflow as _workflow
+
+# Run as a file, bench/ comes first on sys.path and bench/registry.py would hide the registry
+# package: put the repository root in its place (not needed, nor allowed, when the workflow
+# sandbox re-imports this module for the baseline workflow).
+if (
+    not _workflow.unsafe.in_sandbox()
+    and sys.path
+    and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent
+):
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import argparse
 import asyncio
 import contextlib
