@@ -6,6 +6,14 @@ known agents and coalesced per agent in memory, then written in one batched stat
 close. Registrations, deregistrations and status changes are written at once. Health and
 status are computed at read time (:mod:`registry.health`), so reads never wait for a check.
 
+Discovery and the health checker read an in-memory snapshot of the agents
+(:mod:`registry.snapshot`), not the database: it is loaded in :meth:`initialize`, follows this
+process's writes at once, and is re-synchronised from the database every ``sync_interval_s``
+(1 s) for what other registry processes on the same database write. Those changes reach this
+process's discovery within about ``sync_interval_s`` plus their writer's flush interval; see
+:mod:`registry.snapshot_sync` for the exact bound. :meth:`LocalAgentRegistry.discover_from_database`
+answers the same query from the database itself.
+
 Example:
     ```python
     async with LocalAgentRegistry(url, policy=HealthPolicy(heartbeat_interval_s=30)) as registry:
@@ -30,19 +38,24 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.exceptions import RegistryError, ValidationError
-from registry.discovery import DiscoveryQuery, select_agents
+from registry.database_discovery import discover_in_database
+from registry.discovery import DiscoveryQuery
 from registry.errors import AgentNotFoundError
-from registry.health import HealthPolicy, assess, should_pause_eviction
-from registry.health_check import run_health_check
-from registry.heartbeat_buffer import HeartbeatBuffer
+from registry.health import HealthPolicy, should_pause_eviction
+from registry.heartbeat_flusher import HeartbeatFlusher
 from registry.metrics import registry_discovery_latency_ms, registry_heartbeats_total
+from registry.metrics_parsing import parse_metrics
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
-from registry.records import HealthCheckSummary, HeartbeatMetrics, RegisteredAgent, StatusChange
+from registry.records import HealthCheckSummary, RegisteredAgent
+from registry.snapshot import AgentSnapshot, SyncOutcome
+from registry.snapshot_health import run_snapshot_health_check
+from registry.snapshot_search import search, views
+from registry.snapshot_sync import SnapshotSync
 from registry.status_book import StatusBook
 from registry.store.agents import AgentStore, StoredAgent
 from registry.store.engine import create_engine
 from registry.store.migrations import upgrade
-from registry.views import assess_agent, candidate_of, registered_agent
+from registry.views import assess_agent, registered_agent
 
 __all__ = ["LocalAgentRegistry"]
 
@@ -69,11 +82,16 @@ class LocalAgentRegistry:
         clock: returns the current time; tests pass one they control.
         migrate: apply pending migrations in :meth:`initialize`
             (``settings.database.auto_migrate``).
-        background: run the heartbeat flusher and the health checker as tasks; without
-            them, call :meth:`flush` and :meth:`check_health` yourself.
+        background: run the heartbeat flusher, the health checker and the snapshot's
+            re-synchronisation as tasks; without them, call :meth:`flush` and
+            :meth:`check_health` yourself, and :meth:`discover` and :meth:`list_agents`
+            re-synchronise the snapshot before every answer.
         flush_interval_s: how often pending heartbeats are written.
         max_pending: write at once when this many agents have pending heartbeats.
         self_preservation_threshold: the fraction of silent agents above which eviction pauses.
+        sync_interval_s: how often the snapshot is re-synchronised from the database. A read
+            finding it unconfirmed for twice as long re-synchronises first (and fails while
+            the database is unreachable, rather than answer from an unconfirmed snapshot).
     """
 
     def __init__(
@@ -87,9 +105,11 @@ class LocalAgentRegistry:
         flush_interval_s: float = 0.1,
         max_pending: int = 1000,
         self_preservation_threshold: float = 0.5,
+        sync_interval_s: float = 1.0,
     ) -> None:
         _check_positive("flush_interval_s", flush_interval_s)
         _check_positive("max_pending", max_pending)
+        _check_positive("sync_interval_s", sync_interval_s)
         # Raises a ValidationError naming "threshold" when outside (0, 1].
         should_pause_eviction(1, 0, self_preservation_threshold)
         if isinstance(url_or_engine, str):
@@ -105,10 +125,17 @@ class LocalAgentRegistry:
         self._flush_interval_s = flush_interval_s
         self._max_pending = max_pending
         self._threshold = self_preservation_threshold
+        self._sync_interval_s = sync_interval_s
+        # Without the background task, nothing else bounds the snapshot's age.
+        self._max_staleness_s = 2 * sync_interval_s if background else 0.0
         self._store: AgentStore | None = None
+        self._snapshot = AgentSnapshot()
+        self._sync: SnapshotSync | None = None
         self._known = StatusBook(self_preservation_threshold=self_preservation_threshold)
-        self._pending = HeartbeatBuffer()
-        self._flush_lock = asyncio.Lock()
+        self._flusher = HeartbeatFlusher(self._snapshot, self._known, self._policy, self._now)
+        self._pending = self._flusher.buffer
+        self._unwritten = self._flusher.unwritten
+        self._flush_lock = self._flusher.lock
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
@@ -139,8 +166,12 @@ class LocalAgentRegistry:
         if self._engine is None:
             self._engine = create_engine(self._url)
         store = AgentStore(self._engine)
-        self._known.remember(await store.known_statuses())
-        self._store = store
+        sync = SnapshotSync(
+            store, self._snapshot, self._now, writes=self._flush_lock, on_outcome=self._follow
+        )
+        await sync.load()
+        self._known.remember({a: e.status for a, e in self._snapshot.entries.items()})
+        self._store, self._sync = store, sync
         if self._background:
             self._tasks = [
                 asyncio.create_task(
@@ -151,6 +182,7 @@ class LocalAgentRegistry:
                         "health check", self._policy.health_check_interval_s, self.check_health
                     )
                 ),
+                asyncio.create_task(self._every("snapshot sync", self._sync_interval_s, sync.due)),
             ]
         logger.info("agent registry ready with %d registered agents", len(self._known))
 
@@ -166,7 +198,7 @@ class LocalAgentRegistry:
                 await task
         try:
             if self._store is not None:
-                await self._flush(self._store)
+                await self._flusher.flush(self._store)
         finally:
             if self._owns_engine and self._engine is not None:
                 await self._engine.dispose()
@@ -196,8 +228,9 @@ class LocalAgentRegistry:
         again = descriptor.agent_id in self._known
         row = await store.upsert(descriptor, now)
         self._known.remember({row.agent_id: row.status})
-        assessment = assess_agent(row, self._pending.get(row.agent_id), now, self._policy)
-        await self._known.write_changes(store, {row.agent_id: assessment}, now)
+        self._snapshot.put(row)
+        assessment = assess_agent(row, self._unwritten.get(row.agent_id), now, self._policy)
+        await self._flusher.write_statuses(store, {row.agent_id: assessment}, now)
         logger.info(
             "agent %s %s: %s %s, capabilities [%s], location %s",
             row.agent_id,
@@ -222,7 +255,7 @@ class LocalAgentRegistry:
             AgentNotFoundError: the agent is not registered; nothing is recorded.
         """
         store = self._require()
-        parsed = HeartbeatMetrics.from_mapping(metrics)
+        parsed = parse_metrics(metrics)
         if not isinstance(agent_id, str):
             problem = "must be a string"
             raise ValidationError(
@@ -234,10 +267,14 @@ class LocalAgentRegistry:
             if row is None:
                 raise AgentNotFoundError(agent_id)
             self._known.remember({agent_id: row.status})
+            self._snapshot.put(row)
         self._pending.add(agent_id, parsed, self._now())
         registry_heartbeats_total.inc()
-        if len(self._pending) >= self._max_pending:
-            await self._flush(store)
+        # While a flush is writing, the buffer keeps filling (it holds one sample per agent,
+        # so it is bounded by the fleet) and the next heartbeat after it starts the next
+        # flush: queueing a flush per heartbeat behind the lock would write tiny batches.
+        if len(self._pending) >= self._max_pending and not self._flush_lock.locked():
+            await self._flusher.flush(store)
 
     async def flush(self) -> int:
         """Write the pending heartbeats now, in one batched statement.
@@ -245,7 +282,7 @@ class LocalAgentRegistry:
         Returns:
             How many agents' heartbeats were written.
         """
-        written, _ = await self._flush(self._require())
+        written, _ = await self._flusher.flush(self._require())
         return written
 
     async def discover(
@@ -259,6 +296,9 @@ class LocalAgentRegistry:
         max_results: int = 10,
     ) -> list[RegisteredAgent]:
         """Find usable agents, best first (see :mod:`registry.discovery` for the ranking).
+
+        Answered from the in-memory snapshot: this process's writes show at once, other
+        registry processes' within the bound of :mod:`registry.snapshot_sync`.
 
         Args:
             capabilities: every one is required.
@@ -282,23 +322,45 @@ class LocalAgentRegistry:
             location_preference=location_preference,
             max_results=max_results,
         )
-        store = self._require()
-        summaries = await store.summaries(
-            query.capabilities,
-            query.service_types,
-            query.tags,
-            with_tags=query.location_preference is not None,
-        )
+        snapshot = await self._confirmed_snapshot()
         now = self._now()
-        chosen = select_agents(
-            (candidate_of(s, self._pending.get(s.agent_id), now, self._policy) for s in summaries),
-            query,
-        )
-        # Only the winners' full rows are read (and their descriptors decoded).
-        rows = await store.get_many(c.agent_id for c in chosen)
-        found = [self._view(rows[c.agent_id], now) for c in chosen if c.agent_id in rows]
+        pending = self._unwritten.view()
+        chosen = search(snapshot, pending, query, now, self._policy)
+        found = views(chosen, pending, now, self._policy)
         registry_discovery_latency_ms.observe((time.perf_counter() - started) * 1000)
         return found
+
+    async def discover_from_database(
+        self,
+        capabilities: Iterable[str] | None = None,
+        service_types: Iterable[ServiceType | str] | None = None,
+        tags: Iterable[str] | None = None,
+        version_constraint: str | None = None,
+        min_health_score: float = 0.0,
+        location_preference: str | None = None,
+        max_results: int = 10,
+    ) -> list[RegisteredAgent]:
+        """:meth:`discover`, answered from the database instead of the snapshot.
+
+        Slower (it reads every candidate's row), but it sees what other registry processes
+        wrote the moment they committed it. Same arguments, ranking and errors.
+        """
+        query = DiscoveryQuery.build(
+            capabilities=capabilities,
+            service_types=service_types,
+            tags=tags,
+            version_constraint=version_constraint,
+            min_health_score=min_health_score,
+            location_preference=location_preference,
+            max_results=max_results,
+        )
+        store = self._require()
+        return await discover_in_database(store, self._unwritten, query, self._now(), self._policy)
+
+    async def refresh(self, *, full: bool = False) -> SyncOutcome:
+        """Re-synchronise the snapshot from the database now (the background task does this
+        every ``sync_interval_s``): incrementally, or with ``full`` from every row."""
+        return await self._synchronizer().run(full=full)
 
     async def get_agent(self, agent_id: str) -> RegisteredAgent:
         """The agent with its health now.
@@ -326,8 +388,11 @@ class LocalAgentRegistry:
                 raise ValidationError(
                     f"status {problem}", errors=[{"field": "status", "problem": problem}]
                 ) from None
+        snapshot = await self._confirmed_snapshot()
         now = self._now()
-        agents = [self._view(row, now) for row in await self._require().list()]
+        entries = snapshot.entries
+        ordered = (entries[agent_id] for agent_id in sorted(entries))
+        agents = views(ordered, self._unwritten.view(), now, self._policy)
         return [agent for agent in agents if wanted is None or agent.status is wanted]
 
     async def deregister(self, agent_id: str) -> bool:
@@ -336,6 +401,7 @@ class LocalAgentRegistry:
         self._pending.discard(agent_id)
         removed = await store.delete(agent_id)
         self._known.forget(agent_id)
+        self._snapshot.remove(agent_id)
         if removed:
             logger.info("agent %s deregistered on request", agent_id)
         return removed
@@ -347,17 +413,21 @@ class LocalAgentRegistry:
         past the deregistration timeout unless self-preservation pauses eviction.
         """
         store = self._require()
+        # Other processes' heartbeats matter to the statuses written here. (Before taking
+        # the flush lock: a synchronisation takes it.)
+        await self._synchronizer().run()
         # One pass at a time, and no flush in the middle of one: a flush writing a status
         # between this pass's read and its write would be overwritten with a stale status.
         async with self._flush_lock:
             return await self._check_health(store)
 
     async def _check_health(self, store: AgentStore) -> HealthCheckSummary:
-        _, flushed = await self._flush_locked(store)
-        summary = await run_health_check(
+        _, flushed = await self._flusher.flush_locked(store)
+        summary = await run_snapshot_health_check(
             store,
+            self._snapshot,
             self._known,
-            self._pending,
+            self._unwritten,
             self._policy,
             self._now(),
             self_preservation_threshold=self._threshold,
@@ -371,37 +441,33 @@ class LocalAgentRegistry:
             raise RegistryError("the agent registry is not initialized: call initialize() first")
         return self._store
 
+    def _synchronizer(self) -> SnapshotSync:
+        self._require()
+        if self._sync is None:  # pragma: no cover - set together with the store
+            raise RegistryError("the agent registry is not initialized: call initialize() first")
+        return self._sync
+
+    async def _confirmed_snapshot(self) -> AgentSnapshot:
+        """The snapshot, re-synchronised first when it was not confirmed lately (then a
+        database outage raises DatabaseUnavailableError, as any read does)."""
+        await self._synchronizer().confirm(self._max_staleness_s)
+        return self._snapshot
+
     def _now(self) -> datetime:
         now = self._clock()
         return now.replace(tzinfo=UTC) if now.tzinfo is None else now
 
     def _view(self, row: StoredAgent, now: datetime) -> RegisteredAgent:
-        return registered_agent(row, self._pending.get(row.agent_id), now, self._policy)
+        return registered_agent(row, self._unwritten.get(row.agent_id), now, self._policy)
 
-    async def _flush(self, store: AgentStore) -> tuple[int, list[StatusChange]]:
-        async with self._flush_lock:
-            return await self._flush_locked(store)
-
-    async def _flush_locked(self, store: AgentStore) -> tuple[int, list[StatusChange]]:
-        batch = self._pending.take()
-        if not batch:
-            return 0, []
-        try:
-            unknown: set[str] = set(await store.apply_heartbeats(batch))
-        except BaseException:
-            self._pending.restore(batch)
-            raise
-        for agent_id in sorted(unknown):
+    def _follow(self, outcome: SyncOutcome) -> None:
+        """Keep the known agents in line with what a re-synchronisation found."""
+        if outcome.added:
+            entries = self._snapshot.entries
+            self._known.remember({a: entries[a].status for a in outcome.added if a in entries})
+        for agent_id in outcome.removed:
             self._known.forget(agent_id)
-            logger.warning(
-                "dropped a heartbeat of agent %s: it was deregistered meanwhile", agent_id
-            )
-        now = self._now()
-        written = {a: s for a, s in batch.items() if a not in unknown}
-        changes = await self._known.write_changes(
-            store, {a: assess(s.metrics, s.at, now, self._policy) for a, s in written.items()}, now
-        )
-        return len(written), changes
+            self._pending.discard(agent_id)
 
     async def _every(
         self, name: str, interval_s: float, action: Callable[[], Awaitable[object]]

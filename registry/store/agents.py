@@ -22,6 +22,7 @@ from registry.models import AgentDescriptor, AgentStatus
 from registry.records import HeartbeatSample
 from registry.store.agent_rows import StoredAgent, descriptor_values, location_of, utc
 from registry.store.candidates import AgentSummary, CandidateFilter, select_summaries
+from registry.store.changes import AgentChanges, select_changes
 from registry.store.engine import translate_connect_errors
 from registry.store.heartbeat_writer import write_heartbeats
 from registry.store.tables import AgentCapabilityEntry, AgentEntry
@@ -264,6 +265,15 @@ class AgentStore:
         where = CandidateFilter.of(capabilities, service_types, tags)
         async with self._transaction() as connection:
             return await select_summaries(connection, where, with_tags=with_tags)
+
+    async def read_changes(
+        self, since: datetime | None, *, heartbeats: bool = True
+    ) -> AgentChanges:
+        """The heartbeat and status columns of the agents changed at or after ``since`` (of
+        every agent when None; see :func:`~registry.store.changes.select_changes`), with the
+        number of agents and the sum of their heartbeat counts, in one transaction."""
+        async with self._transaction() as connection:
+            return await select_changes(connection, since, heartbeats=heartbeats)
 
     async def get_many(self, agent_ids: Iterable[str]) -> dict[str, StoredAgent]:
         """The rows of those of ``agent_ids`` that are registered, by id."""

@@ -116,9 +116,11 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         # Pragmas are per connection, so they must run on every new pooled connection.
         cursor = dbapi_connection.cursor()
         try:
+            # busy_timeout first: switching a new file to WAL takes a lock another connection
+            # may hold, and without a busy handler that fails at once.
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()

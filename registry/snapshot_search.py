@@ -1,0 +1,174 @@
+"""Discovery and health assessment over the registry's snapshot, without a query.
+
+Same answers as the database path (:func:`registry.discovery.select_agents` over the store's
+candidates, health from :func:`registry.views.assess_agent`), computed faster: candidates
+come from the snapshot's indexes; each agent's metrics score and last sign of life are
+precomputed, so an agent heard from on time costs a few comparisons (its freshness is 1);
+versions are checked once per distinct version string; and only the best ``max_results``
+are kept. A heartbeat accepted but not yet written replaces the agent's row values when it
+is newer, exactly as :func:`registry.views.assess_agent` does.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from registry.discovery import DiscoveryQuery
+from registry.health import (
+    DEGRADED_HEALTH,
+    HealthAssessment,
+    HealthPolicy,
+    freshness,
+    metrics_score,
+    status_for,
+)
+from registry.records import HeartbeatSample, RegisteredAgent
+from registry.snapshot import AgentSnapshot, SnapshotEntry, micros
+from registry.unwritten import PendingSamples
+
+__all__ = ["assess_all", "assess_samples", "search", "views"]
+
+
+def _latest(entry: SnapshotEntry, pending: PendingSamples, now_us: int) -> tuple[float, float]:
+    """The metrics score and the silence (seconds) to assess the agent on."""
+    score, seen_us = entry.score, entry.last_seen_us
+    sample = pending.get(entry.descriptor.agent_id)
+    if sample is not None and sample.at >= entry.last_seen:
+        score, seen_us = metrics_score(sample.metrics), micros(sample.at)
+    silent_us = now_us - seen_us
+    return score, (silent_us / 1_000_000 if silent_us > 0 else 0.0)
+
+
+def _health(score: float, silent_s: float, policy: HealthPolicy) -> float:
+    # health_score's arithmetic, step for step, so the floats are identical.
+    if silent_s <= policy.late_after_s:
+        return score  # freshness 1; the score is already within [0, 1]
+    return min(1.0, max(0.0, score * freshness(silent_s, policy)))
+
+
+def search(
+    snapshot: AgentSnapshot,
+    pending: PendingSamples,
+    query: DiscoveryQuery,
+    now: datetime,
+    policy: HealthPolicy,
+) -> list[SnapshotEntry]:
+    """The agents ``query`` finds, best first (ranked as :mod:`registry.discovery` says)."""
+    ids = snapshot.matching(query.capabilities, query.service_types, query.tags)
+    if not ids:
+        return []
+    entries = snapshot.entries
+    now_us = micros(now)
+    # Usable means ACTIVE or DEGRADED: heard from within both limits, health >= 0.3.
+    silent_limit = min(policy.silent_after_s, policy.deregistration_timeout_s)
+    floor = max(query.min_health_score, DEGRADED_HEALTH)
+    preferred = query.location_preference.casefold() if query.location_preference else None
+    constraint = query.version
+    allowed: dict[str, bool] = {}
+    ranked: list[tuple[bool, float, str]] = []
+    late_s = policy.late_after_s
+    lookup = pending.get
+    for agent_id in ids:
+        entry = entries[agent_id]
+        # _latest and _health, inlined: this loop runs over thousands of candidates.
+        score, seen_us = entry.score, entry.last_seen_us
+        sample = lookup(agent_id)
+        if sample is not None and sample.at >= entry.last_seen:
+            score, seen_us = metrics_score(sample.metrics), micros(sample.at)
+        silent_us = now_us - seen_us
+        silent_s = silent_us / 1_000_000 if silent_us > 0 else 0.0
+        if silent_s > silent_limit:
+            continue
+        health = score if silent_s <= late_s else _health(score, silent_s, policy)
+        if health < floor:
+            continue
+        if constraint is not None:
+            version = entry.descriptor.version
+            ok = allowed.get(version)
+            if ok is None:
+                ok = allowed[version] = constraint.allows(version)
+            if not ok:
+                continue
+        elsewhere = preferred is not None and preferred not in entry.places
+        ranked.append((elsewhere, -health, agent_id))
+    return [entries[agent_id] for _, _, agent_id in heapq.nsmallest(query.max_results, ranked)]
+
+
+def assess_all(
+    entries: Iterable[SnapshotEntry],
+    pending: PendingSamples,
+    now: datetime,
+    policy: HealthPolicy,
+) -> dict[str, HealthAssessment]:
+    """Every agent's health at ``now``, by id (what ``assess_agent`` gives, agent by agent)."""
+    now_us = micros(now)
+    assessments: dict[str, HealthAssessment] = {}
+    for entry in entries:
+        score, silent_s = _latest(entry, pending, now_us)
+        health = _health(score, silent_s, policy)
+        assessments[entry.descriptor.agent_id] = HealthAssessment(
+            health, status_for(health, silent_s, policy), silent_s
+        )
+    return assessments
+
+
+def assess_samples(
+    snapshot: AgentSnapshot,
+    samples: Mapping[str, HeartbeatSample],
+    now: datetime,
+    policy: HealthPolicy,
+) -> dict[str, HealthAssessment]:
+    """``assess(sample.metrics, sample.at, now, policy)`` of each sample, by agent id,
+    reusing the metrics score the snapshot computed when it recorded the sample."""
+    now_us = micros(now)
+    entries = snapshot.entries
+    assessments: dict[str, HealthAssessment] = {}
+    for agent_id, sample in samples.items():
+        entry = entries.get(agent_id)
+        if entry is not None and entry.metrics is sample.metrics:
+            score = entry.score
+        else:
+            score = metrics_score(sample.metrics)
+        silent_us = now_us - micros(sample.at)
+        silent_s = silent_us / 1_000_000 if silent_us > 0 else 0.0
+        health = _health(score, silent_s, policy)
+        assessments[agent_id] = HealthAssessment(
+            health, status_for(health, silent_s, policy), silent_s
+        )
+    return assessments
+
+
+def views(
+    entries: Iterable[SnapshotEntry],
+    pending: PendingSamples,
+    now: datetime,
+    policy: HealthPolicy,
+) -> list[RegisteredAgent]:
+    """Each agent as the registry returns it, in order (what ``registry.views.registered_agent``
+    gives)."""
+    now_us = micros(now)
+    found = []
+    for entry in entries:
+        score, silent_s = _latest(entry, pending, now_us)
+        health = _health(score, silent_s, policy)
+        metrics, last_heartbeat_at = entry.metrics, entry.last_heartbeat_at
+        count = entry.heartbeat_count
+        sample = pending.get(entry.descriptor.agent_id)
+        if sample is not None:
+            metrics, last_heartbeat_at = sample.metrics, sample.at
+            count += sample.count
+        found.append(
+            RegisteredAgent(
+                descriptor=entry.descriptor,
+                status=status_for(health, silent_s, policy),
+                health_score=health,
+                location=entry.location,
+                registered_at=entry.registered_at,
+                last_heartbeat_at=last_heartbeat_at,
+                metrics=metrics,
+                heartbeat_count=count,
+            )
+        )
+    return found
