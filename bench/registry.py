@@ -54,8 +54,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -67,6 +67,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bench.cpu import CpuMeter
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
 from registry.health import HealthPolicy, assess
 from registry.models import AgentDescriptor, ServiceType
@@ -350,41 +351,6 @@ async def _wait_healthy(service: Service, process: asyncio.subprocess.Process) -
 # -- CPU accounting -------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int | str) -> float:
-    """User + system CPU seconds of a process (Linux /proc); NaN when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class CpuMeter:
-    pids: dict[str, int | str]
-    spent: dict[str, dict[str, float]] = field(default_factory=dict)
-    wall: dict[str, float] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def measure(self, phase: str) -> Iterator[None]:
-        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.wall[phase] = self.wall.get(phase, 0.0) + time.perf_counter() - start
-            spent = self.spent.setdefault(phase, {})
-            for name, pid in self.pids.items():
-                spent[name] = spent.get(name, 0.0) + cpu_seconds(pid) - before[name]
-
-    def lines(self) -> list[str]:
-        return [
-            f"{phase}: {self.wall[phase]:.1f} s wall; CPU s "
-            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items())
-            for phase, spent in self.spent.items()
-        ]
-
-
 # -- measuring ------------------------------------------------------------------------------
 
 
@@ -571,7 +537,7 @@ async def _measure_on(
             concurrency=args.concurrency,
         )
         rows = await measure(bench, args.repeats, meter)
-    for line in meter.lines():
+    for line in meter.summary():
         log.info("CPU during %s", line)
     return rows
 

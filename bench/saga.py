@@ -58,15 +58,14 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import ApplicationError
     from temporalio.worker import Worker
 
+    from bench.cpu import CpuMeter
     from bench.report import AT_LEAST, Row, Target, exit_status, print_report
     from orchestration.agent import ActionContext, Agent
     from orchestration.exceptions import SagaError
@@ -182,52 +182,6 @@ class BenchFailure(Exception):
 
 
 # -- CPU accounting ----------------------------------------------------------------------
-
-
-def _cpu_seconds(pid: int | str) -> float | None:
-    """User + system CPU seconds of a process (Linux /proc), None when unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds each process spent during each kind of batch, with runs and wall time."""
-
-    pids: dict[str, int | str]
-    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
-    wall: dict[str, float] = field(default_factory=dict)
-    runs: dict[str, int] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def measure(self, kind: str, runs: int) -> Iterator[None]:
-        before = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.wall[kind] = self.wall.get(kind, 0.0) + time.perf_counter() - start
-            self.runs[kind] = self.runs.get(kind, 0) + runs
-            spent = self.cpu.setdefault(kind, {})
-            for name, pid in self.pids.items():
-                now, then = _cpu_seconds(pid), before[name]
-                if now is not None and then is not None:
-                    spent[name] = spent.get(name, 0.0) + now - then
-
-    def summary(self) -> list[str]:
-        """Per kind: CPU milliseconds per run in each process, and how many cores were busy."""
-        lines = []
-        for kind, spent in self.cpu.items():
-            wall, runs = self.wall[kind] or math.nan, self.runs[kind]
-            parts = [f"{name} {1000 * seconds / runs:.1f}" for name, seconds in spent.items()]
-            lines.append(
-                f"{kind}: {runs} runs in {wall:.1f} s; CPU ms per run: {', '.join(parts)}; "
-                f"cores busy {sum(spent.values()) / wall:.2f} of {os.cpu_count()}"
-            )
-        return lines
 
 
 # -- measuring -------------------------------------------------------------------------
