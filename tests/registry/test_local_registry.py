@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,13 +15,13 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.exceptions import RegistryError, ValidationError
-from orchestration.testing.database import temporary_postgres_database
 from registry.errors import AgentNotFoundError
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.store import create_engine
 from registry.store.agents import AgentStore
+from tests.registry.clock import Clock
 
 # Late after 15 s, silent (INACTIVE) after 30 s, removed after 100 s.
 POLICY = HealthPolicy(
@@ -32,46 +30,11 @@ POLICY = HealthPolicy(
 HEALTHY = {"cpu_usage": 0.4, "error_rate": 0.0, "response_time_ms": 120}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    if request.param == "sqlite":
-        return "sqlite", f"sqlite+aiosqlite:///{tmp_path}/registry.db"
-    server: str = request.getfixturevalue("postgres_server_url")
-    return "postgres", server
-
-
 @pytest_asyncio.fixture
-async def url(backend: tuple[str, str]) -> AsyncIterator[str]:
-    """A database of this test's own: health checks see every agent in it."""
-    name, target = backend
-    if name == "sqlite":
-        yield target
-        return
-    async with temporary_postgres_database(target) as database_url:
-        yield database_url
-
-
-@pytest_asyncio.fixture
-async def engine(url: str) -> AsyncIterator[AsyncEngine]:
-    created = create_engine(url)
+async def engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(empty_database_url)
     yield created
     await created.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest_asyncio.fixture
@@ -458,15 +421,19 @@ async def test_deregister_removes_the_agent_and_its_pending_heartbeat(
         await registry.get_agent("a")
 
 
-async def test_initialize_applies_the_migrations_when_asked(url: str, clock: Clock) -> None:
-    async with LocalAgentRegistry(url, policy=POLICY, clock=clock, background=False) as registry:
+async def test_initialize_applies_the_migrations_when_asked(
+    empty_database_url: str, clock: Clock
+) -> None:
+    async with LocalAgentRegistry(
+        empty_database_url, policy=POLICY, clock=clock, background=False
+    ) as registry:
         await registry.register(agent("a"))
 
         assert [a.agent_id for a in await registry.list_agents()] == ["a"]
 
 
-async def test_using_the_registry_before_initialize_is_an_error(url: str) -> None:
-    registry = LocalAgentRegistry(url, migrate=False, background=False)
+async def test_using_the_registry_before_initialize_is_an_error(empty_database_url: str) -> None:
+    registry = LocalAgentRegistry(empty_database_url, migrate=False, background=False)
 
     with pytest.raises(RegistryError, match="initialize"):
         await registry.heartbeat("a", HEALTHY)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestration.testing.database import temporary_postgres_database
 from registry.errors import AgentNotFoundError
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
@@ -22,6 +20,7 @@ from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store import create_engine
 from registry.store.agents import AgentStore
+from tests.registry.clock import Clock
 
 # So long that no background flush, health check or re-synchronisation (nor the staleness
 # guard) runs during a test: each test drives them.
@@ -35,42 +34,11 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-south-1"]
 VERSIONS = ["1.0.0", "1.4.2", "2.0.0", "2.1.0rc1", "2.3.0", "3.0.0-beta.1"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    if request.param == "sqlite":
-        return "sqlite", f"sqlite+aiosqlite:///{tmp_path}/registry.db"
-    server: str = request.getfixturevalue("postgres_server_url")
-    return "postgres", server
-
-
 @pytest_asyncio.fixture
-async def engine(backend: tuple[str, str]) -> AsyncIterator[AsyncEngine]:
-    name, target = backend
-    if name == "sqlite":
-        created = create_engine(target)
-        yield created
-        await created.dispose()
-        return
-    async with temporary_postgres_database(target) as url:
-        created = create_engine(url)
-        yield created
-        await created.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+async def engine(empty_database_url: str) -> AsyncIterator[AsyncEngine]:
+    created = create_engine(empty_database_url)
+    yield created
+    await created.dispose()
 
 
 def registry_on(engine: AsyncEngine, clock: Clock) -> LocalAgentRegistry:

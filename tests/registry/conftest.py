@@ -1,4 +1,4 @@
-"""Fixtures for the store tests: an empty database per test, for migrations from scratch."""
+"""Registry test fixtures: an empty database per test on each backend, and a controlled clock."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 
 from orchestration.testing.database import temporary_postgres_database
+from tests.registry.clock import Clock
 
 
 @pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
@@ -29,3 +30,8 @@ async def empty_database_url(empty_database_target: tuple[str, str]) -> AsyncIte
         return
     async with temporary_postgres_database(url) as database_url:
         yield database_url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
