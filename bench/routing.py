@@ -9,7 +9,10 @@ payload's task (the quick reference's ``payload.get('task') == ...`` form), 500 
 plus one catch-all rule. Every agent reports a ``LoadInfo``; 1 decision in 100 is preceded by
 a fresh load report, so candidate caches are invalidated as they would be in service.
 
-Measured per strategy (decisions/s over D decisions, median of R repeats) and for the mixed
+Messages come from 1,000 senders (the key CONSISTENT_HASH and AFFINITY hash); one more row
+routes CONSISTENT_HASH messages that all come from different senders, the worst case for its
+per-ring memo of key owners. Measured per strategy (decisions/s over D decisions, median of R
+repeats) and for the mixed
 workload the p50 and p99 of single-decision latency (``perf_counter_ns`` around each call).
 Same-run baseline: the cheapest possible router — a dict from task to a cycling iterator of
 its targets — over the same messages, so the ratio shows what rules, conditions, health,
@@ -91,15 +94,19 @@ def random_load(agent_id: str, rng: random.Random) -> LoadInfo:
     )
 
 
-def messages(count: int, rng: random.Random) -> list[Message]:
+def messages(
+    count: int, rng: random.Random, *, senders: int = 1000, first_sender: int = 0
+) -> list[Message]:
+    """``count`` requests from ``senders`` distinct senders (0: every message its own sender,
+    numbered from ``first_sender``)."""
     return [
         Message(
-            sender_id=f"sender-{rng.randint(0, 999)}",
+            sender_id=f"sender-{rng.randint(0, senders - 1) if senders else first_sender + n}",
             message_type=MessageType.REQUEST,
             priority=Priority(rng.randint(0, 3)),
             payload={"task": rng.choice(TASKS), "supplier": f"s-{rng.randint(0, 9999)}"},
         )
-        for _ in range(count)
+        for n in range(count)
     ]
 
 
@@ -167,6 +174,29 @@ async def measure(args: argparse.Namespace) -> list[Row]:
                         baseline=baseline,
                     )
                 )
+            # Keys (senders) repeat in the batch above, as they do in service; this row sends
+            # every message from a new sender (new in every repeat too), so no key's owner is
+            # remembered.
+            samples = [
+                run_router(
+                    router,
+                    messages(args.decisions, rng, senders=0, first_sender=repeat * args.decisions),
+                    RoutingStrategy.CONSISTENT_HASH,
+                    load_ids,
+                    rng,
+                )
+                for repeat in range(args.repeats)
+            ]
+            rows.append(
+                Row.from_samples(
+                    "routing",
+                    "throughput_consistent_hash_unique_keys",
+                    "decisions/s",
+                    samples,
+                    target=Target(50_000, AT_LEAST),
+                    baseline=baseline,
+                )
+            )
             p50s, p99s = [], []
             for _ in range(args.repeats):
                 latencies: list[int] = []

@@ -202,6 +202,13 @@ class RegistryConfig(BaseModel):
     health_check_interval_s: float = Field(default=60.0, gt=0, le=3600)
     deregistration_timeout_s: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    health_series_limit: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="At most this many registry_agent_health{agent_id} series; with more "
+        "agents, the least healthy are published.",
+    )
 
     @field_validator("url")
     @classmethod

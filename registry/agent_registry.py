@@ -67,7 +67,10 @@ class AgentRegistry:
                 ),
             )
             self._backend = LocalAgentRegistry(
-                settings.database_url, policy=policy, migrate=settings.database.auto_migrate
+                settings.database_url,
+                policy=policy,
+                migrate=settings.database.auto_migrate,
+                max_health_series=config.health_series_limit,
             )
 
     @property

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.exceptions import RegistryError, ValidationError
@@ -53,7 +54,7 @@ from registry.snapshot_search import search, views
 from registry.snapshot_sync import SnapshotSync
 from registry.status_book import StatusBook
 from registry.store.agents import AgentStore, StoredAgent
-from registry.store.engine import create_engine
+from registry.store.engine import DatabaseUnavailableError, create_engine
 from registry.store.migrations import upgrade
 from registry.views import assess_agent, registered_agent
 
@@ -92,6 +93,8 @@ class LocalAgentRegistry:
         sync_interval_s: how often the snapshot is re-synchronised from the database. A read
             finding it unconfirmed for twice as long re-synchronises first (and fails while
             the database is unreachable, rather than answer from an unconfirmed snapshot).
+        max_health_series: at most this many ``registry_agent_health{agent_id}`` series; past
+            it the least healthy agents are published (see :class:`StatusBook`).
     """
 
     def __init__(
@@ -106,10 +109,12 @@ class LocalAgentRegistry:
         max_pending: int = 1000,
         self_preservation_threshold: float = 0.5,
         sync_interval_s: float = 1.0,
+        max_health_series: int = 500,
     ) -> None:
         _check_positive("flush_interval_s", flush_interval_s)
         _check_positive("max_pending", max_pending)
         _check_positive("sync_interval_s", sync_interval_s)
+        _check_positive("max_health_series", max_health_series)
         # Raises a ValidationError naming "threshold" when outside (0, 1].
         should_pause_eviction(1, 0, self_preservation_threshold)
         if isinstance(url_or_engine, str):
@@ -131,7 +136,10 @@ class LocalAgentRegistry:
         self._store: AgentStore | None = None
         self._snapshot = AgentSnapshot()
         self._sync: SnapshotSync | None = None
-        self._known = StatusBook(self_preservation_threshold=self_preservation_threshold)
+        self._known = StatusBook(
+            self_preservation_threshold=self_preservation_threshold,
+            max_health_series=max_health_series,
+        )
         self._flusher = HeartbeatFlusher(self._snapshot, self._known, self._policy, self._now)
         self._pending = self._flusher.buffer
         self._unwritten = self._flusher.unwritten
@@ -476,6 +484,15 @@ class LocalAgentRegistry:
             await asyncio.sleep(interval_s)
             try:
                 await action()
+            except (DatabaseUnavailableError, OperationalError) as exc:
+                # A database blip (down, or SQLite locked past its busy timeout): the pass
+                # keeps its work (a flush puts its batch back) and tries again next time.
+                reason = str(exc.orig if isinstance(exc, OperationalError) else exc)
+                logger.warning(
+                    "registry %s failed (%s); retrying in %.1f s",
+                    name,
+                    reason.splitlines()[0],
+                    interval_s,
+                )
             except Exception:
-                # A background pass must survive a database blip: log it, try next time.
                 logger.exception("registry %s failed; retrying in %.1f s", name, interval_s)

@@ -1,7 +1,8 @@
 """Prometheus metrics of the agent registry and the router, with the quick reference's names.
 
-``registry_agent_health`` is labelled by agent id, as the quick reference lists it; the label
-is removed when the agent is deregistered, so the series count follows the fleet's size.
+``registry_agent_health`` is labelled by agent id, as the quick reference lists it. Its series
+count is bounded: a series is removed when its agent is deregistered, and with more agents
+than ``ORCH_REGISTRY_HEALTH_SERIES_LIMIT`` (500) only the least healthy are published.
 """
 
 from __future__ import annotations

@@ -30,12 +30,21 @@ class StatusBook:
 
     Args:
         self_preservation_threshold: quoted in the self-preservation log line.
+        max_health_series: how many agents get a ``registry_agent_health`` series at most.
+            With more agents registered, the least healthy ones are published (ties by agent
+            id), so the series that stay are the ones worth an alert; a series whose agent
+            drops out of that set is removed.
     """
 
-    def __init__(self, *, self_preservation_threshold: float = 0.5) -> None:
+    def __init__(
+        self, *, self_preservation_threshold: float = 0.5, max_health_series: int = 500
+    ) -> None:
         self._written: dict[str, AgentStatus] = {}
         self._threshold = self_preservation_threshold
         self._eviction_paused = False
+        self._max_health_series = max_health_series
+        self._health_series: set[str] = set()
+        self._capped = False
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._written
@@ -54,8 +63,10 @@ class StatusBook:
     def forget(self, agent_id: str) -> None:
         """The agent is gone: drop it and its health series."""
         self._written.pop(agent_id, None)
-        with contextlib.suppress(KeyError):
-            registry_agent_health.remove(agent_id)
+        if agent_id in self._health_series:
+            self._health_series.discard(agent_id)
+            with contextlib.suppress(KeyError):
+                registry_agent_health.remove(agent_id)
 
     async def write_changes(
         self, store: AgentStore, assessments: Mapping[str, HealthAssessment], now: datetime
@@ -99,13 +110,36 @@ class StatusBook:
         self._eviction_paused = paused
         registry_self_preservation.set(1 if paused else 0)
 
-    @staticmethod
-    def publish(assessments: Mapping[str, HealthAssessment]) -> dict[AgentStatus, int]:
+    def publish(self, assessments: Mapping[str, HealthAssessment]) -> dict[AgentStatus, int]:
         """Set the per-status and per-agent gauges; return the count of agents per status."""
         statuses = dict.fromkeys(AgentStatus, 0)
-        for agent_id, assessment in assessments.items():
+        for assessment in assessments.values():
             statuses[assessment.status] += 1
-            registry_agent_health.labels(agent_id=agent_id).set(assessment.health)
         for status, count in statuses.items():
             registry_agents_total.labels(status=status.value).set(count)
+        shown = self._health_series_for(assessments)
+        for agent_id in self._health_series - shown.keys():
+            with contextlib.suppress(KeyError):
+                registry_agent_health.remove(agent_id)
+        for agent_id, health in shown.items():
+            registry_agent_health.labels(agent_id=agent_id).set(health)
+        self._health_series = set(shown)
         return statuses
+
+    def _health_series_for(self, assessments: Mapping[str, HealthAssessment]) -> dict[str, float]:
+        limit = self._max_health_series
+        capped = len(assessments) > limit
+        if capped != self._capped:
+            self._capped = capped
+            if capped:
+                logger.warning(
+                    "%d agents registered, more than the %d registry_agent_health series "
+                    "allowed: publishing the %d least healthy",
+                    len(assessments),
+                    limit,
+                    limit,
+                )
+        if not capped:
+            return {agent_id: a.health for agent_id, a in assessments.items()}
+        worst = sorted(assessments.items(), key=lambda item: (item[1].health, item[0]))[:limit]
+        return {agent_id: a.health for agent_id, a in worst}

@@ -304,7 +304,12 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         health_check_interval_s=config.health_check_interval_s,
         deregistration_timeout_s=config.deregistration_timeout_s,
     )
-    registry = LocalAgentRegistry(engine, policy=policy, migrate=settings.database.auto_migrate)
+    registry = LocalAgentRegistry(
+        engine,
+        policy=policy,
+        migrate=settings.database.auto_migrate,
+        max_health_series=config.health_series_limit,
+    )
     router = MessageRouter(registry=registry, rules=SqlRuleStore(engine))
 
     @contextlib.asynccontextmanager

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.exceptions import RegistryError, ValidationError
@@ -22,6 +20,7 @@ from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.store import create_engine
 from registry.store.agents import AgentStore
 from tests.registry.clock import Clock
+from tests.registry.statements import recorded_statements
 
 # Late after 15 s, silent (INACTIVE) after 30 s, removed after 100 s.
 POLICY = HealthPolicy(
@@ -46,20 +45,6 @@ async def registry(engine: AsyncEngine, clock: Clock) -> AsyncIterator[LocalAgen
 def agent(agent_id: str, **fields: Any) -> AgentDescriptor:
     fields.setdefault("capabilities", ["carbon_calculation"])
     return AgentDescriptor(agent_id=agent_id, agent_type="CarbonCalculatorAgent", **fields)
-
-
-@contextmanager
-def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def status_of(registry: LocalAgentRegistry, agent_id: str) -> AgentStatus:

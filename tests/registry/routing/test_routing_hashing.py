@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestration.exceptions import ValidationError
-from registry.routing import AffinityStrategy, Candidate, ConsistentHashStrategy
+from registry.routing import AffinityStrategy, Candidate, ConsistentHashStrategy, hashing
 from tests.registry.routing.support import agents, request
 
 KEYS = [f"facility-{i}" for i in range(10_000)]
@@ -48,6 +48,18 @@ def test_removing_one_of_ten_agents_moves_only_its_keys_about_a_tenth() -> None:
         assert moved == {key for key in KEYS if before[key] == removed.agent_id}
         assert 0.5 / n <= len(moved) / len(KEYS) <= 1.5 / n
         assert removed.agent_id not in after.values()
+
+
+def test_consistent_hash_remembers_owners_without_changing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A small memo, so the 10,000 keys overflow it and are asked for again after it is cleared.
+    monkeypatch.setattr(hashing, "_MEMO_KEYS", 100)
+    candidates = agents(7)
+    fresh = _assign(ConsistentHashStrategy(), candidates)
+    remembering = ConsistentHashStrategy()
+    assert _assign(remembering, candidates) == fresh
+    assert _assign(remembering, candidates) == fresh
 
 
 @settings(max_examples=30)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.exceptions import ValidationError
@@ -19,6 +18,7 @@ from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store import create_engine, current_revision, upgrade
 from registry.store.agents import AgentStore, location_of
 from registry.store.tables import AgentCapabilityEntry
+from tests.registry.statements import recorded_statements
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -42,20 +42,6 @@ def prefix() -> str:
 
 def descriptor(agent_id: str, **fields: Any) -> AgentDescriptor:
     return AgentDescriptor(agent_id=agent_id, agent_type="CarbonCalculatorAgent", **fields)
-
-
-@contextmanager
-def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_the_agents_migration_applies_on_top_of_the_ledger_one(
