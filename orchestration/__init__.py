@@ -14,7 +14,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bus.aggregation import AggregationStrategy
     from bus.message import Message, MessageType, Priority
+    from bus.message_bus import MessageBus
     from orchestration.agent import ActionContext, Agent
     from orchestration.saga import SagaOrchestrator
     from orchestration.settings import (
@@ -28,17 +30,20 @@ if TYPE_CHECKING:
     from registry.models import AgentDescriptor, ServiceType
     from registry.router import MessageRouter, RouteRule
     from registry.routing import LoadInfo, RoutingStrategy
+    from registry.scatter_gather import ScatterGather
     from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
 
 _EXPORTS = {
     "ActionContext": "orchestration.agent",
     "Agent": "orchestration.agent",
+    "AggregationStrategy": "bus.aggregation",
     "AgentDescriptor": "registry.models",
     "AgentRegistry": "registry.agent_registry",
     "CompensationStrategy": "workflows.saga_models",
     "KafkaConfig": "orchestration.settings",
     "LoadInfo": "registry.routing",
     "Message": "bus.message",
+    "MessageBus": "bus.message_bus",
     "MessageRouter": "registry.router",
     "MessageType": "bus.message",
     "Priority": "bus.message",
@@ -48,6 +53,7 @@ _EXPORTS = {
     "SagaOrchestrator": "orchestration.saga",
     "SagaStep": "workflows.saga_models",
     "SagaTransaction": "workflows.saga_models",
+    "ScatterGather": "registry.scatter_gather",
     "ServiceType": "registry.models",
     "Settings": "orchestration.settings",
     "SwarmConfig": "orchestration.settings",
@@ -59,10 +65,12 @@ __all__ = [
     "Agent",
     "AgentDescriptor",
     "AgentRegistry",
+    "AggregationStrategy",
     "CompensationStrategy",
     "KafkaConfig",
     "LoadInfo",
     "Message",
+    "MessageBus",
     "MessageRouter",
     "MessageType",
     "Priority",
@@ -72,6 +80,7 @@ __all__ = [
     "SagaOrchestrator",
     "SagaStep",
     "SagaTransaction",
+    "ScatterGather",
     "ServiceType",
     "Settings",
     "SwarmConfig",

@@ -110,6 +110,55 @@ class KafkaConfig(BaseModel):
         description="Start the Tansu broker in `orchestration up`. Default: only when the "
         "single bootstrap server is on this machine.",
     )
+    idempotent: bool | None = Field(
+        default=None,
+        description="Idempotent producer (no duplicates from producer retries). Default: on, "
+        "except against the embedded Tansu broker, whose memory storage refuses it.",
+    )
+    linger_ms: int = Field(default=0, ge=0, le=10_000, description="Producer batching delay.")
+    default_topic: str = Field(
+        default="agent.messages",
+        pattern=r"^[A-Za-z0-9._\-]{1,200}$",
+        description="Where publish() sends a message that names no recipient and no topic.",
+    )
+    dedup_window: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description="Message ids each consumer remembers to drop duplicates (0: off).",
+    )
+    max_delivery_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Times a served handler may fail on a message before it is dead-lettered.",
+    )
+    dead_letter_expired: bool = Field(
+        default=True, description="Send expired messages to the dead-letter topic."
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where a new consumer group starts: earliest loses nothing published "
+        "before it joined.",
+    )
+    request_timeout_ms: int = Field(
+        default=30_000, ge=100, le=600_000, description="Kafka request timeout."
+    )
+    fetch_max_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=60_000,
+        description="How long a consumer's fetch waits for data. Default: 500 (Kafka answers "
+        "at once when data arrives); 5 against the embedded Tansu broker, which answers a "
+        "fetch of several partitions only when this wait ends.",
+    )
+    session_timeout_ms: int | None = Field(
+        default=None,
+        ge=1000,
+        le=3_600_000,
+        description="Consumer group session timeout. Default: 10000; 2000 against the "
+        "embedded broker, where a group join takes half of it.",
+    )
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -138,6 +187,24 @@ class KafkaConfig(BaseModel):
         if self.embedded is not None:
             return self.embedded
         return len(self.bootstrap_servers) == 1 and is_loopback(self.host)
+
+    @property
+    def uses_idempotence(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return not self.starts_embedded
+
+    @property
+    def effective_fetch_max_wait_ms(self) -> int:
+        if self.fetch_max_wait_ms is not None:
+            return self.fetch_max_wait_ms
+        return 5 if self.starts_embedded else 500
+
+    @property
+    def effective_session_timeout_ms(self) -> int:
+        if self.session_timeout_ms is not None:
+            return self.session_timeout_ms
+        return 2000 if self.starts_embedded else 10_000
 
 
 class DatabaseConfig(BaseModel):

@@ -1,0 +1,81 @@
+"""Messages on the wire: JSON value, a partition key, and a few headers for tools.
+
+The value is the message's JSON (``Message.model_dump_json``). The key keeps one
+conversation's messages in order on one partition: the recipient, else the sender. Headers
+repeat the id, type and priority so Kafka tools and dead-letter readers can see them without
+parsing; the value is authoritative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic
+
+from bus.message import MAX_PAYLOAD_BYTES, Message
+from orchestration.exceptions import MessageBusError
+
+__all__ = ["DecodeError", "Headers", "decode", "encode", "error_headers"]
+
+Headers = list[tuple[str, bytes]]
+
+
+class DecodeError(MessageBusError):
+    """A record's value is not a valid message (bad JSON, or fields that fail validation)."""
+
+
+def encode(message: Message) -> tuple[bytes, bytes, Headers]:
+    """``(key, value, headers)`` of ``message``.
+
+    Raises:
+        MessageBusError: the encoded message is larger than ``MAX_PAYLOAD_BYTES``.
+    """
+    value = message.__pydantic_serializer__.to_json(message, exclude_none=True)
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise MessageBusError(
+            f"message {message.message_id} is {len(value):,} bytes encoded, more than the "
+            f"{MAX_PAYLOAD_BYTES:,} a Kafka record may hold: send a reference to the data instead"
+        )
+    key = (message.recipient_id or message.sender_id).encode()
+    headers = [
+        ("message_id", message.message_id.encode()),
+        ("message_type", message.message_type.value.encode()),
+        ("priority", str(int(message.priority)).encode()),
+    ]
+    if message.correlation_id:
+        headers.append(("correlation_id", message.correlation_id.encode()))
+    return key, value, headers
+
+
+def decode(value: bytes | None) -> Message:
+    """The message in a record's value.
+
+    Raises:
+        DecodeError: not JSON, or not a valid message; the text says which field.
+    """
+    if value is None:
+        raise DecodeError("the record has no value")
+    try:
+        return Message.model_validate_json(value)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise DecodeError(
+            f"not a valid message: {where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None
+
+
+def error_headers(
+    original: Sequence[tuple[str, bytes]] | None, *, error: str, source: str, attempts: int
+) -> Headers:
+    """The headers of a dead letter: the original ones plus why and where it failed."""
+    headers: list[tuple[str, Any]] = [
+        (k, v) for k, v in (original or ()) if not k.startswith("dlq.")
+    ]
+    headers += [
+        ("dlq.error", error[:4000].encode()),
+        ("dlq.source_topic", source.encode()),
+        ("dlq.attempts", str(attempts).encode()),
+    ]
+    return headers

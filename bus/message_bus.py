@@ -1,0 +1,529 @@
+"""``MessageBus``: publish, subscribe, request-response and scatter-gather on Kafka (aiokafka).
+
+Topics: a logical topic is a lane per priority plus a dead-letter topic (see
+:mod:`bus.topics`). ``publish`` sends a message to its recipient's inbox
+(``agent.<recipient_id>``), else to the topic given, else to ``default_topic``; the lane
+follows the message's priority. Topics are created on first use with the configured
+partitions, replication factor and compression.
+
+Delivery: the producer waits for every in-sync replica (``acks=all``) and, where the broker
+supports it, is idempotent; consumers commit only what was handled (at-least-once) and drop
+duplicates by message id within a bounded window (see :mod:`bus.subscription`).
+
+Request-response: each bus instance reads replies on one topic of its own, created once and
+listened to before the first request goes out; replies are matched by correlation id. Agents
+answer with :meth:`MessageBus.serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+
+from bus.codec import encode, error_headers
+from bus.errors import RequestFailedError, RequestTimeoutError
+from bus.message import Message, MessageType
+from bus.metrics import (
+    message_bus_connections,
+    message_bus_dead_letters_total,
+    message_bus_errors_total,
+    message_bus_sent_total,
+)
+from bus.replies import ReplyListener
+from bus.server import Handler, Server
+from bus.subscription import Subscription
+from bus.topics import (
+    check_topic,
+    dead_letter_topic,
+    inbox_topic,
+    lane_topic,
+    lane_topics,
+    logical_topic,
+    metric_label,
+    reply_topic,
+)
+from orchestration.exceptions import ConfigurationError, MessageBusError, ValidationError
+from orchestration.settings import KafkaConfig, get_settings
+
+__all__ = ["Delivery", "MessageBus"]
+
+logger = logging.getLogger(__name__)
+
+_TOPIC_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS error code
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a published message was stored."""
+
+    message_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+class MessageBus:
+    """The quick reference's ``MessageBus`` (see the module docstring).
+
+    Args:
+        config: the Kafka settings; defaults to ``get_settings().kafka``.
+        instance_id: names this instance's reply topic; a fresh id by default.
+    """
+
+    def __init__(
+        self, config: KafkaConfig | None = None, *, instance_id: str | None = None
+    ) -> None:
+        self.config = config or get_settings().kafka
+        self.instance_id = instance_id or uuid.uuid4().hex[:16]
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._known_topics: set[str] = set()
+        self._topic_lock = asyncio.Lock()
+        self._replies: ReplyListener | None = None
+        self._replies_lock = asyncio.Lock()
+        self._subscriptions: set[Subscription] = set()
+        self._servers: set[Server] = set()
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Connect the producer and create the default topic (idempotent).
+
+        Raises:
+            ConfigurationError: the compression codec is unavailable.
+            MessageBusError: the cluster cannot be reached (retriable).
+        """
+        if self._producer is not None:
+            return
+        if self._closed:
+            raise MessageBusError("the bus is closed")
+        config = self.config
+        servers = list(config.bootstrap_servers)
+        try:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=servers,
+                client_id=config.client_id,
+                acks="all",
+                enable_idempotence=config.uses_idempotence,
+                compression_type=None
+                if config.compression_type == "none"
+                else config.compression_type,
+                linger_ms=config.linger_ms,
+                request_timeout_ms=config.request_timeout_ms,
+            )
+        except (AssertionError, RuntimeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"cannot use compression {config.compression_type!r}: {exc}",
+                setting="ORCH_KAFKA_COMPRESSION_TYPE",
+            ) from None
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=servers,
+            client_id=config.client_id,
+            request_timeout_ms=config.request_timeout_ms,
+        )
+        try:
+            await producer.start()
+            await admin.start()
+        except (KafkaError, OSError) as exc:
+            await producer.stop()
+            await admin.close()
+            raise MessageBusError(
+                f"cannot connect to Kafka at {', '.join(servers)}: {exc}; start it (make demo "
+                "starts an embedded broker) or set ORCH_KAFKA_BOOTSTRAP_SERVERS",
+                retriable=True,
+            ) from exc
+        self._producer, self._admin = producer, admin
+        message_bus_connections.inc()
+        await self.ensure_topics([config.default_topic])
+
+    async def close(self) -> None:
+        """Stop servers, close subscriptions and flush the producer (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for server in list(self._servers):
+            await server.stop()
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        if self._replies is not None:
+            await self._replies.close()
+        if self._producer is not None:
+            await self._producer.stop()
+            message_bus_connections.dec()
+        if self._admin is not None:
+            await self._admin.close()
+
+    async def __aenter__(self) -> MessageBus:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _ready(self) -> AIOKafkaProducer:
+        if self._closed:
+            raise MessageBusError("the bus is closed")
+        if self._producer is None:
+            raise MessageBusError("the bus is not initialized: await bus.initialize() first")
+        return self._producer
+
+    # -- topics --------------------------------------------------------------------------
+
+    async def ensure_topics(
+        self, topics: Iterable[str], *, partitions: int | None = None, lanes: bool = True
+    ) -> None:
+        """Create the logical topics' lanes and dead-letter topics that do not exist yet.
+
+        Raises:
+            ValidationError: a topic name is not usable.
+            MessageBusError: the cluster refused to create one.
+        """
+        wanted = [check_topic(t) for t in topics if t not in self._known_topics]
+        if not wanted:
+            return
+        admin = self._admin
+        if admin is None:
+            self._ready()
+            raise AssertionError("unreachable")
+        count = partitions or self.config.partitions
+        async with self._topic_lock:
+            wanted = [t for t in wanted if t not in self._known_topics]
+            if not wanted:
+                return
+            names = [
+                name
+                for topic in wanted
+                for name in ([*lane_topics(topic), dead_letter_topic(topic)] if lanes else [topic])
+            ]
+            config = {}
+            if self.config.compression_type != "none":
+                config["compression.type"] = self.config.compression_type
+            try:
+                response = await admin.create_topics(
+                    [
+                        NewTopic(name, count, self.config.replication_factor, topic_configs=config)
+                        for name in names
+                    ]
+                )
+            except (KafkaError, OSError) as exc:
+                raise MessageBusError(
+                    f"cannot create topics {', '.join(names)}: {exc}", retriable=True
+                ) from exc
+            failed = [
+                f"{name} (error {code}: {text})"
+                for name, code, text in response.topic_errors
+                if code not in (0, _TOPIC_EXISTS)
+            ]
+            if failed:
+                raise MessageBusError(f"the cluster refused to create {', '.join(failed)}")
+            self._known_topics.update(wanted)
+
+    def topic_for(self, message: Message, topic: str | None = None) -> str:
+        """The logical topic ``publish`` sends ``message`` to (see the module docstring)."""
+        if message.recipient_id is not None:
+            return check_topic(inbox_topic(message.recipient_id), "recipient_id")
+        return check_topic(topic) if topic is not None else self.config.default_topic
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish(self, message: Message, topic: str | None = None) -> Delivery:
+        """Send ``message`` and wait until the cluster stored it.
+
+        Raises:
+            ValidationError: the message is already expired, or the topic name is unusable.
+            MessageBusError: the cluster did not accept it (retriable).
+        """
+        return (await self.publish_batch([message], topic))[0]
+
+    async def publish_batch(
+        self, messages: Sequence[Message], topic: str | None = None
+    ) -> list[Delivery]:
+        """Send many messages at once (pipelined) and wait until all are stored.
+
+        Every message is checked before any is sent; on a broker error some may have been
+        stored (at-least-once: publish them again, consumers drop duplicates).
+
+        Raises:
+            ValidationError: a message is already expired, or a topic name is unusable.
+            MessageBusError: the cluster did not accept them (retriable).
+        """
+        producer = self._ready()
+        now = time.time()
+        plan: list[tuple[str, Message, tuple[bytes, bytes, list[tuple[str, bytes]]]]] = []
+        for index, message in enumerate(messages):
+            if message.expired(now):
+                raise ValidationError(
+                    f"messages[{index}] ({message.message_id}) expired before it was published",
+                    errors=[{"field": f"messages[{index}].expires_at", "problem": "in the past"}],
+                )
+            plan.append((self.topic_for(message, topic), message, encode(message)))
+        await self.ensure_topics({target for target, _, _ in plan})
+        try:
+            futures = [
+                await producer.send(
+                    lane_topic(target, message.priority), value, key=key, headers=headers
+                )
+                for target, message, (key, value, headers) in plan
+            ]
+            stored = await asyncio.gather(*futures)
+        except (KafkaError, OSError) as exc:
+            message_bus_errors_total.labels(kind="publish").inc()
+            raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
+        counts = Counter(
+            (metric_label(target), message.message_type.value) for target, message, _ in plan
+        )
+        for (label, kind), count in counts.items():
+            message_bus_sent_total.labels(topic=label, type=kind).inc(count)
+        return [
+            Delivery(message.message_id, meta.topic, meta.partition, meta.offset)
+            for (_, message, _), meta in zip(plan, stored, strict=True)
+        ]
+
+    async def send_reply(self, reply: Message, reply_topic: str) -> None:
+        """Send ``reply`` to a requester's reply topic (one topic, no lanes, created by it)."""
+        producer = self._ready()
+        key, value, headers = encode(reply)
+        try:
+            await producer.send_and_wait(reply_topic, value, key=key, headers=headers)
+        except (KafkaError, OSError) as exc:
+            message_bus_errors_total.labels(kind="publish").inc()
+            raise MessageBusError(
+                f"replying to {reply_topic} failed: {exc}", retriable=True
+            ) from exc
+        message_bus_sent_total.labels(
+            topic=metric_label(reply_topic), type=reply.message_type.value
+        ).inc()
+
+    async def dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: str, attempts: int
+    ) -> None:
+        """Send a consumed record, unchanged, to its topic's dead-letter topic."""
+        producer = self._ready()
+        topic = logical_topic(record.topic)
+        try:
+            await producer.send_and_wait(
+                dead_letter_topic(topic),
+                record.value,
+                key=record.key,
+                headers=error_headers(
+                    record.headers, error=error, source=record.topic, attempts=attempts
+                ),
+            )
+        except (KafkaError, OSError) as exc:
+            message_bus_errors_total.labels(kind="publish").inc()
+            raise MessageBusError(f"dead-lettering failed: {exc}", retriable=True) from exc
+        message_bus_dead_letters_total.labels(topic=metric_label(topic)).inc()
+
+    # -- consuming -----------------------------------------------------------------------
+
+    def subscribe(self, topics: Sequence[str], group_id: str | None = None) -> Subscription:
+        """An async iterator of the messages of ``topics`` (see :mod:`bus.subscription`).
+
+        Consumers sharing a ``group_id`` share the work; each group gets every message.
+        Default group: one per client id and topic list. The topics are created on start.
+
+        Raises:
+            ValidationError: no topics, or an unusable topic name.
+        """
+        if isinstance(topics, str):
+            topics = [topics]
+        if not topics:
+            raise ValidationError(
+                "topics must name at least one topic",
+                errors=[{"field": "topics", "problem": "empty"}],
+            )
+        names = [check_topic(t) for t in topics]
+        group = group_id or f"{self.config.client_id}:{'+'.join(sorted(names))}"
+        subscription = _CreatingSubscription(
+            self,
+            self._consumer(group_id=group),
+            names,
+            dead_letter=self.dead_letter,
+            dedup_window=self.config.dedup_window,
+            dead_letter_expired=self.config.dead_letter_expired,
+            on_close=self._subscriptions.discard,
+        )
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def _consumer(self, *, group_id: str | None) -> AIOKafkaConsumer:
+        self._ready()
+        return AIOKafkaConsumer(
+            bootstrap_servers=list(self.config.bootstrap_servers),
+            client_id=self.config.client_id,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self.config.auto_offset_reset,
+            request_timeout_ms=max(self.config.request_timeout_ms, 40_000),
+            fetch_max_wait_ms=self.config.effective_fetch_max_wait_ms,
+            session_timeout_ms=self.config.effective_session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.config.effective_session_timeout_ms // 4),
+        )
+
+    async def serve(
+        self,
+        agent_id: str,
+        handler: Handler,
+        *,
+        group_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Server:
+        """Answer the requests addressed to ``agent_id`` with ``handler`` until stopped.
+
+        ``handler(message)`` returns a payload dict (or None for no payload), sync or async.
+        The bus replies to ``reply_to`` with the request's correlation id. A handler that
+        raises is tried up to ``max_attempts`` times; then the requester gets an ERROR reply
+        and the request goes to the inbox's dead-letter topic. Instances serving the same
+        agent id share its requests.
+
+        Returns:
+            The running server; ``await server.stop()`` (or closing the bus) stops it.
+        """
+        topic = check_topic(inbox_topic(agent_id), "agent_id")
+        subscription = self.subscribe([topic], group_id or f"agent.{agent_id}")
+        server = Server(
+            self,
+            agent_id,
+            subscription,
+            handler,
+            max_attempts=max_attempts or self.config.max_delivery_attempts,
+            on_stop=self._servers.discard,
+        )
+        self._servers.add(server)
+        await server.start()
+        return server
+
+    # -- request-response ----------------------------------------------------------------
+
+    async def _reply_listener(self) -> ReplyListener:
+        if self._replies is not None:
+            return self._replies
+        async with self._replies_lock:
+            if self._replies is None:
+                topic = reply_topic(self.instance_id)
+                await self.ensure_topics([topic], partitions=1, lanes=False)
+                listener = ReplyListener(self._consumer(group_id=None), topic)
+                await listener.start()
+                self._replies = listener
+        return self._replies
+
+    async def request_response(self, message: Message, timeout_ms: int = 5000) -> Message:
+        """Send a request and wait for its one reply.
+
+        The request goes out with ``reply_to`` set to this instance's reply topic and a
+        correlation id (its own, else its message id).
+
+        Raises:
+            RequestTimeoutError: no reply within ``timeout_ms`` (also a ``TimeoutError``).
+            RequestFailedError: the agent answered with an ERROR reply.
+            ValidationError: the message names no recipient, or the timeout is not positive.
+        """
+        if message.recipient_id is None:
+            raise ValidationError(
+                "a request needs a recipient_id (the agent that answers it)",
+                errors=[{"field": "recipient_id", "problem": "missing"}],
+            )
+        replies = await self.scatter_gather(message, 1, timeout_ms)
+        if not replies:
+            raise RequestTimeoutError(
+                f"no reply from {message.recipient_id} to {message.message_id} within "
+                f"{timeout_ms} ms",
+                timeout_ms=timeout_ms,
+            )
+        reply = replies[0]
+        if reply.message_type is MessageType.ERROR:
+            raise RequestFailedError(reply)
+        return reply
+
+    async def scatter_gather(
+        self,
+        request: Message,
+        expected_responses: int,
+        timeout_ms: int = 5000,
+        *,
+        recipients: Sequence[str] | None = None,
+        topic: str | None = None,
+    ) -> list[Message]:
+        """Send a request and collect up to ``expected_responses`` replies, or until timeout.
+
+        With ``recipients``, a copy goes to each agent's inbox (one correlation id for all);
+        otherwise the request goes where ``publish`` sends it (its recipient, or ``topic``
+        for a topic several agents' groups read). Returns the replies in arrival order,
+        RESPONSE and ERROR alike: fewer than expected when the timeout passed, never padded.
+
+        Raises:
+            ValidationError: ``expected_responses`` or ``timeout_ms`` below 1.
+        """
+        for field, value in (
+            ("expected_responses", expected_responses),
+            ("timeout_ms", timeout_ms),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(
+                    f"{field} must be a positive integer (got {value!r})",
+                    errors=[{"field": field, "problem": "must be a positive integer"}],
+                )
+        listener = await self._reply_listener()
+        correlation = request.correlation_id or request.message_id
+        stamp: dict[str, Any] = {
+            "reply_to": listener.topic,
+            "correlation_id": correlation,
+            "message_type": request.message_type
+            if request.message_type is MessageType.REQUEST
+            else MessageType.REQUEST,
+        }
+        if recipients:
+            outgoing = [
+                request.model_copy(
+                    update={**stamp, "recipient_id": agent, "message_id": uuid.uuid4().hex}
+                )
+                for agent in dict.fromkeys(recipients)
+            ]
+        else:
+            outgoing = [request.model_copy(update=stamp)]
+        queue = listener.expect(correlation)
+        replies: list[Message] = []
+        try:
+            await self.publish_batch(outgoing, topic)
+            deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+            while len(replies) < expected_responses:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                try:
+                    replies.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+        finally:
+            listener.forget(correlation)
+        return replies
+
+
+class _CreatingSubscription(Subscription):
+    """A subscription that creates its topics before joining the group."""
+
+    def __init__(self, bus: MessageBus, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bus = bus
+
+    async def start(self) -> None:
+        await self._bus.ensure_topics(self.topics)
+        await super().start()

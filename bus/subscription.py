@@ -1,0 +1,316 @@
+"""One consumer-group subscription: priority lanes, at-least-once commits, TTL, duplicates.
+
+A :class:`Subscription` is an async iterator of :class:`~bus.message.Message`. It reads every
+priority lane of its logical topics with one Kafka consumer and hands out messages most urgent
+lane first, without starving the others (:class:`~bus.lanes.LaneScheduler`); within one
+partition the order is kept.
+
+At-least-once: a message counts as handled when the next one is asked for (or on
+:meth:`Subscription.commit`); only handled offsets are committed, so a consumer that dies
+while handling a message leaves it to be delivered again. Commits are batched (every
+``commit_every`` messages or ``commit_interval_s``) and made when partitions are revoked and
+when the subscription closes.
+
+Before a message is handed out it is checked: a record that cannot be decoded goes to the
+dead-letter topic (``<topic>.dlq``, the error in its headers); an expired message is dropped and
+counted (and dead-lettered when configured); a message id seen within the last
+``dedup_window`` messages is dropped as a duplicate. Each of these is handled at once, so it is
+never delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from bus.codec import DecodeError, decode
+from bus.dedup import SeenIds
+from bus.lanes import LaneScheduler
+from bus.message import Message, Priority
+from bus.metrics import (
+    message_bus_connections,
+    message_bus_dropped_total,
+    message_bus_errors_total,
+    message_bus_latency_ms,
+    message_bus_received_total,
+)
+from bus.topics import lane_topics, logical_topic, metric_label, priority_of_lane
+from orchestration.exceptions import MessageBusError
+
+__all__ = ["DeadLetterSink", "Subscription"]
+
+logger = logging.getLogger(__name__)
+
+DeadLetterSink = Callable[[ConsumerRecord[bytes, bytes], str, int], Awaitable[None]]
+"""Sends a record to its topic's dead-letter topic with an error and an attempt count."""
+
+_POLL_EVERY = 64
+"""Look for newly arrived (possibly more urgent) records after this many deliveries."""
+
+
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._subscription._release(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
+
+
+class Subscription:
+    """Messages of some logical topics for one consumer group (see the module docstring).
+
+    Use it as ``async for message in subscription`` (it starts on first use) and close it when
+    done, or ``async with``. Created by ``MessageBus.subscribe``.
+
+    Args:
+        consumer: a not yet started consumer with ``enable_auto_commit=False``.
+        topics: the logical topics (their lane topics must exist).
+        dead_letter: where undecodable and (if ``dead_letter_expired``) expired records go.
+        dedup_window: how many message ids to remember; 0 turns duplicate dropping off.
+        dead_letter_expired: dead-letter expired messages as well as counting them.
+        commit_every: commit after this many handled messages...
+        commit_interval_s: ...or this long after the last commit, whichever comes first.
+        poll_timeout_ms: how long one fetch waits for records.
+    """
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        topics: list[str],
+        *,
+        dead_letter: DeadLetterSink,
+        dedup_window: int = 10_000,
+        dead_letter_expired: bool = True,
+        commit_every: int = 500,
+        commit_interval_s: float = 1.0,
+        poll_timeout_ms: int = 200,
+        on_close: Callable[[Subscription], None] | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self.topics = list(topics)
+        self._dead_letter = dead_letter
+        self._seen = SeenIds(dedup_window)
+        self._dead_letter_expired = dead_letter_expired
+        self._commit_every = commit_every
+        self._commit_interval_s = commit_interval_s
+        self._poll_timeout_ms = poll_timeout_ms
+        self._on_close = on_close
+        self._lanes: list[deque[ConsumerRecord[bytes, bytes]]] = [deque() for _ in Priority]
+        self._scheduler = LaneScheduler()
+        self._handled: dict[TopicPartition, int] = {}  # next offset to commit
+        self._committed: dict[TopicPartition, int] = {}
+        self._current: ConsumerRecord[bytes, bytes] | None = None
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+        self._since_poll = 0
+        self._started = False
+        self._closed = False
+        self._start_lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the group (idempotent); called by the first ``__anext__`` if not before.
+
+        Raises:
+            MessageBusError: the broker cannot be reached (retriable).
+        """
+        async with self._start_lock:
+            if self._started:
+                return
+            if self._closed:
+                raise MessageBusError("the subscription is closed")
+            kafka_topics = [lane for topic in self.topics for lane in lane_topics(topic)]
+            self._consumer.subscribe(kafka_topics, listener=_Revocations(self))
+            try:
+                await self._consumer.start()
+            except (KafkaError, OSError) as exc:
+                raise MessageBusError(
+                    f"cannot start a consumer for {', '.join(self.topics)}: {exc}",
+                    retriable=True,
+                ) from exc
+            self._started = True
+            message_bus_connections.inc()
+
+    async def close(self) -> None:
+        """Commit what was handled and leave the group (idempotent).
+
+        The last message handed out is not counted as handled (it may be redelivered); call
+        :meth:`commit` first if it was.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._on_close is not None:
+            self._on_close(self)
+        if not self._started:
+            return
+        try:
+            with contextlib.suppress(KafkaError, OSError):
+                await self._commit()
+        finally:
+            await self._consumer.stop()
+            message_bus_connections.dec()
+
+    async def __aenter__(self) -> Subscription:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- iteration -----------------------------------------------------------------------
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        if not self._started:
+            await self.start()
+        self._mark_current_handled()
+        await self._maybe_commit()
+        while True:
+            if self._closed:
+                raise StopAsyncIteration
+            waiting = [len(lane) for lane in self._lanes]
+            if not any(waiting) or self._since_poll >= _POLL_EVERY:
+                await self._fill(block=not any(waiting))
+                continue
+            lane = self._scheduler.next(waiting)
+            if lane is None:  # pragma: no cover - a waiting lane always has credit
+                continue
+            record = self._lanes[lane].popleft()
+            self._since_poll += 1
+            message = await self._accept(record)
+            if message is not None:
+                self._current = record
+                return message
+
+    async def commit(self) -> None:
+        """Count the last message handed out as handled and commit every handled offset."""
+        self._mark_current_handled()
+        await self._commit()
+
+    async def dead_letter_current(self, error: str, attempts: int) -> None:
+        """Send the last message handed out to the dead-letter topic; it counts as handled."""
+        record = self._current
+        if record is None:
+            raise MessageBusError("no message has been handed out to dead-letter")
+        await self._dead_letter(record, error, attempts)
+        self._mark_current_handled()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _fill(self, *, block: bool) -> None:
+        self._since_poll = 0
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=self._poll_timeout_ms if block else 0, max_records=2000
+            )
+        except (KafkaError, OSError) as exc:
+            message_bus_errors_total.labels(kind="consume").inc()
+            raise MessageBusError(f"consuming {', '.join(self.topics)} failed: {exc}") from exc
+        for partition, records in batches.items():
+            self._lanes[priority_of_lane(partition.topic)].extend(records)
+
+    async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Message | None:
+        topic = logical_topic(record.topic)
+        label = metric_label(topic)
+        try:
+            message = decode(record.value)
+        except DecodeError as exc:
+            message_bus_errors_total.labels(kind="decode").inc()
+            logger.warning(
+                "dead-lettering an undecodable record %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc,
+            )
+            await self._dead_letter(record, str(exc), 1)
+            self._mark_handled(record)
+            return None
+        now = time.time()
+        if message.expired(now):
+            message_bus_dropped_total.labels(topic=label, reason="expired").inc()
+            if self._dead_letter_expired:
+                await self._dead_letter(record, "expired before delivery", 0)
+            self._mark_handled(record)
+            return None
+        if not self._seen.add(message.message_id):
+            message_bus_dropped_total.labels(topic=label, reason="duplicate").inc()
+            logger.debug("dropped duplicate message %s on %s", message.message_id, record.topic)
+            self._mark_handled(record)
+            return None
+        message_bus_received_total.labels(topic=label, type=message.message_type.value).inc()
+        message_bus_latency_ms.labels(topic=label).observe(
+            max(0.0, (now - message.created_at) * 1000)
+        )
+        return message
+
+    def _mark_current_handled(self) -> None:
+        if self._current is not None:
+            self._mark_handled(self._current)
+            self._current = None
+
+    def _mark_handled(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._handled[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        self._since_commit += 1
+
+    async def _maybe_commit(self) -> None:
+        if self._since_commit >= self._commit_every or (
+            self._since_commit and time.monotonic() - self._last_commit >= self._commit_interval_s
+        ):
+            await self._commit()
+
+    async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        offsets = {
+            tp: offset
+            for tp, offset in self._handled.items()
+            if self._committed.get(tp) != offset and (partitions is None or tp in partitions)
+        }
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+        if not offsets:
+            return
+        await self._consumer.commit(offsets)
+        self._committed.update(offsets)
+
+    async def _release(self, revoked: set[TopicPartition]) -> None:
+        """Partitions are being taken away: commit what was handled, drop what was not."""
+        if not revoked:
+            return
+        try:
+            await self._commit(revoked)
+        except (KafkaError, OSError) as exc:
+            logger.warning(
+                "could not commit revoked partitions (they will be redelivered): %s", exc
+            )
+        for lane in self._lanes:
+            kept = [r for r in lane if TopicPartition(r.topic, r.partition) not in revoked]
+            lane.clear()
+            lane.extend(kept)
+        for tp in revoked:
+            self._handled.pop(tp, None)
+            self._committed.pop(tp, None)
