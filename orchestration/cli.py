@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import pydantic
@@ -111,6 +112,25 @@ def agent(
     except OrchestrationError as exc:
         fail(str(exc), EXIT_CONFIG)
     run_async(lambda: declared.run(settings))
+
+
+@app.command()
+def bridge(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML or JSON file of bridge routes (default: ORCH_BRIDGE_CONFIG)."),
+    ] = None,
+) -> None:
+    """Run the Kafka -> Temporal bridge: each message of a routed topic signals a workflow."""
+    settings = load_settings()
+    if config is not None:
+        settings = settings.model_copy(
+            update={"bridge": settings.bridge.model_copy(update={"config": config})}
+        )
+    setup_logging(settings)
+    from bus.bridge_runner import run_bridge
+
+    run_async(lambda: run_bridge(settings))
 
 
 @registry_app.command("serve")

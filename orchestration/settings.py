@@ -285,6 +285,17 @@ class RegistryConfig(BaseModel):
         return value.rstrip("/") if value else value
 
 
+class BridgeSettings(BaseModel):
+    """The Kafka → Temporal bridge (``orchestration bridge``; part of ``up`` when configured)."""
+
+    config: Path | None = Field(
+        default=None,
+        description="YAML or JSON file of bridge routes (see bus/bridge_config.py); unset: "
+        "no bridge.",
+    )
+    metrics_port: Port = Field(default=8082, description="/metrics of the bridge process.")
+
+
 class Settings(BaseSettings):
     """All settings. Build one with ``get_settings()``; tests pass overrides as keywords."""
 
@@ -309,6 +320,7 @@ class Settings(BaseSettings):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     saga: SagaConfig = Field(default_factory=SagaConfig)
     swarm: SwarmConfig = Field(default_factory=SwarmConfig)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     @property
     def database_url(self) -> str:

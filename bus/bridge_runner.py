@@ -1,0 +1,62 @@
+"""``orchestration bridge``: run the Kafka → Temporal bridge of ``ORCH_BRIDGE_CONFIG``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from prometheus_client import start_http_server
+
+from bus.bridge import Bridge
+from bus.bridge_config import BridgeConfig
+from bus.message_bus import MessageBus
+from orchestration.exceptions import ConfigurationError
+from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.settings import Settings
+from orchestration.temporal_client import connect
+
+__all__ = ["run_bridge"]
+
+log = logging.getLogger(__name__)
+
+
+async def run_bridge(settings: Settings) -> None:
+    """Connect to Temporal and Kafka, serve /metrics, bridge until SIGINT/SIGTERM.
+
+    Raises:
+        ConfigurationError: no or an invalid bridge configuration.
+        StackError, MessageBusError: Temporal or Kafka cannot be reached.
+    """
+    if settings.bridge.config is None:
+        raise ConfigurationError(
+            "no bridge configuration: set ORCH_BRIDGE_CONFIG to a YAML or JSON file of routes "
+            "(or pass --config)",
+            setting="ORCH_BRIDGE_CONFIG",
+        )
+    config = BridgeConfig.load(settings.bridge.config)
+    client = await connect(settings)
+    async with MessageBus(settings.kafka) as bus:
+        start_http_server(settings.bridge.metrics_port, addr=settings.metrics_host)
+        bridge = Bridge(config, client, bus)
+        task = asyncio.create_task(bridge.run(), name="bridge")
+        stop = asyncio.create_task(wait_for_stop_signal(), name="stop signal")
+        log.info(
+            "bridge running %d route(s) from %s; metrics on http://%s:%d/metrics",
+            len(config.routes),
+            settings.bridge.config,
+            settings.metrics_host,
+            settings.bridge.metrics_port,
+        )
+        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for pending in (task, stop):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+        if task in done and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+        log.info(
+            "bridge stopped: %d signal(s) sent, %d dead letter(s)",
+            bridge.signaled,
+            bridge.dead_lettered,
+        )
