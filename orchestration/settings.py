@@ -269,6 +269,15 @@ class RegistryConfig(BaseModel):
     health_check_interval_s: float = Field(default=60.0, gt=0, le=3600)
     deregistration_timeout_s: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    kafka_heartbeats: bool = Field(
+        default=False,
+        description="The registry service also ingests HEARTBEAT messages from Kafka.",
+    )
+    heartbeat_topic: str = Field(
+        default="registry.heartbeats",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,199}$",
+        description="The topic Kafka heartbeats arrive on.",
+    )
     health_series_limit: int = Field(
         default=500,
         ge=1,

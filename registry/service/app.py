@@ -320,6 +320,16 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
             stack.push_async_callback(registry.close)
             await router.initialize()
             stack.push_async_callback(router.close)
+            if config.kafka_heartbeats:
+                from bus.message_bus import MessageBus
+                from registry.heartbeat_ingest import HeartbeatIngest
+
+                bus = MessageBus(settings.kafka)
+                await bus.initialize()
+                stack.push_async_callback(bus.close)
+                ingest = HeartbeatIngest(registry, bus, topic=config.heartbeat_topic)
+                await ingest.start()
+                stack.push_async_callback(ingest.stop)
             yield
 
     token = config.token.get_secret_value() if config.token is not None else None
