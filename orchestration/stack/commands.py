@@ -15,6 +15,7 @@ from orchestration.settings import Settings
 from workflows.search_attributes import REGISTERED
 
 __all__ = [
+    "bridge_command",
     "registry_command",
     "settings_env",
     "tansu_command",
@@ -70,6 +71,11 @@ def tansu_command(settings: Settings) -> list[str]:
 def registry_command() -> list[str]:
     """The registry and router HTTP service, run by this interpreter."""
     return [sys.executable, "-m", "orchestration.cli", "registry", "serve"]
+
+
+def bridge_command() -> list[str]:
+    """The Kafka -> Temporal bridge, run by this interpreter (routes from ORCH_BRIDGE_CONFIG)."""
+    return [sys.executable, "-m", "orchestration.cli", "bridge"]
 
 
 def worker_command() -> list[str]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from orchestration.exceptions import OrchestrationError, StackError
 from orchestration.settings import Settings
 from orchestration.stack.commands import (
+    bridge_command,
     registry_command,
     tansu_command,
     temporal_command,
@@ -75,6 +76,7 @@ class EmbeddedStack:
         self._kafka: ManagedProcess | None = None
         self._registry: ManagedProcess | None = None
         self._worker: ManagedProcess | None = None
+        self._bridge: ManagedProcess | None = None
         self._started = False
 
     async def __aenter__(self) -> EmbeddedStack:
@@ -101,7 +103,7 @@ class EmbeddedStack:
     @property
     def processes(self) -> tuple[ManagedProcess, ...]:
         """The children started so far, in start order."""
-        children = (self._temporal, self._kafka, self._registry, self._worker)
+        children = (self._temporal, self._kafka, self._registry, self._worker, self._bridge)
         return tuple(p for p in children if p is not None)
 
     @property
@@ -115,7 +117,15 @@ class EmbeddedStack:
         addresses["Database"] = mask_url(s.database_url)
         addresses["Registry API"] = self.registry_url
         addresses["Metrics"] = self.metrics_url
+        if s.bridge.config is not None:
+            addresses["Bridge metrics"] = self.bridge_metrics_url
         return addresses
+
+    @property
+    def bridge_metrics_url(self) -> str:
+        s = self._settings
+        host = "127.0.0.1" if s.metrics_host in _ANY_ADDRESS else s.metrics_host
+        return f"http://{url_host(host)}:{s.bridge.metrics_port}/metrics"
 
     @property
     def web_ui_url(self) -> str:
@@ -159,6 +169,11 @@ class EmbeddedStack:
                          "ORCH_REGISTRY_PORT")
             )  # fmt: skip
         needs.append(PortNeed("metrics", s.metrics_host, s.metrics_port, "ORCH_METRICS_PORT"))
+        if s.bridge.config is not None:
+            needs.append(
+                PortNeed("bridge metrics", s.metrics_host, s.bridge.metrics_port,
+                         "ORCH_BRIDGE_METRICS_PORT")
+            )  # fmt: skip
         return needs
 
     async def start(self) -> None:
@@ -180,14 +195,16 @@ class EmbeddedStack:
             await self._migrate()
             await self._start_registry()
             await self._start_worker()
+            await self._start_bridge()
         except BaseException:
             await self.stop()
             raise
         log.info("embedded stack is up (logs in %s)", self.log_dir)
 
     async def stop(self) -> None:
-        """Stop the children: worker first, then Temporal, then Kafka. Safe to call twice."""
-        for attr in ("_worker", "_registry", "_temporal", "_kafka"):
+        """Stop the children: bridge and worker first, then Temporal, then Kafka. Safe to call
+        twice."""
+        for attr in ("_bridge", "_worker", "_registry", "_temporal", "_kafka"):
             process: ManagedProcess | None = getattr(self, attr)
             if process is None:
                 continue
@@ -303,4 +320,20 @@ class EmbeddedStack:
         self._worker = await self._spawn("worker", worker_command(), "worker", env=worker_env(s))
         await wait_for_http(
             "worker", self.metrics_url, timeout_s=self._startup_timeout_s, process=self._worker
+        )
+
+    async def _start_bridge(self) -> None:
+        s = self._settings
+        if s.bridge.config is None:
+            return
+        from bus.bridge_config import BridgeConfig
+
+        BridgeConfig.load(s.bridge.config)  # a bad file fails here, with its one-line reason
+        log.info("starting the Kafka -> Temporal bridge (%s)", s.bridge.config)
+        self._bridge = await self._spawn("bridge", bridge_command(), "bridge", env=worker_env(s))
+        await wait_for_http(
+            "bridge",
+            self.bridge_metrics_url,
+            timeout_s=self._startup_timeout_s,
+            process=self._bridge,
         )
