@@ -46,12 +46,19 @@ log = logging.getLogger(__name__)
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
 
+SAGA_EVENTS_TOPIC = "saga.events"
+"""Where ``execute`` publishes lifecycle events when the orchestrator has a bus."""
+
 
 class SagaOrchestrator:
     """Run sagas durably on Temporal.
 
     Args:
-        bus: a ``MessageBus`` for saga lifecycle events, or None to skip them.
+        bus: a ``MessageBus``: ``execute`` then publishes EVENT messages to ``saga.events``
+            (``payload.event`` ``saga.started``, then ``saga.completed``, ``saga.compensated``,
+            ``saga.aborted``, ``saga.failed`` or ``saga.timed_out``; with the transaction id,
+            name and, at the end, the state and the steps' states). Best effort: a bus
+            failure is logged and never fails the saga, whose record is Temporal's history.
         settings: defaults to ``get_settings()`` (Temporal address, task queue, saga config).
         client: an already connected Temporal client (it must use the pydantic converter).
     """
@@ -114,11 +121,55 @@ class SagaOrchestrator:
             SagaTimeoutError: the overall timeout passed (also an ``asyncio.TimeoutError``).
         """
         handle = await self.start(transaction, initial_data)
+        await self._emit("saga.started", transaction)
         try:
             execution = await handle.result()
         except WorkflowFailureError as exc:
-            raise await _saga_error(handle, exc) from exc
+            error = await _saga_error(handle, exc)
+            ended = error.execution if isinstance(error.execution, SagaExecution) else None
+            state = ended.state.value if ended is not None else "FAILED"
+            if isinstance(error, SagaTimeoutError):
+                state = "TIMED_OUT"
+            await self._emit(f"saga.{state.lower()}", transaction, ended, error=str(error))
+            raise error from exc
+        await self._emit("saga.completed", transaction, execution)
         return dict(execution.outputs)
+
+    async def _emit(
+        self,
+        event: str,
+        transaction: SagaTransaction,
+        execution: SagaExecution | None = None,
+        *,
+        error: str | None = None,
+    ) -> None:
+        publish = getattr(self.bus, "publish", None)
+        if publish is None:
+            return
+        from bus.message import Message, MessageType
+
+        payload: dict[str, Any] = {
+            "event": event,
+            "transaction_id": transaction.transaction_id,
+            "name": transaction.name,
+        }
+        if execution is not None:
+            payload["state"] = execution.state.value
+            payload["steps"] = {
+                name: step.state.value for name, step in execution.steps.items()
+            }
+        if error is not None:
+            payload["error"] = error
+        message = Message(
+            sender_id="saga-orchestrator",
+            message_type=MessageType.EVENT,
+            payload=payload,
+            correlation_id=transaction.transaction_id,
+        )
+        try:
+            await publish(message, SAGA_EVENTS_TOPIC)
+        except Exception as exc:  # events are best effort; the saga's record is its history
+            log.warning("could not publish %s for %s: %s", event, transaction.transaction_id, exc)
 
     async def get_execution_status(self, transaction_id: str) -> SagaExecution:
         """The saga's execution: live while it runs, from its history once it finished."""
