@@ -31,7 +31,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import asyncio
-import contextlib
 import socket
 import tempfile
 import time
@@ -50,6 +49,7 @@ from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
 from orchestration.binaries import temporal_cli_path
+from orchestration.lifecycle import cancel_and_wait
 from orchestration.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
@@ -109,9 +109,7 @@ async def _bridged(
         await _until(task, lambda: bridge.signaled >= len(batch) + 1)
         return len(batch) / (time.perf_counter() - started)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 async def _until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from prometheus_client import start_http_server
@@ -12,7 +11,7 @@ from bus.bridge import Bridge
 from bus.bridge_config import BridgeConfig
 from bus.message_bus import MessageBus
 from orchestration.exceptions import ConfigurationError
-from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.lifecycle import cancel_and_wait, wait_for_stop_signal
 from orchestration.settings import Settings
 from orchestration.temporal_client import connect
 
@@ -48,13 +47,9 @@ async def run_bridge(settings: Settings) -> None:
             settings.metrics_host,
             settings.bridge.metrics_port,
         )
-        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        for pending in (task, stop):
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
-        if task in done and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await cancel_and_wait(stop)
+        await cancel_and_wait(task)  # raises what a failed route raised
         log.info(
             "bridge stopped: %d signal(s) sent, %d dead letter(s)",
             bridge.signaled,

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import pydantic
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
@@ -34,7 +35,7 @@ from aiokafka.structs import ConsumerRecord
 
 from bus.codec import encode, error_headers
 from bus.errors import RequestFailedError, RequestTimeoutError
-from bus.message import Message, MessageType
+from bus.message import Id, Message, MessageType
 from bus.metrics import (
     message_bus_connections,
     message_bus_dead_letters_total,
@@ -62,6 +63,7 @@ __all__ = ["Delivery", "MessageBus"]
 logger = logging.getLogger(__name__)
 
 _TOPIC_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS error code
+_AGENT_ID: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(Id)
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,10 @@ class MessageBus:
             ConfigurationError: the compression codec is unavailable.
             MessageBusError: the cluster cannot be reached (retriable).
         """
-        if self._producer is not None:
-            return
         if self._closed:
             raise MessageBusError("the bus is closed")
+        if self._producer is not None:
+            return
         config = self.config
         servers = list(config.bootstrap_servers)
         try:
@@ -470,7 +472,8 @@ class MessageBus:
         RESPONSE and ERROR alike: fewer than expected when the timeout passed, never padded.
 
         Raises:
-            ValidationError: ``expected_responses`` or ``timeout_ms`` below 1.
+            ValidationError: ``expected_responses`` or ``timeout_ms`` below 1, or a recipient
+                that is not an agent id.
         """
         for field, value in (
             ("expected_responses", expected_responses),
@@ -491,6 +494,16 @@ class MessageBus:
             else MessageType.REQUEST,
         }
         if recipients:
+            for index, agent in enumerate(recipients):
+                # model_copy does not validate: refuse what Message(recipient_id=...) would.
+                try:
+                    _AGENT_ID.validate_python(agent, strict=True)
+                except pydantic.ValidationError as exc:
+                    problem = exc.errors()[0]["msg"]
+                    raise ValidationError(
+                        f"recipients[{index}] {agent!r} is not an agent id: {problem}",
+                        errors=[{"field": f"recipients[{index}]", "problem": problem}],
+                    ) from None
             outgoing = [
                 request.model_copy(
                     update={**stamp, "recipient_id": agent, "message_id": uuid.uuid4().hex}
@@ -504,14 +517,21 @@ class MessageBus:
         try:
             await self.publish_batch(outgoing, topic)
             deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+            answered: set[tuple[str, str | None]] = set()
             while len(replies) < expected_responses:
                 left = deadline - asyncio.get_running_loop().time()
                 if left <= 0:
                     break
                 try:
-                    replies.append(await asyncio.wait_for(queue.get(), left))
+                    reply = await asyncio.wait_for(queue.get(), left)
                 except TimeoutError:
                     break
+                # A request delivered twice (at-least-once) may be answered twice: one
+                # answer per agent and request copy counts.
+                if (reply.sender_id, reply.causation_id) in answered:
+                    continue
+                answered.add((reply.sender_id, reply.causation_id))
+                replies.append(reply)
         finally:
             listener.forget(correlation)
         return replies

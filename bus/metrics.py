@@ -41,7 +41,7 @@ message_bus_connections = Gauge(
 )
 message_bus_errors_total = Counter(
     "message_bus_errors",
-    "Bus errors by kind: decode, handler, publish, expired, reply.",
+    "Bus errors by kind: decode, handler, publish, consume, commit, reply, late_reply.",
     ["kind"],
 )
 message_bus_dropped_total = Counter(

@@ -9,7 +9,6 @@ came after its timeout) is counted and dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer
@@ -19,6 +18,7 @@ from aiokafka.structs import TopicPartition
 from bus.codec import DecodeError, decode
 from bus.message import Message
 from bus.metrics import message_bus_connections, message_bus_errors_total
+from orchestration.lifecycle import cancel_and_wait
 
 __all__ = ["ReplyListener"]
 
@@ -46,10 +46,8 @@ class ReplyListener:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
             await self._consumer.stop()
             message_bus_connections.dec()
 

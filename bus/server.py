@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,6 +12,7 @@ from bus.message import Message, MessageType
 from bus.metrics import message_bus_errors_total
 from bus.subscription import Subscription
 from orchestration.exceptions import MessageBusError
+from orchestration.lifecycle import cancel_and_wait
 
 if TYPE_CHECKING:
     from bus.message_bus import MessageBus
@@ -57,11 +57,8 @@ class Server:
         """Stop after the request in hand, commit what was answered, leave the group."""
         if self._on_stop is not None:
             self._on_stop(self)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self._subscription.close()
 
     async def wait(self) -> None:

@@ -275,14 +275,25 @@ class Subscription:
             self._current = None
 
     def _mark_handled(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        self._handled[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        partition = TopicPartition(record.topic, record.partition)
+        if partition not in self._consumer.assignment():
+            # Revoked while the record was in hand: its new owner delivers it again, and
+            # committing a partition this consumer no longer owns would fail.
+            return
+        self._handled[partition] = record.offset + 1
         self._since_commit += 1
 
     async def _maybe_commit(self) -> None:
         if self._since_commit >= self._commit_every or (
             self._since_commit and time.monotonic() - self._last_commit >= self._commit_interval_s
         ):
-            await self._commit()
+            try:
+                await self._commit()
+            except (KafkaError, OSError) as exc:
+                # E.g. the group is rebalancing. The offsets stay pending for the next
+                # commit; at worst their messages are delivered again (at-least-once).
+                message_bus_errors_total.labels(kind="commit").inc()
+                logger.warning("committing %s failed: %s", ", ".join(self.topics), exc)
 
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
         offsets = {

@@ -1,4 +1,4 @@
-"""Waiting for the signal that tells a long-running process to stop."""
+"""Stopping: waiting for the signal that tells a process to stop, and stopping a task."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import asyncio
 import contextlib
 import signal
 
-__all__ = ["wait_for_stop_signal"]
+__all__ = ["cancel_and_wait", "wait_for_stop_signal"]
+
+
+async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
+    """Cancel ``task`` and wait until it ended; an error it ended with is raised here."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def wait_for_stop_signal() -> signal.Signals:

@@ -155,9 +155,7 @@ class SagaOrchestrator:
         }
         if execution is not None:
             payload["state"] = execution.state.value
-            payload["steps"] = {
-                name: step.state.value for name, step in execution.steps.items()
-            }
+            payload["steps"] = {name: step.state.value for name, step in execution.steps.items()}
         if error is not None:
             payload["error"] = error
         message = Message(

@@ -14,7 +14,6 @@ its buffer: one lost in a crash before the next flush is replaced by the agent's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
 from orchestration.exceptions import ValidationError
+from orchestration.lifecycle import cancel_and_wait
 from registry.errors import AgentNotFoundError
 from registry.local_registry import LocalAgentRegistry
 
@@ -80,11 +80,8 @@ class HeartbeatIngest:
         self._task = asyncio.create_task(self._run(subscription), name="heartbeat ingest")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self, subscription: Any) -> None:
         async with subscription:

@@ -9,7 +9,6 @@ picks up rule changes made by any router instance, and health changes, about eve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bus.message import Message
 from orchestration.exceptions import RoutingError
+from orchestration.lifecycle import cancel_and_wait
 from registry.conditions import Condition, compile_condition
 from registry.metrics import routing_latency_ms, routing_messages_total
 from registry.models import AgentId, AgentStatus, Name
@@ -171,11 +171,8 @@ class MessageRouter:
             self._refresher = asyncio.create_task(self._refresh_forever(), name="router-refresh")
 
     async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
-            self._refresher = None
+        refresher, self._refresher = self._refresher, None
+        await cancel_and_wait(refresher)
         await self.flush()
 
     async def flush(self) -> None:

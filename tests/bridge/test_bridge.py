@@ -21,6 +21,7 @@ from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
 from orchestration.exceptions import ConfigurationError
+from orchestration.lifecycle import cancel_and_wait
 from orchestration.settings import KafkaConfig
 
 
@@ -74,9 +75,7 @@ async def running(bridge: Bridge) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
 
 async def test_messages_signal_one_workflow_per_facility_and_bad_ones_are_dead_lettered(
