@@ -13,7 +13,7 @@ from typing import Any
 
 import pydantic
 
-from bus.message import MAX_PAYLOAD_BYTES, Message
+from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType, Priority
 from orchestration.exceptions import MessageBusError
 
 __all__ = ["DecodeError", "Headers", "decode", "encode", "error_headers"]
@@ -25,13 +25,18 @@ class DecodeError(MessageBusError):
     """A record's value is not a valid message (bad JSON, or fields that fail validation)."""
 
 
+_TYPE_HEADER = {kind: ("message_type", kind.value.encode()) for kind in MessageType}
+_PRIORITY_HEADER = {p: ("priority", str(int(p)).encode()) for p in Priority}
+_to_json = Message.__pydantic_serializer__.to_json
+
+
 def encode(message: Message) -> tuple[bytes, bytes, Headers]:
     """``(key, value, headers)`` of ``message``.
 
     Raises:
         MessageBusError: the encoded message is larger than ``MAX_PAYLOAD_BYTES``.
     """
-    value = message.__pydantic_serializer__.to_json(message, exclude_none=True)
+    value = _to_json(message, exclude_none=True)
     if len(value) > MAX_PAYLOAD_BYTES:
         raise MessageBusError(
             f"message {message.message_id} is {len(value):,} bytes encoded, more than the "
@@ -40,8 +45,8 @@ def encode(message: Message) -> tuple[bytes, bytes, Headers]:
     key = (message.recipient_id or message.sender_id).encode()
     headers = [
         ("message_id", message.message_id.encode()),
-        ("message_type", message.message_type.value.encode()),
-        ("priority", str(int(message.priority)).encode()),
+        _TYPE_HEADER[message.message_type],
+        _PRIORITY_HEADER[message.priority],
     ]
     if message.correlation_id:
         headers.append(("correlation_id", message.correlation_id.encode()))

@@ -23,9 +23,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -66,8 +65,7 @@ _TOPIC_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS error code
 _AGENT_ID: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(Id)
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(NamedTuple):
     """Where a published message was stored."""
 
     message_id: str
@@ -92,6 +90,7 @@ class MessageBus:
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._known_topics: set[str] = set()
+        self._valid_topics: set[str] = set()  # names check_topic accepted
         self._topic_lock = asyncio.Lock()
         self._replies: ReplyListener | None = None
         self._replies_lock = asyncio.Lock()
@@ -241,8 +240,17 @@ class MessageBus:
     def topic_for(self, message: Message, topic: str | None = None) -> str:
         """The logical topic ``publish`` sends ``message`` to (see the module docstring)."""
         if message.recipient_id is not None:
-            return check_topic(inbox_topic(message.recipient_id), "recipient_id")
-        return check_topic(topic) if topic is not None else self.config.default_topic
+            target, field = inbox_topic(message.recipient_id), "recipient_id"
+        elif topic is not None:
+            target, field = topic, "topic"
+        else:
+            return self.config.default_topic
+        if target not in self._valid_topics:
+            check_topic(target, field)
+            if len(self._valid_topics) >= 100_000:
+                self._valid_topics.clear()
+            self._valid_topics.add(target)
+        return target
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -289,11 +297,9 @@ class MessageBus:
         except (KafkaError, OSError) as exc:
             message_bus_errors_total.labels(kind="publish").inc()
             raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
-        counts = Counter(
-            (metric_label(target), message.message_type.value) for target, message, _ in plan
-        )
-        for (label, kind), count in counts.items():
-            message_bus_sent_total.labels(topic=label, type=kind).inc(count)
+        counts = Counter((target, message.message_type) for target, message, _ in plan)
+        for (target, kind), count in counts.items():
+            message_bus_sent_total.labels(topic=metric_label(target), type=kind.value).inc(count)
         return [
             Delivery(message.message_id, meta.topic, meta.partition, meta.offset)
             for (_, message, _), meta in zip(plan, stored, strict=True)
