@@ -8,8 +8,10 @@ duplicates with :class:`bus.dedup.SeenIds` (and carry it across continue-as-new 
 ``export``/``restore``). Bridged workflows take no start argument: their input arrives as
 signals.
 
-Delivery: a message's offset is committed only after Temporal accepted its signal (the
-subscription counts a message as handled when the next one is asked for). If the bridge dies
+Delivery: up to ``max_in_flight`` signals per route are in flight at once, to different
+workflows; signals to one workflow go one after another, in message order. A message's offset
+is committed only after Temporal accepted its signal and every earlier message of its partition
+was signalled too (see :mod:`bus.offsets`). If the bridge dies
 between the signal and the commit, the message is signalled again on restart — which is why
 workflows deduplicate by ``message_id``: exactly once in effect. While Temporal is unreachable
 the bridge retries with backoff and does not move on. A message that cannot be decoded, or
@@ -20,6 +22,7 @@ topic's dead-letter topic; the bridge keeps going.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -30,8 +33,10 @@ from bus.bridge_config import BridgeConfig, BridgeRoute, TemplateError, render_w
 from bus.message import Message
 from bus.message_bus import MessageBus
 from bus.metrics import bridge_signals_total
+from bus.offsets import Receipt
 from bus.subscription import Subscription
 from orchestration.exceptions import MessageBusError
+from orchestration.lifecycle import cancel_and_wait
 
 __all__ = ["Bridge"]
 
@@ -72,28 +77,71 @@ class Bridge:
                 group.create_task(self.run_route(route), name=f"bridge {route.topic}")
 
     async def run_route(self, route: BridgeRoute) -> None:
-        """Bridge one route until cancelled."""
+        """Bridge one route until cancelled.
+
+        Up to ``route.max_in_flight`` signals are in flight at once, to different workflows;
+        signals to one workflow id go one after another, in message order.
+        """
         subscription = self._bus.subscribe([route.topic], route.consumer_group)
+        slots = asyncio.Semaphore(route.max_in_flight)
+        latest: dict[str, asyncio.Task[None]] = {}
+        running: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+
+        def finished(workflow_id: str, task: asyncio.Task[None]) -> None:
+            slots.release()
+            running.discard(task)
+            if latest.get(workflow_id) is task:
+                del latest[workflow_id]
+            if not task.cancelled() and task.exception() is not None:
+                failures.append(task.exception())  # type: ignore[arg-type]
+
         async with subscription:
             logger.info(
-                "bridging %s -> %s.%s (workflow id %s, task queue %s)",
+                "bridging %s -> %s.%s (workflow id %s, task queue %s, %d in flight)",
                 route.topic,
                 route.workflow,
                 route.signal,
                 route.workflow_id,
                 route.task_queue,
+                route.max_in_flight,
             )
-            async for message in subscription:
-                await self._deliver(route, message, subscription)
+            try:
+                async for message, receipt in subscription.receipts():
+                    if failures:
+                        raise failures[0]
+                    try:
+                        workflow_id = render_workflow_id(route.workflow_id, message)
+                    except TemplateError as exc:
+                        await self._dead_letter(route, subscription, receipt, str(exc))
+                        continue
+                    await slots.acquire()
+                    task = asyncio.create_task(
+                        self._deliver(
+                            route, workflow_id, message, receipt, subscription,
+                            after=latest.get(workflow_id),
+                        )
+                    )  # fmt: skip
+                    latest[workflow_id] = task
+                    running.add(task)
+                    task.add_done_callback(functools.partial(finished, workflow_id))
+            finally:
+                # Unacknowledged messages stay uncommitted and are signalled again later.
+                for task in list(running):
+                    await cancel_and_wait(task)
 
     async def _deliver(
-        self, route: BridgeRoute, message: Message, subscription: Subscription
+        self,
+        route: BridgeRoute,
+        workflow_id: str,
+        message: Message,
+        receipt: Receipt,
+        subscription: Subscription,
+        *,
+        after: asyncio.Task[None] | None,
     ) -> None:
-        try:
-            workflow_id = render_workflow_id(route.workflow_id, message)
-        except TemplateError as exc:
-            await self._dead_letter(route, subscription, str(exc))
-            return
+        if after is not None:
+            await asyncio.wait([after])  # the previous signal to this workflow goes first
         argument: dict[str, Any] = message.model_dump(mode="json", exclude_none=True)
         backoff = 0.2
         while True:
@@ -117,19 +165,23 @@ class Bridge:
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
                     continue
                 await self._dead_letter(
-                    route, subscription, f"Temporal refused the signal to {workflow_id}: {exc}"
+                    route,
+                    subscription,
+                    receipt,
+                    f"Temporal refused the signal to {workflow_id}: {exc}",
                 )
                 return
+            subscription.ack(receipt)
             self.signaled += 1
             bridge_signals_total.labels(topic=route.topic, status="signaled").inc()
             return
 
     async def _dead_letter(
-        self, route: BridgeRoute, subscription: Subscription, error: str
+        self, route: BridgeRoute, subscription: Subscription, receipt: Receipt, error: str
     ) -> None:
         logger.warning("dead-lettering a message of %s: %s", route.topic, error)
         try:
-            await subscription.dead_letter_current(error, 1)
+            await subscription.dead_letter(receipt, error, 1)
         except MessageBusError:
             logger.exception("could not dead-letter a message of %s", route.topic)
             raise

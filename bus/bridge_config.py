@@ -61,6 +61,9 @@ class BridgeRoute(BaseModel):
     signal: Name
     task_queue: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "orchestration"
     group_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    max_in_flight: int = Field(
+        default=32, ge=1, le=1000, description="Signals in flight at once (to different workflows)."
+    )
 
     @field_validator("topic")
     @classmethod

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -43,6 +43,7 @@ from bus.metrics import (
     message_bus_latency_ms,
     message_bus_received_total,
 )
+from bus.offsets import OffsetTracker, Receipt
 from bus.topics import lane_topics, logical_topic, metric_label, priority_of_lane
 from orchestration.exceptions import MessageBusError
 
@@ -109,9 +110,9 @@ class Subscription:
         self._on_close = on_close
         self._lanes: list[deque[ConsumerRecord[bytes, bytes]]] = [deque() for _ in Priority]
         self._scheduler = LaneScheduler()
-        self._handled: dict[TopicPartition, int] = {}  # next offset to commit
+        self._offsets = OffsetTracker()
         self._committed: dict[TopicPartition, int] = {}
-        self._current: ConsumerRecord[bytes, bytes] | None = None
+        self._current: Receipt | None = None
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._since_poll = 0
@@ -186,9 +187,35 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Message:
+        self._mark_current_handled()
+        message, self._current = await self._next()
+        return message
+
+    def receipts(self) -> AsyncIterator[tuple[Message, Receipt]]:
+        """Messages with receipts, for handling several at once: a message counts as handled
+        only once its receipt is passed to :meth:`ack` (or :meth:`dead_letter`), in any
+        order; a partition's offset is committed up to its first unfinished message."""
+        return self._receipts()
+
+    async def _receipts(self) -> AsyncIterator[tuple[Message, Receipt]]:
+        while True:
+            try:
+                yield await self._next()
+            except StopAsyncIteration:
+                return
+
+    def ack(self, receipt: Receipt) -> None:
+        """The message of ``receipt`` is handled (committed with the next batch)."""
+        self._finish(receipt)
+
+    async def dead_letter(self, receipt: Receipt, error: str, attempts: int) -> None:
+        """Send the message of ``receipt`` to the dead-letter topic; it counts as handled."""
+        await self._dead_letter(receipt.record, error, attempts)
+        self._finish(receipt)
+
+    async def _next(self) -> tuple[Message, Receipt]:
         if not self._started:
             await self.start()
-        self._mark_current_handled()
         await self._maybe_commit()
         while True:
             if self._closed:
@@ -202,10 +229,12 @@ class Subscription:
                 continue
             record = self._lanes[lane].popleft()
             self._since_poll += 1
+            receipt = self._offsets.take(record)
             message = await self._accept(record)
-            if message is not None:
-                self._current = record
-                return message
+            if message is None:
+                self._finish(receipt)
+                continue
+            return message, receipt
 
     async def commit(self) -> None:
         """Count the last message handed out as handled and commit every handled offset."""
@@ -214,10 +243,10 @@ class Subscription:
 
     async def dead_letter_current(self, error: str, attempts: int) -> None:
         """Send the last message handed out to the dead-letter topic; it counts as handled."""
-        record = self._current
-        if record is None:
+        receipt = self._current
+        if receipt is None:
             raise MessageBusError("no message has been handed out to dead-letter")
-        await self._dead_letter(record, error, attempts)
+        await self._dead_letter(receipt.record, error, attempts)
         self._mark_current_handled()
 
     # -- internals -----------------------------------------------------------------------
@@ -233,6 +262,8 @@ class Subscription:
             raise MessageBusError(f"consuming {', '.join(self.topics)} failed: {exc}") from exc
         for partition, records in batches.items():
             self._lanes[priority_of_lane(partition.topic)].extend(records)
+        if block and not batches:
+            await self._maybe_commit()  # idle: commit what was acknowledged meanwhile
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Message | None:
         topic = logical_topic(record.topic)
@@ -249,19 +280,16 @@ class Subscription:
                 exc,
             )
             await self._dead_letter(record, str(exc), 1)
-            self._mark_handled(record)
             return None
         now = time.time()
         if message.expired(now):
             message_bus_dropped_total.labels(topic=label, reason="expired").inc()
             if self._dead_letter_expired:
                 await self._dead_letter(record, "expired before delivery", 0)
-            self._mark_handled(record)
             return None
         if not self._seen.add(message.message_id):
             message_bus_dropped_total.labels(topic=label, reason="duplicate").inc()
             logger.debug("dropped duplicate message %s on %s", message.message_id, record.topic)
-            self._mark_handled(record)
             return None
         message_bus_received_total.labels(topic=label, type=message.message_type.value).inc()
         message_bus_latency_ms.labels(topic=label).observe(
@@ -271,16 +299,15 @@ class Subscription:
 
     def _mark_current_handled(self) -> None:
         if self._current is not None:
-            self._mark_handled(self._current)
+            self._finish(self._current)
             self._current = None
 
-    def _mark_handled(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        partition = TopicPartition(record.topic, record.partition)
-        if partition not in self._consumer.assignment():
+    def _finish(self, receipt: Receipt) -> None:
+        if receipt.partition not in self._consumer.assignment():
             # Revoked while the record was in hand: its new owner delivers it again, and
             # committing a partition this consumer no longer owns would fail.
             return
-        self._handled[partition] = record.offset + 1
+        self._offsets.finish(receipt)
         self._since_commit += 1
 
     async def _maybe_commit(self) -> None:
@@ -298,7 +325,7 @@ class Subscription:
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
         offsets = {
             tp: offset
-            for tp, offset in self._handled.items()
+            for tp, offset in self._offsets.committable().items()
             if self._committed.get(tp) != offset and (partitions is None or tp in partitions)
         }
         self._since_commit = 0
@@ -322,6 +349,6 @@ class Subscription:
             kept = [r for r in lane if TopicPartition(r.topic, r.partition) not in revoked]
             lane.clear()
             lane.extend(kept)
+        self._offsets.forget(revoked)
         for tp in revoked:
-            self._handled.pop(tp, None)
             self._committed.pop(tp, None)

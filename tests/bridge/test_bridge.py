@@ -23,6 +23,7 @@ from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, Facili
 from orchestration.exceptions import ConfigurationError
 from orchestration.lifecycle import cancel_and_wait
 from orchestration.settings import KafkaConfig
+from tests.bridge.order_workflow import SignalOrderWorkflow
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -191,3 +192,42 @@ def test_a_bad_configuration_file_names_the_field(tmp_path: Path) -> None:
 def test_the_example_routes_load() -> None:
     config = BridgeConfig.load(Path(__file__).parents[2] / "examples/bridge/routes.yaml")
     assert config.routes[0].workflow == "FacilityEmissionsWorkflow"
+
+
+async def test_signals_to_one_workflow_keep_message_order_while_workflows_run_in_parallel(
+    bus: MessageBus, temporal_client: Client, unique: str
+) -> None:
+    topic = f"ordered-{unique}"
+    route = BridgeRoute(
+        topic=topic,
+        workflow="SignalOrderWorkflow",
+        workflow_id=f"{unique}-{{payload.entity}}",
+        signal="event",
+        task_queue=unique,
+        max_in_flight=8,
+    )
+    entities = [f"e{n}" for n in range(4)]
+    # Kafka keeps order within a partition: one entity's messages share a key (the sender).
+    await bus.publish_batch(
+        [
+            Message(sender_id=f"src-{entity}", payload={"entity": entity, "seq": seq})
+            for seq in range(25)
+            for entity in entities
+        ],
+        topic,
+    )
+    bridge = Bridge(BridgeConfig(routes=[route]), temporal_client, bus)
+    async with (
+        Worker(temporal_client, task_queue=unique, workflows=[SignalOrderWorkflow]),
+        running(bridge),
+    ):
+        await until(lambda: _signaled(bridge, 100))
+        orders = [
+            await temporal_client.get_workflow_handle(f"{unique}-{e}").query(
+                SignalOrderWorkflow.seqs
+            )
+            for e in entities
+        ]
+        for entity in entities:
+            await temporal_client.get_workflow_handle(f"{unique}-{entity}").terminate()
+    assert orders == [list(range(25))] * 4
