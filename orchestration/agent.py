@@ -92,6 +92,7 @@ class Agent:
         self.descriptor = descriptor
         self.max_concurrent_actions = max_concurrent_actions
         self._activities: dict[str, Callable[..., Any]] = {}
+        self._handlers: dict[str, tuple[ActionHandler, type[pydantic.BaseModel] | None]] = {}
 
     @property
     def agent_id(self) -> str:
@@ -124,7 +125,8 @@ class Agent:
                 raise AgentError(
                     f"action {action_name!r} is declared twice", agent_id=self.agent_id
                 )
-            self._activities[action_name] = self._as_activity(action_name, handler)
+            self._handlers[action_name] = (handler, _data_model(handler))
+            self._activities[action_name] = self._as_activity(action_name)
             return handler
 
         return register
@@ -136,10 +138,12 @@ class Agent:
         options.setdefault("identity", f"{self.agent_id}@{socket.gethostname()}:{os.getpid()}")
         options.setdefault("max_concurrent_activities", self.max_concurrent_actions)
         options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))
+        from activities.swarm_batch import swarm_batch_activity
+
         return Worker(
             client,
             task_queue=self.task_queue,
-            activities=list(self._activities.values()),
+            activities=[*self._activities.values(), swarm_batch_activity(self)],
             **options,
         )
 
@@ -165,39 +169,47 @@ class Agent:
                 await wait_for_stop_signal()
             log.info("agent %s stopping", self.agent_id)
 
-    def _as_activity(self, action_name: str, handler: ActionHandler) -> Callable[..., Any]:
-        model = _data_model(handler)
+    async def invoke(self, action_name: str, data: Any, ctx: ActionContext) -> Any:
+        """Run the action's handler on ``data`` as an activity of this agent would.
+
+        Raises:
+            ApplicationError: the data does not fit the handler's model (non-retryable,
+                naming the fields), or the handler raised an ``OrchestrationError``.
+            KeyError: the agent has no such action.
+        """
+        handler, model = self._handlers[action_name]
+        if model is not None:
+            try:
+                data = model.model_validate(data)
+            except pydantic.ValidationError as exc:
+                raise ApplicationError(
+                    f"{self.agent_id}.{action_name}: invalid input: {_describe(exc)}",
+                    type=INVALID_INPUT,
+                    non_retryable=True,
+                ) from None
+        try:
+            output = await handler(data, ctx)
+        except OrchestrationError as exc:
+            raise ApplicationError(
+                str(exc), type=type(exc).__name__, non_retryable=not exc.retriable
+            ) from exc
+        if isinstance(output, pydantic.BaseModel):
+            return output.model_dump(mode="json")
+        return output
+
+    def _as_activity(self, action_name: str) -> Callable[..., Any]:
         agent_id = self.agent_id
 
         async def run_action(request: ActionRequest) -> Any:
-            info = activity.info()
             ctx = ActionContext(
                 agent_id=agent_id,
                 action=action_name,
                 idempotency_key=request.idempotency_key,
                 caller=request.caller,
-                attempt=info.attempt,
+                attempt=activity.info().attempt,
                 context=request.context,
             )
-            data = request.data
-            if model is not None:
-                try:
-                    data = model.model_validate(data)
-                except pydantic.ValidationError as exc:
-                    raise ApplicationError(
-                        f"{agent_id}.{action_name}: invalid input: {_describe(exc)}",
-                        type=INVALID_INPUT,
-                        non_retryable=True,
-                    ) from None
-            try:
-                output = await handler(data, ctx)
-            except OrchestrationError as exc:
-                raise ApplicationError(
-                    str(exc), type=type(exc).__name__, non_retryable=not exc.retriable
-                ) from exc
-            if isinstance(output, pydantic.BaseModel):
-                return output.model_dump(mode="json")
-            return output
+            return await self.invoke(action_name, request.data, ctx)
 
         run_action.__name__ = run_action.__qualname__ = f"{agent_id}.{action_name}"
         return activity.defn(name=action_name)(run_action)

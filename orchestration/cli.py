@@ -31,6 +31,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 app.add_typer(db_app, name="db")
 registry_app = typer.Typer(help="The agent registry service.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+swarm_app = typer.Typer(help="Swarm deployments.", no_args_is_help=True)
+app.add_typer(swarm_app, name="swarm")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -131,6 +133,20 @@ def bridge(
     from bus.bridge_runner import run_bridge
 
     run_async(lambda: run_bridge(settings))
+
+
+@swarm_app.command("deploy")
+def swarm_deploy(
+    task_file: Annotated[Path, typer.Argument(help="A SwarmTask as JSON.")],
+) -> None:
+    """Deploy a swarm and follow it with a progress bar; print its result as JSON."""
+    settings = load_settings()
+    setup_logging(settings)
+    from orchestration.swarm_cli import deploy_from_file
+
+    result = run_async(lambda: deploy_from_file(task_file, settings, err))
+    summary = {k: v for k, v in result.items() if k not in ("agents", "errors")}
+    out.print_json(data=summary)
 
 
 @registry_app.command("serve")

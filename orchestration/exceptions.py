@@ -25,6 +25,7 @@ __all__ = [
     "SagaTimeoutError",
     "StackError",
     "SwarmError",
+    "SwarmNotConvergedError",
     "ValidationError",
 ]
 
@@ -157,6 +158,23 @@ class RegistryError(OrchestrationError):
 
 class SwarmError(OrchestrationError):
     """A swarm deployment could not run or did not converge."""
+
+
+class SwarmNotConvergedError(SwarmError):
+    """The swarm ended below its convergence threshold.
+
+    Attributes:
+        result: what ``deploy`` would have returned (``convergence``, ``partitions_failed``,
+            ``errors``, per-agent statistics...), with ``result["result"]`` None.
+    """
+
+    def __init__(self, message: str, result: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self._result = dict(result)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return self._result
 
 
 class SagaError(OrchestrationError):

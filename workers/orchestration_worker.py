@@ -19,12 +19,13 @@ from orchestration.settings import Settings
 from orchestration.temporal_client import connect, ensure_search_attributes
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.saga import SagaWorkflow
+from workflows.swarm import SwarmWorkflow
 
 __all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow, SwarmWorkflow)
 """Every workflow type the orchestration worker runs."""
 ACTIVITIES: Sequence[Callable[..., Any]] = ()
 """Every activity the orchestration worker runs itself (agents run their own)."""

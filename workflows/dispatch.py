@@ -28,6 +28,7 @@ async def dispatch_action(
     summary: str | None = None,
     heartbeat_timeout_ms: int | None = None,
     cancellable: bool = True,
+    schedule_to_start_timeout_ms: int | None = None,
 ) -> Any:
     """Run ``action`` on the agent and return its output (JSON-decoded).
 
@@ -42,6 +43,8 @@ async def dispatch_action(
         heartbeat_timeout_ms: fail an attempt whose agent stops heartbeating for this long.
         cancellable: False for work that must finish even if the workflow is cancelled
             (compensations): the activity is then shielded from cancellation.
+        schedule_to_start_timeout_ms: fail when no worker of the agent picks the call up
+            within this long (the agent is gone) instead of waiting for one.
     """
     return await workflow.execute_activity(
         action,
@@ -50,6 +53,11 @@ async def dispatch_action(
         start_to_close_timeout=timedelta(milliseconds=timeout_ms),
         heartbeat_timeout=(
             timedelta(milliseconds=heartbeat_timeout_ms) if heartbeat_timeout_ms else None
+        ),
+        schedule_to_start_timeout=(
+            timedelta(milliseconds=schedule_to_start_timeout_ms)
+            if schedule_to_start_timeout_ms
+            else None
         ),
         retry_policy=retry.to_temporal(),
         summary=summary or f"{agent_id}.{action}",

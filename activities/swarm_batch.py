@@ -1,0 +1,93 @@
+"""The activity a swarm assignment runs: one agent processing a batch of partitions.
+
+Every ``Agent`` registers it (as ``orchestration.swarm_batch``) beside its own actions. It
+runs the swarm's action on each partition in turn, through the same path as the action's
+own activity (input validation, errors), with the idempotency key
+``<assignment key>/<partition>``, and heartbeats (at least every quarter of the heartbeat
+timeout) with the results so far. A retried attempt resumes from the last heartbeat instead
+of redoing finished partitions, and the workflow never counts a partition twice. A
+partition whose handler raises is reported in ``errors`` (its neighbours' results still
+count); the activity itself fails only when it cannot run at all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workflows.models import ActionRequest
+
+if TYPE_CHECKING:
+    from orchestration.agent import Agent
+
+__all__ = ["SWARM_BATCH", "SwarmBatch", "SwarmBatchResult", "swarm_batch_activity"]
+
+SWARM_BATCH = "orchestration.swarm_batch"
+
+
+class SwarmBatch(BaseModel):
+    """``ActionRequest.data`` of a swarm assignment."""
+
+    action: str
+    partitions: list[dict[str, Any]] = Field(min_length=1)
+
+
+class SwarmBatchResult(BaseModel):
+    """Partial results and errors by partition id, and the agent's busy time."""
+
+    results: dict[str, Any] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(default_factory=dict)
+    busy_ms: float = 0.0
+
+
+def swarm_batch_activity(agent: Agent) -> Any:
+    """The batch activity of ``agent`` (bound to its handlers)."""
+    from orchestration.agent import ActionContext
+
+    async def swarm_batch(request: ActionRequest) -> SwarmBatchResult:
+        batch = SwarmBatch.model_validate(request.data)
+        if batch.action not in agent.actions:
+            raise ApplicationError(
+                f"agent {agent.agent_id} has no action {batch.action!r} "
+                f"(it has {', '.join(agent.actions)})",
+                type="UnknownAction",
+                non_retryable=True,
+            )
+        info = activity.info()
+        # Heartbeat often enough for the timeout, not after every partition: each heartbeat
+        # carries the results so far, and a thousand of them per batch would cost more than
+        # the work.
+        every_s = (info.heartbeat_timeout.total_seconds() / 4) if info.heartbeat_timeout else 1.0
+        last_beat = time.monotonic()
+        done = SwarmBatchResult()
+        if info.heartbeat_details:
+            done = SwarmBatchResult.model_validate(info.heartbeat_details[0])
+        for descriptor in batch.partitions:
+            partition = str(descriptor["partition"])
+            if partition in done.results or partition in done.errors:
+                continue
+            ctx = ActionContext(
+                agent_id=agent.agent_id,
+                action=batch.action,
+                idempotency_key=f"{request.idempotency_key}/{partition}",
+                caller=request.caller,
+                attempt=info.attempt,
+                context=request.context,
+            )
+            started = time.perf_counter()
+            try:
+                done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
+            except Exception as exc:  # one partition's failure is reported, not fatal
+                done.errors[partition] = f"{type(exc).__name__}: {exc}"
+            done.busy_ms += (time.perf_counter() - started) * 1000
+            if time.monotonic() - last_beat >= every_s:
+                activity.heartbeat(done.model_dump(mode="json"))
+                last_beat = time.monotonic()
+        return done
+
+    swarm_batch.__name__ = swarm_batch.__qualname__ = f"{agent.agent_id}.swarm_batch"
+    return activity.defn(name=SWARM_BATCH)(swarm_batch)

@@ -1,0 +1,101 @@
+"""The supplier-emissions agents: run many of them in one process.
+
+``python -m examples.swarm.agents --first 0 --count 25`` runs agents
+``emissions-000`` .. ``emissions-024`` (each a Temporal worker on its own task queue) until
+SIGINT/SIGTERM. Every agent has the action ``calculate_emissions`` (one partition's suppliers
+-> their emissions, a decimal string in kg CO2e); the first also has ``list_partitions``, the
+swarm's source (one descriptor per partition: 100 suppliers of one region).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from typing import Any
+
+from examples.swarm.suppliers import (
+    SUPPLIERS_PER_PARTITION,
+    partition_emissions,
+    partition_region,
+)
+from orchestration.agent import ActionContext, Agent
+from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.settings import get_settings
+from orchestration.temporal_client import connect
+from registry.models import AgentDescriptor, ServiceType
+
+__all__ = ["CAPABILITY", "agent_id", "make_agent", "make_agents"]
+
+CAPABILITY = "supplier_emissions"
+
+
+def agent_id(n: int) -> str:
+    return f"emissions-{n:03d}"
+
+
+def make_agent(n: int, *, prefix: str = "emissions") -> Agent:
+    """Agent number ``n``: ``calculate_emissions``, and ``list_partitions`` as well."""
+    agent = Agent(
+        AgentDescriptor(
+            agent_id=f"{prefix}-{n:03d}",
+            agent_type="SupplierEmissionsCalculator",
+            capabilities=[CAPABILITY],
+            service_types=[ServiceType.COMPUTATION],
+            metadata={"location": ["eu-west", "us-east", "ap-south"][n % 3]},
+        )
+    )
+
+    @agent.action("calculate_emissions")
+    async def calculate_emissions(data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+        params = data.get("params", {})
+        count = int(params.get("suppliers_per_partition", SUPPLIERS_PER_PARTITION))
+        await _injected_faults(params, ctx.agent_id)
+        total = partition_emissions(int(data["partition"]), count)
+        return {"value": format(total, "f"), "suppliers": count}
+
+    @agent.action("list_partitions")
+    async def list_partitions(data: dict[str, Any], ctx: ActionContext) -> list[dict[str, Any]]:
+        partitions = int(data.get("partitions", 1000))
+        count = int(data.get("suppliers_per_partition", SUPPLIERS_PER_PARTITION))
+        return [{"items": count, "key": partition_region(p), "data": {}} for p in range(partitions)]
+
+    return agent
+
+
+async def _injected_faults(params: dict[str, Any], agent: str) -> None:
+    """Fault injection for demos, tests and benchmarks, all off by default:
+    ``delay_ms`` per partition, ``slow`` {agent: factor} multiplying it, ``failing`` [agents]
+    whose partitions always raise."""
+    if agent in params.get("failing", ()):
+        raise RuntimeError(f"{agent} is configured to fail (params.failing)")
+    delay_ms = float(params.get("delay_ms", 0)) * float(params.get("slow", {}).get(agent, 1))
+    if delay_ms > 0:
+        await asyncio.sleep(delay_ms / 1000)
+
+
+def make_agents(first: int, count: int, *, prefix: str = "emissions") -> list[Agent]:
+    return [make_agent(n, prefix=prefix) for n in range(first, first + count)]
+
+
+async def _run(first: int, count: int, prefix: str) -> None:
+    client = await connect(get_settings())
+    async with contextlib.AsyncExitStack() as stack:
+        for agent in make_agents(first, count, prefix=prefix):
+            await stack.enter_async_context(agent.worker(client, max_concurrent_activities=4))
+        print(f"ready: {count} agents {prefix}-{first:03d}..{prefix}-{first + count - 1:03d}",
+              flush=True)  # fmt: skip
+        await wait_for_stop_signal()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--count", type=int, default=25)
+    parser.add_argument("--prefix", default="emissions")
+    args = parser.parse_args()
+    asyncio.run(_run(args.first, args.count, args.prefix))
+
+
+if __name__ == "__main__":
+    main()

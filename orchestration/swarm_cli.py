@@ -1,0 +1,84 @@
+"""``orchestration swarm deploy task.json``: start a swarm and follow it with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.client import WorkflowFailureError
+
+from orchestration.exceptions import ConfigurationError, ValidationError
+from orchestration.settings import Settings
+from orchestration.swarm import SwarmOrchestrator, swarm_error
+from workflows.swarm_models import SwarmTask
+
+__all__ = ["deploy_from_file", "load_task"]
+
+_POLL_S = 0.25
+
+
+def load_task(path: Path) -> SwarmTask:
+    """A ``SwarmTask`` from a JSON file.
+
+    Raises:
+        ConfigurationError: unreadable or not JSON.
+        ValidationError: not a valid task (naming the fields).
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    try:
+        return SwarmTask.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "task", "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise ValidationError(f"invalid swarm task in {path}: {summary}", errors=problems) from None
+
+
+async def deploy_from_file(path: Path, settings: Settings, console: Console) -> dict[str, Any]:
+    """Deploy the task in ``path``, showing progress until it ends; return its result."""
+    task = load_task(path)
+    swarm = SwarmOrchestrator(settings=settings)
+    await swarm.initialize()
+    handle = await swarm.start(task)
+    console.print(
+        f"swarm [bold]{task.swarm_id}[/] started ({task.behavior.value}, "
+        f"{task.data_partitions:,} partitions, {task.agents_required} agents)"
+    )
+    result_task = asyncio.ensure_future(handle.result())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        row = bar.add_task("partitions", total=task.data_partitions, detail="")
+        while not result_task.done():
+            progress = await swarm.progress(task.swarm_id)
+            if progress is not None:
+                bar.update(
+                    row,
+                    completed=progress.completed,
+                    detail=f"convergence {progress.convergence:.1%}, "
+                    f"{progress.failed} failed, round {progress.iterations}",
+                )
+            await asyncio.wait({result_task}, timeout=_POLL_S)
+        try:
+            result: dict[str, Any] = result_task.result()
+        except WorkflowFailureError as exc:
+            raise swarm_error(task.swarm_id, exc) from exc
+        bar.update(row, completed=result["partitions_completed"])
+    return result

@@ -1,0 +1,142 @@
+"""FORAGING: ant-colony scheduling with pheromone trails on (agent, partition class) pairs.
+
+A partition's *class* is its ``key`` (``"default"`` when it has none).
+
+Memory: a pheromone level ``tau(agent, class)`` for every pair seen so far; a pair never seen
+has ``INITIAL_PHEROMONE`` (1.0).
+
+``observe(outcome)``:
+
+1. *evaporation*: every recorded trail loses ``pheromone_evaporation_rate`` (rho) of its level,
+   ``tau <- (1 - rho) * tau``;
+2. *deposit*: the outcome's agent adds its *yield*, ``items / duration_s`` in items/s (the
+   items it completed, so 0 for a failure; 0 for a zero duration), to the trails of the classes
+   it ran, split by each class's share of the assignment's partitions (``outcome.keys``; all
+   ``"default"`` when keys are missing).
+
+So productive pairs build strong trails, a pair that only fails keeps fading, and trails track
+recent yield rather than ancient history.
+
+``assign(state, rng)``: every idle, healthy agent, in agent-id order, gets a *fair batch*
+(``min(max_batch, ceil(backlog / idle))``) of slots. Each slot is one draw among the classes
+that still have a pending partition the agent may run (sorted; not one that failed on it while
+another healthy agent has not failed it): with probability ``scout_fraction`` the agent is a
+*scout* and picks one of them uniformly at random (exploration); otherwise it picks a class
+with probability proportional to its ``tau(agent, class)``. The slot takes that class's lowest
+such partition id. All randomness comes from ``rng``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from collections.abc import Mapping
+from typing import Any, Self
+
+from swarm.policies.common import (
+    BasePolicy,
+    fair_batch,
+    healthy_ids,
+    idle_ids,
+    may_run,
+    partition_class,
+)
+from swarm.scheduling import (
+    Assignment,
+    Outcome,
+    PartitionView,
+    PolicyConfig,
+    RoundState,
+    SwarmBehavior,
+)
+
+__all__ = ["INITIAL_PHEROMONE", "ForagingPolicy"]
+
+INITIAL_PHEROMONE = 1.0
+"""The pheromone of an (agent, class) pair before any observation of it."""
+
+
+class ForagingPolicy(BasePolicy):
+    """Assign classes in proportion to pheromone, with scouts exploring (module docstring)."""
+
+    behavior = SwarmBehavior.FORAGING
+
+    def __init__(
+        self,
+        config: PolicyConfig | None = None,
+        pheromone: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self._trails: dict[str, dict[str, float]] = {
+            agent: {cls: float(level) for cls, level in trails.items()}
+            for agent, trails in (pheromone or {}).items()
+        }
+
+    def pheromone(self, agent_id: str, cls: str) -> float:
+        """The pheromone on ``(agent_id, cls)``."""
+        return self._trails.get(agent_id, {}).get(cls, INITIAL_PHEROMONE)
+
+    def assign(self, state: RoundState, rng: random.Random) -> list[Assignment]:
+        """A fair batch per idle agent, each slot's class drawn by pheromone or by a scout."""
+        idle, healthy = idle_ids(state), healthy_ids(state)
+        remaining = sorted(state.pending, key=lambda p: p.partition_id)
+        batch = fair_batch(state.backlog, len(idle), state.config.max_batch)
+        assignments: list[Assignment] = []
+        for agent in idle:
+            by_class: dict[str, deque[PartitionView]] = {}
+            for partition in remaining:
+                if may_run(partition, agent, healthy):
+                    by_class.setdefault(partition_class(partition.key), deque()).append(partition)
+            taken: set[int] = set()
+            while len(taken) < batch and by_class:
+                cls = self._draw(agent, sorted(by_class), rng, state.config.scout_fraction)
+                taken.add(by_class[cls].popleft().partition_id)
+                if not by_class[cls]:
+                    del by_class[cls]
+            if taken:
+                assignments.append(Assignment(agent, tuple(sorted(taken))))
+                remaining = [p for p in remaining if p.partition_id not in taken]
+        return assignments
+
+    def observe(self, outcome: Outcome) -> None:
+        """Evaporate every trail, then deposit the outcome's yield on its classes."""
+        keep = 1.0 - self.config.pheromone_evaporation_rate
+        for trails in self._trails.values():
+            for cls in trails:
+                trails[cls] *= keep
+        count = len(outcome.partition_ids)
+        if count == 0:
+            return
+        rate = outcome.items / outcome.duration_s if outcome.duration_s > 0 else 0.0
+        keys = outcome.keys if len(outcome.keys) == count else (None,) * count
+        shares = Counter(partition_class(key) for key in keys)
+        trails = self._trails.setdefault(outcome.agent_id, {})
+        for cls in sorted(shares):
+            trails[cls] = trails.get(cls, INITIAL_PHEROMONE) + rate * shares[cls] / count
+
+    def _draw(
+        self, agent: str, classes: list[str], rng: random.Random, scout_fraction: float
+    ) -> str:
+        if rng.random() < scout_fraction:
+            return classes[rng.randrange(len(classes))]
+        weights = [self.pheromone(agent, cls) for cls in classes]
+        if sum(weights) <= 0:
+            return classes[rng.randrange(len(classes))]
+        return rng.choices(classes, weights=weights)[0]
+
+    def _memory(self) -> dict[str, Any]:
+        return {
+            "pheromone": {
+                agent: dict(sorted(trails.items()))
+                for agent, trails in sorted(self._trails.items())
+            }
+        }
+
+    @classmethod
+    def _load(cls, memory: Mapping[str, Any], config: PolicyConfig) -> Self:
+        pheromone = memory.get("pheromone", {})
+        if not isinstance(pheromone, Mapping) or not all(
+            isinstance(trails, Mapping) for trails in pheromone.values()
+        ):
+            raise ValueError("foraging memory: 'pheromone' must map agent -> class -> level")
+        return cls(config, pheromone)

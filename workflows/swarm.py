@@ -1,0 +1,397 @@
+"""``SwarmWorkflow``: a job's partitions processed by a pool of agents, round by round.
+
+Each round the behaviour's policy (``swarm/policies``) assigns pending partitions to idle
+agents; each assignment runs as one activity on the agent's task queue
+(``activities/swarm_batch.py``: a batch of partitions, heartbeating). The workflow waits
+until an assignment ends, folds its results into the reduction (the first result of a
+partition counts, later copies are ignored), lets the policy observe the outcome, and starts
+the next round. A failed partition goes back in line until it has failed ``max_attempts``
+times; an agent that failed ``max_agent_failures`` assignments in a row gets no more work;
+an assignment no agent picks up within ``agent_timeout_ms`` (the agent is gone) or that
+stops heartbeating fails, and its partitions are reassigned.
+
+The swarm ends when every partition is done or failed for good, or at its deadline. It
+*converges* when the share of the job's items whose partitions completed reaches
+``convergence_threshold``: then it returns its result (marked ``partial`` when some items
+are missing); otherwise it fails with ``SwarmNotConverged`` carrying the same result.
+
+Large jobs: when Temporal suggests it (or the history passes ``max_history_events``), the workflow
+stops assigning, lets what is in flight finish, and continues as new with its state (a byte
+per partition, the reducer's accumulator, the agents' statistics, the policy's memory).
+
+Returned (and documented in the README): ``convergence`` (share of items done),
+``iterations`` (scheduling rounds), ``duration_ms``, ``efficiency`` (agents' busy time /
+(agents x duration), in [0, 1]), ``result`` (the reduction), ``partial``, ``converged``,
+``partitions_completed`` / ``_failed``, ``evaluations`` (items processed: a fitness
+evaluation is one item) and per-agent statistics (``fitness`` = its recent useful
+throughput, items/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.swarm_batch import SWARM_BATCH
+    from swarm import metrics
+    from swarm.policies import make_policy
+    from swarm.scheduling import PolicyConfig, avoid_repeat_failures, check_assignments
+    from workflows.dispatch import dispatch_action
+    from workflows.models import ActionRequest, RetrySpec
+    from workflows.reducers import ReducerError
+    from workflows.search_attributes import (
+        ORCHESTRATION_NAME,
+        ORCHESTRATION_STATE,
+        ORCHESTRATION_TYPE,
+    )
+    from workflows.swarm_models import SwarmCarry, SwarmInput, SwarmProgress, SwarmTask
+    from workflows.swarm_plan import (
+        PartitionPlan,
+        SourceError,
+        plan_indexed,
+        plan_inline,
+        plan_source,
+    )
+    from workflows.swarm_state import DONE, FAILED, PENDING, InFlight, SwarmState
+
+__all__ = ["NOT_CONVERGED", "SwarmWorkflow"]
+
+NOT_CONVERGED = "SwarmNotConverged"
+"""Error type of a swarm that ended below its convergence threshold (details: the result)."""
+_ONE_ATTEMPT = RetrySpec(maximum_attempts=1)
+
+
+@workflow.defn(name="SwarmWorkflow")
+class SwarmWorkflow:
+    def __init__(self) -> None:
+        self._task: SwarmTask | None = None
+        self._state: SwarmState | None = None
+        self._iterations = 0
+        self._started = 0.0
+        self._runs = 1
+
+    @workflow.run
+    async def run(self, swarm: SwarmInput) -> dict[str, Any]:
+        task = self._task = swarm.task
+        carry = swarm.carry
+        self._started = carry.started_at if carry else workflow.now().timestamp()
+        self._iterations = carry.iterations if carry else 0
+        self._runs = carry.runs if carry else 1
+        workflow.upsert_search_attributes(
+            [
+                ORCHESTRATION_TYPE.value_set("swarm"),
+                ORCHESTRATION_NAME.value_set(task.objective[:200]),
+                ORCHESTRATION_STATE.value_set("RUNNING"),
+            ]
+        )
+        plan = await self._plan(task, carry)
+        state = self._state = SwarmState.new(
+            task.agents,
+            plan.items,
+            plan.keys,
+            reducer=task.reducer,
+            max_attempts=task.max_attempts,
+            max_agent_failures=task.max_agent_failures,
+        )
+        state.agent_info = {a: (i.location, i.upstream) for a, i in task.agent_info.items()}
+        config = PolicyConfig(
+            max_batch=task.max_batch,
+            neighbor_radius=swarm.neighbor_radius,
+            pheromone_evaporation_rate=swarm.pheromone_evaporation_rate,
+        )
+        policy = make_policy(task.behavior, config, carry.policy_memory if carry else None)
+        converged_at = carry.converged_at if carry else None
+        if carry is not None:
+            state.restore(carry.state)
+        deadline = self._started + task.timeout_ms / 1000
+        running: dict[int, asyncio.Task[Any]] = {}
+        number = 0
+        draining = False
+        while not state.resolved():
+            now = workflow.now().timestamp()
+            if now >= deadline:
+                break
+            draining = draining or self._history_is_long(task.max_history_events)
+            if not draining:
+                round_state = state.round_state(self._iterations + 1, now, config)
+                assignments = avoid_repeat_failures(
+                    round_state, policy.assign(round_state, workflow.random())
+                )
+                check_assignments(round_state, assignments)
+                for assignment in assignments:
+                    number += 1
+                    state.start(
+                        number,
+                        InFlight(
+                            assignment.agent_id, assignment.partition_ids, now, assignment.backup
+                        ),
+                    )
+                    running[number] = asyncio.create_task(
+                        self._dispatch(task, plan, number, assignment.agent_id,
+                                       assignment.partition_ids)
+                    )  # fmt: skip
+                self._iterations += 1
+            if not running:
+                break  # nothing assignable (no healthy agent), or drained for continue-as-new
+            self._publish_progress(state)
+            done, _ = await workflow.wait(
+                list(running.values()),
+                timeout=max(0.001, deadline - workflow.now().timestamp()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for finished in [n for n, t in running.items() if t in done]:
+                outcome = self._apply(state, finished, running.pop(finished))
+                if outcome is not None:
+                    policy.observe(outcome)
+            self._cancel_redundant(state, running)
+            if converged_at is None and state.convergence() >= task.convergence_threshold:
+                converged_at = workflow.now().timestamp()
+                _observe(metrics.swarm_convergence_time_ms, (converged_at - self._started) * 1000)
+        for task_ in running.values():
+            task_.cancel()
+        if running:
+            await workflow.wait(list(running.values()))
+        if draining and not state.resolved() and workflow.now().timestamp() < deadline:
+            workflow.continue_as_new(
+                SwarmInput(
+                    task=task,
+                    neighbor_radius=swarm.neighbor_radius,
+                    pheromone_evaporation_rate=swarm.pheromone_evaporation_rate,
+                    carry=SwarmCarry(
+                        started_at=self._started,
+                        iterations=self._iterations,
+                        state=state.export(),
+                        policy_memory=policy.export(),
+                        converged_at=converged_at,
+                        plan_items=plan.items if task.source is not None else None,
+                        plan_keys=plan.keys if task.source is not None else None,
+                        plan_data=plan.data,
+                        runs=self._runs + 1,
+                    ),
+                )
+            )
+        return self._finish(task, state, converged_at)
+
+    # -- queries --------------------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> SwarmProgress | None:
+        """Where the swarm is (None before its partitions are planned)."""
+        state, task = self._state, self._task
+        if state is None or task is None:
+            return None
+        return SwarmProgress(
+            swarm_id=task.swarm_id,
+            behavior=task.behavior,
+            partitions=len(state.items),
+            completed=state.count(DONE),
+            failed=state.count(FAILED),
+            in_flight=len({p for a in state.in_flight.values() for p in a.partition_ids}),
+            pending=state.queued,
+            items_total=state.total_items,
+            items_done=state.done_items,
+            convergence=state.convergence(),
+            iterations=self._iterations,
+            elapsed_ms=(workflow.now().timestamp() - self._started) * 1000,
+            runs=self._runs,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    async def _plan(self, task: SwarmTask, carry: SwarmCarry | None) -> PartitionPlan:
+        if task.items is not None:
+            return plan_inline(task)
+        if task.source is None:
+            return plan_indexed(task)
+        if carry is not None and carry.plan_items is not None and carry.plan_keys is not None:
+            return PartitionPlan(carry.plan_items, carry.plan_keys, carry.plan_data)
+        answer = await dispatch_action(
+            agent_id=task.source.agent_id,
+            action=task.source.action,
+            request=ActionRequest(
+                data=task.source.params,
+                idempotency_key=f"{task.swarm_id}/source",
+                caller=workflow.info().workflow_id,
+            ),
+            timeout_ms=task.partition_timeout_ms,
+            retry=RetrySpec(maximum_attempts=task.max_attempts),
+            summary=f"{task.swarm_id}: list partitions ({task.source.agent_id})",
+        )
+        try:
+            return plan_source(task, answer)
+        except SourceError as exc:
+            raise ApplicationError(str(exc), type="InvalidSource", non_retryable=True) from None
+
+    async def _dispatch(
+        self,
+        task: SwarmTask,
+        plan: PartitionPlan,
+        number: int,
+        agent_id: str,
+        partitions: tuple[int, ...],
+    ) -> Any:
+        return await dispatch_action(
+            agent_id=agent_id,
+            action=SWARM_BATCH,
+            request=ActionRequest(
+                data={
+                    "action": task.action,
+                    "partitions": [plan.descriptor(task, p) for p in partitions],
+                },
+                idempotency_key=f"{task.swarm_id}/{self._runs}/{number}",
+                caller=workflow.info().workflow_id,
+            ),
+            timeout_ms=task.partition_timeout_ms * len(partitions),
+            retry=_ONE_ATTEMPT,
+            heartbeat_timeout_ms=task.heartbeat_timeout_ms,
+            schedule_to_start_timeout_ms=task.agent_timeout_ms,
+            summary=f"{task.swarm_id}: {agent_id} partitions {_ranges(partitions)}",
+        )
+
+    def _apply(self, state: SwarmState, number: int, finished: asyncio.Task[Any]) -> Any:
+        assignment = state.in_flight[number]
+        elapsed_ms = (workflow.now().timestamp() - assignment.started_at) * 1000
+        if finished.cancelled():
+            state.abandon(number)
+            return None
+        error = finished.exception()
+        if error is not None:
+            if not isinstance(error, ActivityError | ReducerError):
+                raise error
+            return state.finish(
+                number, results={}, errors={}, busy_ms=elapsed_ms, failure=_describe(error)
+            )
+        answer = finished.result() or {}
+        return state.finish(
+            number,
+            results=answer.get("results", {}),
+            errors=answer.get("errors", {}),
+            busy_ms=float(answer.get("busy_ms", elapsed_ms)),
+        )
+
+    @staticmethod
+    def _cancel_redundant(state: SwarmState, running: dict[int, asyncio.Task[Any]]) -> None:
+        """Cancel copies whose partitions another agent finished (SWARMING backups)."""
+        for number, assignment in state.in_flight.items():
+            if number in running and all(
+                state.status[p] != PENDING for p in assignment.partition_ids
+            ):
+                running[number].cancel()
+
+    @staticmethod
+    def _history_is_long(limit: int) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > limit
+
+    def _publish_progress(self, state: SwarmState) -> None:
+        task = self._task
+        assert task is not None
+        workflow.set_current_details(
+            f"{state.count(DONE):,}/{len(state.items):,} partitions done, "
+            f"{state.count(FAILED):,} failed, convergence {state.convergence():.1%}, "
+            f"round {self._iterations} (run {self._runs})"
+        )
+        if not workflow.unsafe.is_replaying():
+            busy = state.busy_agents()
+            healthy = {a for a, s in state.agents.items() if s.consecutive_failures
+                       < state.max_agent_failures}  # fmt: skip
+            roles = {
+                "working": len(busy),
+                "idle": len(healthy - busy),
+                "unhealthy": len(state.agents) - len(healthy),
+            }
+            for role, count in roles.items():
+                metrics.swarm_agents_total.labels(swarm_id=task.swarm_id, role=role).set(count)
+
+    def _finish(
+        self, task: SwarmTask, state: SwarmState, converged_at: float | None
+    ) -> dict[str, Any]:
+        now = workflow.now().timestamp()
+        duration_ms = max(0.0, (now - self._started) * 1000)
+        busy_ms = sum(s.busy_ms for s in state.agents.values())
+        agents = len(state.agents)
+        efficiency = min(1.0, busy_ms / (agents * duration_ms)) if duration_ms and agents else 0.0
+        convergence = state.convergence()
+        converged = convergence >= task.convergence_threshold
+        partial = convergence < 1.0
+        status = "failed" if not converged else "partial" if partial else "completed"
+        workflow.upsert_search_attributes([ORCHESTRATION_STATE.value_set(status.upper())])
+        result: dict[str, Any] = {
+            "swarm_id": task.swarm_id,
+            "objective": task.objective,
+            "behavior": task.behavior.value,
+            "status": status,
+            "converged": converged,
+            "partial": partial,
+            "convergence": convergence,
+            "convergence_threshold": task.convergence_threshold,
+            "convergence_time_ms": (converged_at - self._started) * 1000 if converged_at else None,
+            "iterations": self._iterations,
+            "duration_ms": duration_ms,
+            "efficiency": efficiency,
+            "result": state.reduction.result() if converged else None,
+            "partitions": len(state.items),
+            "partitions_completed": state.count(DONE),
+            "partitions_failed": len(state.items) - state.count(DONE),
+            "items_total": state.total_items,
+            "items_processed": state.done_items,
+            "evaluations": state.done_items,
+            "evaluations_per_s": state.done_items / (duration_ms / 1000) if duration_ms else 0.0,
+            "agents": {
+                agent_id: {**stats.to_json(), "fitness": stats.throughput}
+                for agent_id, stats in state.agents.items()
+            },
+            "errors": state.errors,
+            "error_count": state.error_count,
+            "runs": self._runs,
+        }
+        if not workflow.unsafe.is_replaying():
+            metrics.swarm_executions_total.labels(status=status).inc()
+            metrics.swarm_efficiency.labels(behavior=task.behavior.value).set(efficiency)
+            metrics.swarm_items_processed_total.labels(behavior=task.behavior.value).inc(
+                state.done_items
+            )
+            for role in ("working", "idle", "unhealthy"):
+                with contextlib.suppress(KeyError):
+                    metrics.swarm_agents_total.remove(task.swarm_id, role)
+        if not converged:
+            raise ApplicationError(
+                f"swarm {task.swarm_id} reached convergence {convergence:.1%}, below its "
+                f"threshold {task.convergence_threshold:.1%} "
+                f"({result['partitions_failed']} of {result['partitions']} partitions missing)",
+                result,
+                type=NOT_CONVERGED,
+                non_retryable=True,
+            )
+        return result
+
+
+def _observe(histogram: Any, value: float) -> None:
+    if not workflow.unsafe.is_replaying():
+        histogram.observe(value)
+
+
+def _describe(error: BaseException) -> str:
+    cause = error.__cause__
+    text = str(cause or error)
+    return f"{type(cause).__name__}: {text}" if cause is not None else text
+
+
+def _ranges(partitions: tuple[int, ...]) -> str:
+    """``0-4, 9`` for (0, 1, 2, 3, 4, 9): short summaries for the Web UI."""
+    parts: list[str] = []
+    ordered = sorted(partitions)
+    start = previous = ordered[0]
+    for p in [*ordered[1:], None]:
+        if p is not None and p == previous + 1:
+            previous = p
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if p is not None:
+            start = previous = p
+    return ", ".join(parts)

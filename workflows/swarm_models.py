@@ -1,0 +1,196 @@
+"""What a swarm deployment takes and returns (``SwarmWorkflow``, ``SwarmOrchestrator.deploy``).
+
+A swarm job is ``data_partitions`` partitions processed by a pool of ``agents_required``
+agents; a partition's work is the agent action ``action`` (see ``activities/swarm_batch.py``:
+each assignment runs as one activity processing a batch of partitions, heartbeating). The
+data comes from exactly one of:
+
+- ``items``: inline items, split into ``data_partitions`` contiguous chunks (small jobs: the
+  items travel through workflow history);
+- ``source``: an action (on an agent) returning the partitions' descriptors, each
+  ``{"items": <count>, "key": <group or null>, "data": {...}}`` (up to 10,000 partitions);
+- ``items_per_partition``: nothing but the partition's index: the action receives
+  ``partition`` and ``of`` and fetches its own data (any size, e.g. 100,000 partitions).
+
+Every partition call receives ``{"partition", "of", "objective", "params", "key"}`` plus
+``items`` (inline) or ``data`` (source) and returns a partial result; ``reducer`` (see
+``workflows/reducers.py``) folds the partials into the job's result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from registry.models import AgentId, Name
+from swarm.scheduling import SwarmBehavior
+from workflows.reducers import check_reducer
+
+__all__ = [
+    "MAX_PARTITIONS",
+    "MAX_SOURCE_PARTITIONS",
+    "SourceRef",
+    "SwarmAgentInfo",
+    "SwarmCarry",
+    "SwarmInput",
+    "SwarmProgress",
+    "SwarmTask",
+]
+
+MAX_PARTITIONS = 1_000_000
+MAX_SOURCE_PARTITIONS = 10_000
+MAX_AGENTS = 1_000
+"""Temporal allows 2,000 pending activities per workflow; one batch per agent, plus backups."""
+
+
+def _swarm_id() -> str:
+    return f"swarm-{uuid.uuid4().hex[:12]}"
+
+
+class SourceRef(BaseModel):
+    """The action that lists a job's partitions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId
+    action: Name
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SwarmAgentInfo(BaseModel):
+    """What FLOCKING and CLUSTERING may know about an agent (from the registry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location: str | None = None
+    upstream: str | None = None
+
+
+class SwarmTask(BaseModel):
+    """The quick reference's ``SwarmTask`` plus what the work needs (see module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objective: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    data_partitions: int = Field(ge=1, le=MAX_PARTITIONS)
+    agents_required: int = Field(ge=1, le=MAX_AGENTS)
+    behavior: SwarmBehavior = SwarmBehavior.FORAGING
+    convergence_threshold: float = Field(default=0.95, gt=0, le=1)
+    timeout_ms: int = Field(default=300_000, ge=100, le=30 * 24 * 3600 * 1000)
+    action: Name = Field(description="The agent action that processes one partition.")
+    agents: list[AgentId] = Field(
+        default_factory=list,
+        max_length=MAX_AGENTS,
+        description="The pool; empty: discovered by capabilities through the registry.",
+    )
+    capabilities: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20
+    )
+    agent_info: dict[AgentId, SwarmAgentInfo] = Field(default_factory=dict)
+    items: list[Any] | None = None
+    source: SourceRef | None = None
+    items_per_partition: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    partition_key: Name | None = Field(
+        default=None, description="Inline items: the item field that groups a partition."
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    reducer: str = "sum"
+    max_attempts: int = Field(default=3, ge=1, le=100, description="Per partition.")
+    max_batch: int = Field(default=10, ge=1, le=1000, description="Partitions per assignment.")
+    partition_timeout_ms: int = Field(default=60_000, ge=10, le=3_600_000)
+    heartbeat_timeout_ms: int = Field(default=10_000, ge=100, le=3_600_000)
+    agent_timeout_ms: int = Field(
+        default=30_000,
+        ge=100,
+        le=3_600_000,
+        description="An assignment no agent picks up within this long fails (agent gone).",
+    )
+    max_agent_failures: int = Field(default=3, ge=1, le=100)
+    max_history_events: int = Field(
+        default=20_000,
+        ge=200,
+        le=40_000,
+        description="Continue as new past this many history events (Temporal's limit: 50k).",
+    )
+    swarm_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")] = (
+        Field(default_factory=_swarm_id)
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SwarmTask:
+        check_reducer(self.reducer)
+        sources = [
+            name
+            for name, given in (
+                ("items", self.items is not None),
+                ("source", self.source is not None),
+                ("items_per_partition", self.items_per_partition is not None),
+            )
+            if given
+        ]
+        if len(sources) > 1:
+            raise ValueError(f"give one data source, not {' and '.join(sources)}")
+        if self.items is not None and len(self.items) < self.data_partitions:
+            raise ValueError(
+                f"{len(self.items)} items cannot fill data_partitions={self.data_partitions}"
+            )
+        if self.source is not None and self.data_partitions > MAX_SOURCE_PARTITIONS:
+            raise ValueError(
+                f"a source lists at most {MAX_SOURCE_PARTITIONS:,} partitions; use "
+                "items_per_partition for more"
+            )
+        if self.partition_key is not None and self.items is None:
+            raise ValueError("partition_key groups inline items; sources give each a key")
+        if self.agents and len(set(self.agents)) != len(self.agents):
+            raise ValueError("agents repeats an agent id")
+        if self.agents and len(self.agents) < self.agents_required:
+            raise ValueError(
+                f"agents_required={self.agents_required} but only {len(self.agents)} agents "
+                "were given"
+            )
+        if not self.agents and not self.capabilities:
+            raise ValueError("give agents, or capabilities to discover them by")
+        return self
+
+
+class SwarmCarry(BaseModel):
+    """What a swarm carries across continue-as-new."""
+
+    started_at: float
+    iterations: int
+    state: dict[str, Any] = Field(description="SwarmState.export(): partitions, agents, result")
+    policy_memory: dict[str, Any]
+    converged_at: float | None = None
+    plan_items: list[int] | None = Field(default=None, description="A source's plan.")
+    plan_keys: list[str | None] | None = None
+    plan_data: list[dict[str, Any]] | None = None
+    runs: int = 1
+
+
+class SwarmInput(BaseModel):
+    """``SwarmWorkflow``'s one argument (``carry`` is set by continue-as-new)."""
+
+    task: SwarmTask
+    neighbor_radius: float = 5.0
+    pheromone_evaporation_rate: float = 0.01
+    carry: SwarmCarry | None = None
+
+
+class SwarmProgress(BaseModel):
+    """The ``progress`` query: where a running swarm is."""
+
+    swarm_id: str
+    behavior: SwarmBehavior
+    partitions: int
+    completed: int
+    failed: int
+    in_flight: int
+    pending: int
+    items_total: int
+    items_done: int
+    convergence: float
+    iterations: int
+    elapsed_ms: float
+    runs: int
