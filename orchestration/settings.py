@@ -241,6 +241,27 @@ class SwarmConfig(BaseModel):
     max_agents: int = Field(default=1000, ge=1)
     neighbor_radius: float = Field(default=5.0, gt=0)
     pheromone_evaporation_rate: float = Field(default=0.01, ge=0, le=1)
+    scout_fraction: float = Field(default=0.1, ge=0, le=1, description="FORAGING exploration.")
+    load_cap: float = Field(default=1.25, ge=1, le=10, description="CLUSTERING load cap.")
+    migration_margin: float = Field(
+        default=0.2, ge=0, le=10, description="MIGRATING: gain needed to move queued work."
+    )
+    straggler_factor: float = Field(
+        default=2.0, ge=1, le=100, description="SWARMING: x expected duration = straggler."
+    )
+    max_backups: int = Field(default=1, ge=0, le=10, description="SWARMING: copies per partition.")
+
+    def policy_tuning(self) -> dict[str, float]:
+        """The behaviour tuning, as ``PolicyConfig`` fields."""
+        return {
+            "neighbor_radius": self.neighbor_radius,
+            "pheromone_evaporation_rate": self.pheromone_evaporation_rate,
+            "scout_fraction": self.scout_fraction,
+            "load_cap": self.load_cap,
+            "migration_margin": self.migration_margin,
+            "straggler_factor": self.straggler_factor,
+            "max_backups": self.max_backups,
+        }
 
     @model_validator(mode="after")
     def _bounds(self) -> SwarmConfig:

@@ -81,11 +81,7 @@ class SwarmOrchestrator:
         task = await self._prepared(_validated(task))
         return await self.client.start_workflow(
             SwarmWorkflow.run,
-            SwarmInput(
-                task=task,
-                neighbor_radius=self.config.neighbor_radius,
-                pheromone_evaporation_rate=self.config.pheromone_evaporation_rate,
-            ),
+            SwarmInput(task=task, tuning=self.config.policy_tuning()),
             id=task.swarm_id,
             task_queue=self._settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

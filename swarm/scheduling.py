@@ -223,6 +223,12 @@ class Policy(Protocol):
         """The policy's memory as JSON-able data (restored with ``restore(data, config)``)."""
         ...
 
+    def review_at(self, state: RoundState) -> float | None:
+        """Workflow time at which the policy wants another round even if no assignment
+        ends before (e.g. SWARMING: when an in-flight partition becomes a straggler); None:
+        rounds after completions are enough."""
+        ...
+
 
 def avoid_repeat_failures(state: RoundState, assignments: Sequence[Assignment]) -> list[Assignment]:
     """``assignments`` without partitions going back to an agent they already failed on,

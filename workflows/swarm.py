@@ -1,8 +1,10 @@
 """``SwarmWorkflow``: a job's partitions processed by a pool of agents, round by round.
 
 Each round the behaviour's policy (``swarm/policies``) assigns pending partitions to idle
-agents; each assignment runs as one activity on the agent's task queue
-(``activities/swarm_batch.py``: a batch of partitions, heartbeating). The workflow waits
+agents (a round also happens when the policy asked to review the swarm at a given time, as
+SWARMING does when an in-flight partition turns into a straggler); each assignment runs as
+one activity on the agent's task queue (``activities/swarm_batch.py``: a batch of
+partitions, heartbeating). The workflow waits
 until an assignment ends, folds its results into the reduction (the first result of a
 partition counts, later copies are ignored), lets the policy observe the outcome, and starts
 the next round. A failed partition goes back in line until it has failed ``max_attempts``
@@ -64,6 +66,8 @@ __all__ = ["NOT_CONVERGED", "SwarmWorkflow"]
 NOT_CONVERGED = "SwarmNotConverged"
 """Error type of a swarm that ended below its convergence threshold (details: the result)."""
 _ONE_ATTEMPT = RetrySpec(maximum_attempts=1)
+_MIN_REVIEW_S = 0.05
+"""A policy's wake-up comes at least this long after the round (no busy loop of timers)."""
 
 
 @workflow.defn(name="SwarmWorkflow")
@@ -99,11 +103,7 @@ class SwarmWorkflow:
             max_agent_failures=task.max_agent_failures,
         )
         state.agent_info = {a: (i.location, i.upstream) for a, i in task.agent_info.items()}
-        config = PolicyConfig(
-            max_batch=task.max_batch,
-            neighbor_radius=swarm.neighbor_radius,
-            pheromone_evaporation_rate=swarm.pheromone_evaporation_rate,
-        )
+        config = PolicyConfig(max_batch=task.max_batch, **_tuning(swarm.tuning))
         policy = make_policy(task.behavior, config, carry.policy_memory if carry else None)
         converged_at = carry.converged_at if carry else None
         if carry is not None:
@@ -139,9 +139,14 @@ class SwarmWorkflow:
             if not running:
                 break  # nothing assignable (no healthy agent), or drained for continue-as-new
             self._publish_progress(state)
+            wake = deadline
+            if not draining:
+                review = policy.review_at(round_state)
+                if review is not None:
+                    wake = min(wake, max(review, now + _MIN_REVIEW_S))
             done, _ = await workflow.wait(
                 list(running.values()),
-                timeout=max(0.001, deadline - workflow.now().timestamp()),
+                timeout=max(0.001, wake - workflow.now().timestamp()),
                 return_when=asyncio.FIRST_COMPLETED,
             )
             for finished in [n for n, t in running.items() if t in done]:
@@ -160,8 +165,7 @@ class SwarmWorkflow:
             workflow.continue_as_new(
                 SwarmInput(
                     task=task,
-                    neighbor_radius=swarm.neighbor_radius,
-                    pheromone_evaporation_rate=swarm.pheromone_evaporation_rate,
+                    tuning=swarm.tuning,
                     carry=SwarmCarry(
                         started_at=self._started,
                         iterations=self._iterations,
@@ -369,6 +373,15 @@ class SwarmWorkflow:
                 non_retryable=True,
             )
         return result
+
+
+def _tuning(tuning: dict[str, float]) -> dict[str, Any]:
+    """``PolicyConfig`` fields from the input (integers where the config wants them)."""
+    known = {f for f in PolicyConfig.__dataclass_fields__ if f != "max_batch"}
+    values: dict[str, Any] = {k: v for k, v in tuning.items() if k in known}
+    if "max_backups" in values:
+        values["max_backups"] = int(values["max_backups"])
+    return values
 
 
 def _observe(histogram: Any, value: float) -> None:

@@ -173,8 +173,9 @@ class SwarmInput(BaseModel):
     """``SwarmWorkflow``'s one argument (``carry`` is set by continue-as-new)."""
 
     task: SwarmTask
-    neighbor_radius: float = 5.0
-    pheromone_evaporation_rate: float = 0.01
+    tuning: dict[str, float] = Field(
+        default_factory=dict, description="PolicyConfig fields (SwarmConfig.policy_tuning())."
+    )
     carry: SwarmCarry | None = None
 
 

@@ -208,6 +208,10 @@ class BasePolicy:
     def observe(self, outcome: Outcome) -> None:
         """Nothing to learn (policies with memory override this)."""
 
+    def review_at(self, state: RoundState) -> float | None:
+        """No wake-up needed: rounds after completions are enough (SWARMING overrides)."""
+        return None
+
     def export(self) -> dict[str, Any]:
         """The policy's memory as JSON-able data, tagged with its behaviour."""
         return {"behavior": self.behavior.value, **self._memory()}

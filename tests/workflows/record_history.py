@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_test_server_path
 from orchestration.temporal_client import ensure_search_attributes
-from tests.workflows.test_replay import record, record_saga
+from tests.workflows.test_replay import record, record_saga, record_swarm
 
 
 async def main() -> None:
@@ -32,6 +32,10 @@ async def main() -> None:
             history = await record_saga(env.client, f"saga_{name}", fail)
             (out / f"saga_{name}.json").write_text(history.to_json())
             print("recorded saga", name, len(history.events), "events")
+        for behavior in ("swarming", "foraging"):
+            history = await record_swarm(env.client, f"swarm_{behavior}", behavior)
+            (out / f"swarm_{behavior}.json").write_text(history.to_json())
+            print("recorded swarm", behavior, len(history.events), "events")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
 from workflows.saga import SagaWorkflow
 from workflows.saga_models import SagaInput, SagaStep, SagaTransaction
+from workflows.swarm import SwarmWorkflow
+from workflows.swarm_models import SwarmInput, SwarmTask
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -40,7 +42,7 @@ async def test_recorded_histories_replay_without_nondeterminism(path: Path) -> N
 
 def test_every_workflow_has_recorded_histories() -> None:
     recorded = {path.stem.rsplit("_", 1)[0] for path in HISTORIES}
-    assert recorded == {"agent_task", "saga"}
+    assert recorded == {"agent_task", "saga", "swarm"}
 
 
 async def record(client: Client, workflow_id: str, data: object) -> WorkflowHistory:
@@ -120,5 +122,59 @@ async def test_a_fresh_saga_history_replays(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str
 ) -> None:
     history = await record_saga(temporal_time_skipping_env.client, f"replay-{unique}", "d")
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+async def record_swarm(client: Client, workflow_id: str, behavior: str) -> WorkflowHistory:
+    """Run a small swarm: 3 agents, one always failing, 12 partitions of inline items."""
+    agents = [
+        Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}-{n}", agent_type="Replay"))
+        for n in range(3)
+    ]
+    for agent in agents:
+
+        @agent.action("add")
+        async def add(data: dict[str, object], ctx: ActionContext) -> dict[str, int]:
+            if ctx.agent_id.endswith("-2"):
+                raise ValueError("injected failure")
+            items = data["items"]
+            assert isinstance(items, list)
+            return {"value": sum(int(i) for i in items)}
+
+    swarm = SwarmInput(
+        task=SwarmTask(
+            objective="replay",
+            data_partitions=12,
+            agents_required=3,
+            agents=[a.agent_id for a in agents],
+            action="add",
+            items=list(range(36)),
+            behavior=behavior,
+            max_batch=2,
+            swarm_id=workflow_id,
+        )
+    )
+    queue = f"orch-{workflow_id}"
+    async with contextlib.AsyncExitStack() as stack:
+        for agent in agents:
+            await stack.enter_async_context(agent.worker(client))
+        await stack.enter_async_context(Worker(client, task_queue=queue, workflows=[SwarmWorkflow]))
+        handle = await client.start_workflow(
+            SwarmWorkflow.run, swarm, id=workflow_id, task_queue=queue
+        )
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    return await handle.fetch_history()
+
+
+@pytest.mark.parametrize("behavior", ["swarming", "migrating"])
+async def test_a_fresh_swarm_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str, behavior: str
+) -> None:
+    history = await record_swarm(
+        temporal_time_skipping_env.client, f"replay-{unique}-{behavior}", behavior
+    )
+    assert len(history.events) > 20  # rounds of assignments, not a trivial history
     result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
