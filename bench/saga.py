@@ -55,13 +55,10 @@ if (
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import math
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -82,10 +79,10 @@ with workflow.unsafe.imports_passed_through():
 
     from bench.cpu import CpuMeter
     from bench.report import AT_LEAST, Row, Target, exit_status, print_report
+    from bench.stack import embedded_stack
     from orchestration.agent import ActionContext, Agent
     from orchestration.exceptions import SagaError
     from orchestration.saga import SagaOrchestrator
-    from orchestration.settings import KafkaConfig, Settings, TemporalConfig
     from orchestration.stack import EmbeddedStack
     from orchestration.temporal_client import connect
     from registry.models import AgentDescriptor
@@ -97,7 +94,6 @@ log = logging.getLogger("bench.saga")
 STEPS = (("reserve", "release"), ("charge", "refund"), ("ship", "recall"))
 """(action, compensation) of each step, in order."""
 FAILING_ACTION = "ship_refused"
-DEFAULT_PORTS = frozenset({7233, 8233, 9092, 8080})
 
 
 # -- the hand-written baseline ---------------------------------------------------------
@@ -330,43 +326,10 @@ def _median(values: list[float]) -> float:
 # -- the stack -------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1, never one of the stack's defaults."""
-    with contextlib.ExitStack() as held:
-        ports: list[int] = []
-        while len(ports) < count:
-            probe = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-            if port not in DEFAULT_PORTS:
-                ports.append(port)
-        return ports
-
-
-def bench_settings(state_dir: Path) -> Settings:
-    temporal_port, ui_port, kafka_port, metrics_port = free_ports(4)
-    return Settings(
-        temporal=TemporalConfig(address=f"127.0.0.1:{temporal_port}", ui_port=ui_port),
-        kafka=KafkaConfig(bootstrap_servers=[f"127.0.0.1:{kafka_port}"]),
-        metrics_port=metrics_port,
-        state_dir=state_dir,
-        task_queue=f"bench-saga-{uuid.uuid4().hex[:8]}",
-    )
-
-
 async def run_bench(args: argparse.Namespace) -> list[Row]:
     """Start the stack, measure, and stop the stack whatever happens."""
-    with tempfile.TemporaryDirectory(prefix="bench-saga-") as state_dir:
-        stack = EmbeddedStack(bench_settings(Path(state_dir)))
-        try:
-            await stack.start()
-            return await _measure_on(stack, args)
-        except BaseException:
-            for process in stack.processes:
-                log.error("last lines of %s's log:\n%s", process.name, process.tail(15))
-            raise
-        finally:
-            await stack.stop()
+    async with embedded_stack("saga") as stack:
+        return await _measure_on(stack, args)
 
 
 async def _measure_on(stack: EmbeddedStack, args: argparse.Namespace) -> list[Row]:

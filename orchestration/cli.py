@@ -142,9 +142,13 @@ def swarm_deploy(
     """Deploy a swarm and follow it with a progress bar; print its result as JSON."""
     settings = load_settings()
     setup_logging(settings)
-    from orchestration.swarm_cli import deploy_from_file
+    from orchestration.swarm_cli import deploy, load_task
 
-    result = run_async(lambda: deploy_from_file(task_file, settings, err))
+    try:
+        task = load_task(task_file)
+    except OrchestrationError as exc:  # an unreadable or invalid file: a usage error
+        fail(str(exc), EXIT_CONFIG)
+    result = run_async(lambda: deploy(task, settings, err))
     summary = {k: v for k, v in result.items() if k not in ("agents", "errors")}
     out.print_json(data=summary)
 

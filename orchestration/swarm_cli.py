@@ -17,7 +17,7 @@ from orchestration.settings import Settings
 from orchestration.swarm import SwarmOrchestrator, swarm_error
 from workflows.swarm_models import SwarmTask
 
-__all__ = ["deploy_from_file", "load_task"]
+__all__ = ["deploy", "load_task"]
 
 _POLL_S = 0.25
 
@@ -46,9 +46,8 @@ def load_task(path: Path) -> SwarmTask:
         raise ValidationError(f"invalid swarm task in {path}: {summary}", errors=problems) from None
 
 
-async def deploy_from_file(path: Path, settings: Settings, console: Console) -> dict[str, Any]:
-    """Deploy the task in ``path``, showing progress until it ends; return its result."""
-    task = load_task(path)
+async def deploy(task: SwarmTask, settings: Settings, console: Console) -> dict[str, Any]:
+    """Deploy ``task``, showing progress until it ends; return its result."""
     swarm = SwarmOrchestrator(settings=settings)
     await swarm.initialize()
     handle = await swarm.start(task)

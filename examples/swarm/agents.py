@@ -82,7 +82,11 @@ async def _run(first: int, count: int, prefix: str) -> None:
     client = await connect(get_settings())
     async with contextlib.AsyncExitStack() as stack:
         for agent in make_agents(first, count, prefix=prefix):
-            await stack.enter_async_context(agent.worker(client, max_concurrent_activities=4))
+            await stack.enter_async_context(
+                agent.worker(
+                    client, max_concurrent_activities=4, max_concurrent_activity_task_polls=1
+                )
+            )
         print(f"ready: {count} agents {prefix}-{first:03d}..{prefix}-{first + count - 1:03d}",
               flush=True)  # fmt: skip
         await wait_for_stop_signal()

@@ -27,8 +27,10 @@ finished work included, so placement stays stable for the whole run), each keyed
    failed on the home is placed the same way without moving the home; no partition goes to an
    agent it failed on while another healthy agent has not failed it.
 3. Every idle, healthy agent takes its own pinned pending partitions, group by group (key,
-   then id), up to ``max_batch``; they leave the pins. Agents never take partitions pinned
-   elsewhere.
+   then id), up to ``max_batch``; they leave the pins. *Work stealing*: an idle agent with
+   nothing pinned takes up to half of the pinned backlog of the agent that is busy with the
+   most, from its tail (``common.steal``); the stolen items move to the thief's load. So
+   groups stay together while their agent keeps up, and a slow agent's tail is shared.
 
 ``state.pending`` may be only a window of the backlog: partitions are placed as they come into
 view, and later partitions of a group join its home while it has room. A retried partition
@@ -49,6 +51,7 @@ from swarm.policies.common import (
     may_run,
     preferred_ids,
     rendezvous_order,
+    steal,
 )
 from swarm.scheduling import (
     Assignment,
@@ -125,10 +128,19 @@ class ClusteringPolicy(BasePolicy):
             agent = self._pins[partition.partition_id]
             queues.setdefault(agent, []).append(partition.partition_id)
         assignments = hand_out(idle_ids(state), queues, lambda _: state.config.max_batch)
-        for assignment in assignments:
+        stolen = steal(state, queues, assignments)
+        items = {p.partition_id: p.items for p in pending}
+        for assignment in stolen:
+            for partition_id in assignment.partition_ids:
+                owner = self._pins[partition_id]
+                self._loads[owner] = self._loads.get(owner, 0) - items[partition_id]
+                self._loads[assignment.agent_id] = (
+                    self._loads.get(assignment.agent_id, 0) + items[partition_id]
+                )
+        for assignment in [*assignments, *stolen]:
             for partition_id in assignment.partition_ids:
                 del self._pins[partition_id]
-        return assignments
+        return [*assignments, *stolen]
 
     def _place(
         self,

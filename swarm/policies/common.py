@@ -145,6 +145,41 @@ def hand_out(
     return assignments
 
 
+def steal(
+    state: RoundState, queues: Mapping[str, Sequence[int]], given: Sequence[Assignment]
+) -> list[Assignment]:
+    """Work stealing for static plans: every idle agent left without work takes up to half of
+    the longest queue of an agent that is busy right now, from that queue's tail (the owner
+    keeps the partitions it will reach first), never a partition it :func:`may_run` not.
+
+    Returns the extra assignments; ``given`` are this round's assignments so far.
+    """
+    healthy = healthy_ids(state)
+    pending = {p.partition_id: p for p in state.pending}
+    served = {a.agent_id for a in given}
+    taken = {p for a in given for p in a.partition_ids}
+    busy = {a.agent_id for a in state.agents if not a.idle}
+    left = {
+        owner: [p for p in queue if p not in taken]
+        for owner, queue in queues.items()
+        if owner in busy
+    }
+    extra: list[Assignment] = []
+    for thief in idle_ids(state):
+        if thief in served:
+            continue
+        victim = max(sorted(left), key=lambda owner: len(left[owner]), default=None)
+        if victim is None or len(left[victim]) < 2:
+            break
+        queue = left[victim]
+        share = min(state.config.max_batch, len(queue) // 2)
+        chosen = [p for p in reversed(queue) if may_run(pending[p], thief, healthy)][:share]
+        if chosen:
+            left[victim] = [p for p in queue if p not in chosen]
+            extra.append(Assignment(thief, tuple(sorted(chosen))))
+    return extra
+
+
 @dataclass(frozen=True)
 class AgentLoad:
     """What one agent has in flight: its items and when its oldest copy started (or None)."""

@@ -8,9 +8,11 @@ the top agent if every healthy agent has. So a retry goes to the next agent in t
 partition's own ranking, never back to the one that failed it while another could run it.
 
 ``assign(state, rng)``: every idle, healthy agent takes the pending partitions it owns, lowest
-id first, up to ``max_batch``. It never takes a partition another agent owns, even when idle:
-each agent works through its own share, so agents never contend for the same partitions.
-(``state.pending`` may be a window of the backlog; partitions outside it wait their turn.)
+id first, up to ``max_batch``; each agent works through its own share, so agents never contend
+for the same partitions. *Work stealing*: an idle agent with nothing of its own takes up to
+half of the longest share of an agent that is busy right now, from its tail
+(``common.steal``), so one slow agent cannot hold the job back. (``state.pending`` may be a
+window of the backlog; partitions outside it wait their turn.)
 
 *Spread*: each agent owns about ``1 / N`` of the partitions (by count, not items).
 
@@ -25,7 +27,14 @@ from __future__ import annotations
 
 import random
 
-from swarm.policies.common import BasePolicy, hand_out, healthy_ids, idle_ids, rendezvous_order
+from swarm.policies.common import (
+    BasePolicy,
+    hand_out,
+    healthy_ids,
+    idle_ids,
+    rendezvous_order,
+    steal,
+)
 from swarm.scheduling import Assignment, RoundState, SwarmBehavior
 
 __all__ = ["DispersingPolicy"]
@@ -53,4 +62,5 @@ class DispersingPolicy(BasePolicy):
         queues: dict[str, list[int]] = {}
         for partition_id, owner in self.owners(state).items():
             queues.setdefault(owner, []).append(partition_id)
-        return hand_out(idle_ids(state), queues, lambda _: state.config.max_batch)
+        given = hand_out(idle_ids(state), queues, lambda _: state.config.max_batch)
+        return given + steal(state, queues, given)

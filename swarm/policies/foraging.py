@@ -28,6 +28,7 @@ such partition id. All randomness comes from ``rng``.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -54,6 +55,9 @@ __all__ = ["INITIAL_PHEROMONE", "ForagingPolicy"]
 
 INITIAL_PHEROMONE = 1.0
 """The pheromone of an (agent, class) pair before any observation of it."""
+
+
+_MIN_DURATION_S = 0.001
 
 
 class ForagingPolicy(BasePolicy):
@@ -107,7 +111,9 @@ class ForagingPolicy(BasePolicy):
         count = len(outcome.partition_ids)
         if count == 0:
             return
-        rate = outcome.items / outcome.duration_s if outcome.duration_s > 0 else 0.0
+        # Yield in items/s; a duration under a millisecond counts as one, so a deposit stays
+        # finite (and comparable) however fast an assignment reported itself.
+        rate = outcome.items / max(outcome.duration_s, _MIN_DURATION_S) if outcome.items else 0.0
         keys = outcome.keys if len(outcome.keys) == count else (None,) * count
         shares = Counter(partition_class(key) for key in keys)
         trails = self._trails.setdefault(outcome.agent_id, {})
@@ -120,7 +126,10 @@ class ForagingPolicy(BasePolicy):
         if rng.random() < scout_fraction:
             return classes[rng.randrange(len(classes))]
         weights = [self.pheromone(agent, cls) for cls in classes]
-        if sum(weights) <= 0:
+        total = sum(weights)
+        if not math.isfinite(total):  # trails beyond float range: follow the strongest
+            return classes[max(range(len(classes)), key=lambda i: (weights[i], -i))]
+        if total <= 0:
             return classes[rng.randrange(len(classes))]
         return rng.choices(classes, weights=weights)[0]
 

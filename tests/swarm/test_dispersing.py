@@ -61,3 +61,19 @@ def test_a_failed_partition_goes_to_the_next_agent_in_its_ranking() -> None:
     assert DispersingPolicy().owners(state(pool, [failed])) == {7: ranking[2]}
     everywhere = part(7, attempts=10, failed_on=tuple(AGENTS))
     assert DispersingPolicy().owners(state(pool, [everywhere])) == {7: ranking[0]}
+
+
+def test_an_idle_agent_without_work_steals_the_tail_of_a_busy_agents_share() -> None:
+    pool = [agent("a", idle=False), agent("b"), agent("c", idle=False)]
+    pending = [part(i) for i in range(40)]
+    config = PolicyConfig(max_batch=100)
+    owners = DispersingPolicy().owners(state(pool, pending, config=config))
+    longest = max(("a", "c"), key=lambda o: (sum(v == o for v in owners.values()), o))
+    mine = [p for p, owner in owners.items() if owner == "b"]
+    answer = DispersingPolicy().assign(state(pool, pending, config=config), random.Random())
+    if mine:  # b has its own share: it takes that, and steals nothing
+        assert answer == [Assignment("b", tuple(mine))]
+        pending = [part(p) for p, owner in owners.items() if owner != "b"]
+        answer = DispersingPolicy().assign(state(pool, pending, config=config), random.Random())
+    share = [p for p, owner in owners.items() if owner == longest]
+    assert answer == [Assignment("b", tuple(share[len(share) - len(share) // 2 :]))]
