@@ -26,12 +26,15 @@ if TYPE_CHECKING:
         SwarmConfig,
         get_settings,
     )
+    from orchestration.swarm import SwarmOrchestrator
     from registry.agent_registry import AgentRegistry
     from registry.models import AgentDescriptor, ServiceType
     from registry.router import MessageRouter, RouteRule
     from registry.routing import LoadInfo, RoutingStrategy
     from registry.scatter_gather import ScatterGather
+    from swarm.scheduling import SwarmBehavior
     from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
+    from workflows.swarm_models import SwarmTask
 
 _EXPORTS = {
     "ActionContext": "orchestration.agent",
@@ -56,7 +59,10 @@ _EXPORTS = {
     "ScatterGather": "registry.scatter_gather",
     "ServiceType": "registry.models",
     "Settings": "orchestration.settings",
+    "SwarmBehavior": "swarm.scheduling",
     "SwarmConfig": "orchestration.settings",
+    "SwarmOrchestrator": "orchestration.swarm",
+    "SwarmTask": "workflows.swarm_models",
     "get_settings": "orchestration.settings",
 }
 
@@ -83,7 +89,10 @@ __all__ = [
     "ScatterGather",
     "ServiceType",
     "Settings",
+    "SwarmBehavior",
     "SwarmConfig",
+    "SwarmOrchestrator",
+    "SwarmTask",
     "get_settings",
 ]
 

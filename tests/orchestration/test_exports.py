@@ -27,7 +27,10 @@ EXPECTED = {
     "ScatterGather",
     "ServiceType",
     "Settings",
+    "SwarmBehavior",
     "SwarmConfig",
+    "SwarmOrchestrator",
+    "SwarmTask",
     "get_settings",
 }
 
