@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from bus.message import Message
 from bus.topics import check_topic
 from orchestration.exceptions import ConfigurationError, ValidationError
+from orchestration.validation import describe
 
 __all__ = ["BridgeConfig", "BridgeRoute", "TemplateError", "render_workflow_id"]
 
@@ -135,11 +136,8 @@ class BridgeConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
-            )
             raise ConfigurationError(
-                f"the bridge configuration {str(file)!r} is invalid: {problems}",
+                f"the bridge configuration {str(file)!r} is invalid: {describe(exc, 'file')}",
                 setting="ORCH_BRIDGE_CONFIG",
             ) from None
 

@@ -40,6 +40,7 @@ from orchestration.exceptions import AgentError, OrchestrationError
 from orchestration.lifecycle import wait_for_stop_signal
 from orchestration.settings import Settings
 from orchestration.temporal_client import connect
+from orchestration.validation import describe
 from registry.models import AgentDescriptor
 from workflows.models import ActionRequest
 
@@ -229,6 +230,4 @@ def _data_model(handler: ActionHandler) -> type[pydantic.BaseModel] | None:
 
 
 def _describe(exc: pydantic.ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
-    )
+    return describe(exc, "data")

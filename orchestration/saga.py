@@ -26,10 +26,10 @@ from orchestration.exceptions import (
     SagaCompensationError,
     SagaError,
     SagaTimeoutError,
-    ValidationError,
 )
 from orchestration.settings import Settings, get_settings
 from orchestration.temporal_client import connect
+from orchestration.validation import validation_error
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
 from workflows.saga_models import (
     SagaConfig,
@@ -213,12 +213,7 @@ def _validated(transaction: SagaTransaction) -> SagaTransaction:
     try:
         return SagaTransaction.model_validate(transaction.model_dump())
     except pydantic.ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "transaction", "problem": e["msg"]}
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise ValidationError(f"invalid saga definition: {summary}", errors=problems) from None
+        raise validation_error("saga definition", exc, "transaction") from None
 
 
 async def _saga_error(

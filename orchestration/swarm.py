@@ -25,6 +25,7 @@ from orchestration.exceptions import (
 )
 from orchestration.settings import Settings, SwarmConfig, get_settings
 from orchestration.temporal_client import connect
+from orchestration.validation import validation_error
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
 
@@ -166,12 +167,7 @@ def _validated(task: SwarmTask) -> SwarmTask:
     try:
         return SwarmTask.model_validate(task.model_dump())
     except pydantic.ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "task", "problem": e["msg"]}
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise ValidationError(f"invalid swarm task: {summary}", errors=problems) from None
+        raise validation_error("swarm task", exc, "task") from None
 
 
 def swarm_error(swarm_id: str, exc: WorkflowFailureError) -> SwarmError:

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import WorkflowFailureError
 
-from orchestration.exceptions import ConfigurationError, ValidationError
+from orchestration.exceptions import ConfigurationError
 from orchestration.settings import Settings
 from orchestration.swarm import SwarmOrchestrator, swarm_error
+from orchestration.validation import validation_error
 from workflows.swarm_models import SwarmTask
 
 __all__ = ["deploy", "load_task"]
@@ -38,12 +39,7 @@ def load_task(path: Path) -> SwarmTask:
     try:
         return SwarmTask.model_validate(data)
     except pydantic.ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "task", "problem": e["msg"]}
-            for e in exc.errors()
-        ]
-        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
-        raise ValidationError(f"invalid swarm task in {path}: {summary}", errors=problems) from None
+        raise validation_error(f"swarm task in {path}", exc, "task") from None
 
 
 async def deploy(task: SwarmTask, settings: Settings, console: Console) -> dict[str, Any]:

@@ -203,6 +203,13 @@ class SwarmState:
     def abandon(self, number: int) -> None:
         """Forget assignment ``number`` (cancelled because its partitions were done elsewhere);
         nothing is counted for or against its agent."""
+        assignment = self._release(number)
+        for partition in assignment.partition_ids:
+            if partition not in self._running and self.status[partition] == PENDING:
+                self._queue[partition] = None
+
+    def _release(self, number: int) -> InFlight:
+        """Take assignment ``number`` out of flight (its partitions' copies with it)."""
         assignment = self.in_flight.pop(number)
         for partition in assignment.partition_ids:
             running = self._running.get(partition, [])
@@ -210,8 +217,7 @@ class SwarmState:
                 running.remove(number)
             if not running:
                 self._running.pop(partition, None)
-                if self.status[partition] == PENDING:
-                    self._queue[partition] = None
+        return assignment
 
     def finish(
         self,
@@ -223,13 +229,7 @@ class SwarmState:
         failure: str | None = None,
     ) -> Outcome:
         """Apply assignment ``number``'s end: results reduced once, failures counted."""
-        assignment = self.in_flight.pop(number)
-        for partition in assignment.partition_ids:
-            running = self._running.get(partition, [])
-            if number in running:
-                running.remove(number)
-            if not running:
-                self._running.pop(partition, None)
+        assignment = self._release(number)
         stats = self.agents[assignment.agent_id]
         stats.busy_ms += busy_ms
         items = 0
