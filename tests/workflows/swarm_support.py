@@ -20,7 +20,7 @@ __all__ = ["running_swarm", "task"]
 
 @contextlib.asynccontextmanager
 async def running_swarm(
-    client: Client, unique: str, agents: int, *, max_concurrent: int = 4
+    client: Client, unique: str, agents: int, *, max_concurrent: int = 4, registry: Any = None
 ) -> AsyncIterator[tuple[SwarmOrchestrator, list[Agent]]]:
     """``agents`` example agents (ids ``<unique>-000``...) and the worker; an orchestrator."""
     settings = Settings(task_queue=f"orch-{unique}")
@@ -28,7 +28,7 @@ async def running_swarm(
     for agent in pool:
         agent.action("sum_items")(_sum_items)
     orchestrator = SwarmOrchestrator(
-        client=client, settings=settings, config=SwarmConfig(min_agents=1)
+        client=client, settings=settings, config=SwarmConfig(min_agents=1), registry=registry
     )
     async with contextlib.AsyncExitStack() as stack:
         for agent in pool:

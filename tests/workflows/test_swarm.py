@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
+from examples.swarm.agents import CAPABILITY
 from examples.swarm.suppliers import sequential_total
 from orchestration.exceptions import SwarmNotConvergedError, ValidationError
+from registry.local_registry import LocalAgentRegistry
 from swarm.scheduling import SwarmBehavior
 from tests.workflows.swarm_support import running_swarm, task
 from workflows.swarm_models import SourceRef
@@ -154,3 +157,21 @@ async def test_a_100k_partition_job_completes(temporal_client: Client, unique: s
     assert result["result"] == 100_000
     assert result["partitions_completed"] == 100_000
     assert result["convergence"] == 1.0
+
+
+async def test_agents_are_discovered_in_the_registry_by_capability(
+    temporal_client: Client, unique: str, tmp_path: Path
+) -> None:
+    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
+    await registry.initialize()
+    try:
+        async with running_swarm(temporal_client, unique, 3, registry=registry) as (swarm, pool):
+            for agent in pool:
+                await registry.register(agent.descriptor)
+            result = await swarm.deploy(
+                task(pool, agents=[], capabilities=[CAPABILITY], agents_required=3)
+            )
+    finally:
+        await registry.close()
+    assert sorted(result["agents"]) == sorted(a.agent_id for a in pool)
+    assert Decimal(result["result"]) == sequential_total(20, 10)
