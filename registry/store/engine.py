@@ -6,6 +6,8 @@ default) and ``postgresql+asyncpg://``.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -120,12 +122,33 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
             # may hold, and without a busy handler that fails at once.
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
             cursor.close()
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another connection holds the file.
+
+    Two connections switching a new file to WAL at once each hold a shared lock and want an
+    exclusive one: SQLite answers one of them "database is locked" at once, without waiting
+    for the busy timeout (waiting could deadlock). The loser retries until the winner is done
+    (the file is then in WAL mode and the pragma no longer needs the exclusive lock).
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)  # this runs in the driver's own thread, not the event loop
+            delay = min(delay * 2, 0.2)
 
 
 def _postgres_engine(url: URL) -> AsyncEngine:
