@@ -17,6 +17,7 @@ __all__ = [
     "MessageBusError",
     "OrchestrationError",
     "OrchestrationTimeoutError",
+    "PipelineError",
     "PortInUseError",
     "RegistryError",
     "RoutingError",
@@ -175,6 +176,10 @@ class SwarmNotConvergedError(SwarmError):
     @property
     def result(self) -> dict[str, Any]:
         return self._result
+
+
+class PipelineError(OrchestrationError):
+    """A pipeline could not be started or found."""
 
 
 class SagaError(OrchestrationError):

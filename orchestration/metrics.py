@@ -10,6 +10,8 @@ from prometheus_client import Counter, Histogram
 
 __all__ = [
     "MS_BUCKETS",
+    "pipeline_executions_total",
+    "pipeline_stage_duration_ms",
     "saga_compensations_total",
     "saga_duration_ms",
     "saga_executions_total",
@@ -46,5 +48,15 @@ saga_compensations_total = Counter("saga_compensations", "Saga compensations tha
 saga_duration_ms = Histogram(
     "saga_duration_ms",
     "Saga duration from start to terminal state, in ms.",
+    buckets=MS_BUCKETS,
+)
+
+pipeline_executions_total = Counter(
+    "pipeline_executions", "Pipelines that ended, by status.", ["status"]
+)
+pipeline_stage_duration_ms = Histogram(
+    "pipeline_stage_duration_ms",
+    "Pipeline stage duration (completed or failed), in ms, by stage name.",
+    ["stage_name"],
     buckets=MS_BUCKETS,
 )

@@ -338,6 +338,19 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path = Path(".orchestration")
+    worker_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Modules the orchestration worker imports at start (comma-separated), "
+        "e.g. where pipeline transforms are registered.",
+    )
+
+    @field_validator("worker_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     task_queue: str = Field(default="orchestration", min_length=1, max_length=200)
     metrics_port: Port = 8080
     metrics_host: str = Field(

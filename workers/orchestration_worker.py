@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import socket
@@ -14,10 +15,13 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.transforms import run_transform
+from orchestration.exceptions import ConfigurationError
 from orchestration.lifecycle import wait_for_stop_signal
 from orchestration.settings import Settings
 from orchestration.temporal_client import connect, ensure_search_attributes
 from workflows.agent_task import AgentTaskWorkflow
+from workflows.pipeline import PipelineWorkflow
 from workflows.saga import SagaWorkflow
 from workflows.swarm import SwarmWorkflow
 
@@ -25,9 +29,9 @@ __all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "run_worker"]
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow, SwarmWorkflow)
+WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow, SwarmWorkflow, PipelineWorkflow)
 """Every workflow type the orchestration worker runs."""
-ACTIVITIES: Sequence[Callable[..., Any]] = ()
+ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
 """Every activity the orchestration worker runs itself (agents run their own)."""
 
 
@@ -41,6 +45,23 @@ def build_worker(client: Client, settings: Settings) -> Worker:
         identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+
+
+def import_worker_modules(settings: Settings) -> None:
+    """Import ``ORCH_WORKER_MODULES`` (where users register their pipeline transforms).
+
+    Raises:
+        ConfigurationError: a module cannot be imported.
+    """
+    for name in settings.worker_modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"cannot import worker module {name!r}: {type(exc).__name__}: {exc}",
+                setting="ORCH_WORKER_MODULES",
+            ) from None
+        log.info("imported worker module %s", name)
 
 
 def cache_bytecode(settings: Settings) -> None:
@@ -61,6 +82,7 @@ def cache_bytecode(settings: Settings) -> None:
 async def run_worker(settings: Settings) -> None:
     """Connect, serve /metrics, and run the worker until SIGINT/SIGTERM."""
     cache_bytecode(settings)
+    import_worker_modules(settings)
     client = await connect(settings)
     try:
         added = await ensure_search_attributes(client, settings.temporal.namespace)

@@ -1,0 +1,128 @@
+"""``Pipeline``: run a ``PipelineConfig`` as a durable ``PipelineWorkflow`` and follow it.
+
+``execute(input)`` starts the workflow (id: the execution id) and returns the
+:class:`~workflows.pipeline_models.PipelineExecution` once it ends, whatever its status:
+``COMPLETED``, ``COMPLETED_WITH_ERRORS`` (CONTINUE recorded failed stages), ``FAILED``
+(``failed_stage`` names the stage) or ``TIMED_OUT``. ``get_execution_status(id)`` answers for a
+running or finished execution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration.exceptions import PipelineError
+from orchestration.settings import Settings, get_settings
+from orchestration.temporal_client import connect
+from orchestration.validation import validation_error
+from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
+from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
+
+__all__ = ["Pipeline"]
+
+
+class Pipeline:
+    """The quick reference's pipeline: ``Pipeline(config).execute(input)``.
+
+    Args:
+        config: the stages; validated again here (models are mutable).
+        settings: defaults to ``get_settings()`` (Temporal address, task queue).
+        client: an already connected Temporal client (pydantic data converter).
+
+    Raises:
+        ValidationError: the config is invalid (naming the field); nothing was started.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        settings: Settings | None = None,
+        client: Client | None = None,
+    ) -> None:
+        try:
+            self.config = PipelineConfig.model_validate(config.model_dump())
+        except pydantic.ValidationError as exc:
+            raise validation_error("pipeline", exc, "config") from None
+        self._settings = settings or get_settings()
+        self._client = client
+
+    async def _connected(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self._settings)
+        return self._client
+
+    async def start(
+        self, input: Any = None, *, execution_id: str | None = None
+    ) -> WorkflowHandle[Any, PipelineExecution]:
+        """Start an execution (or attach to the one with this id) without waiting."""
+        try:
+            pipeline = PipelineInput(
+                config=self.config,
+                input=input,
+                **({"execution_id": execution_id} if execution_id else {}),
+            )
+        except pydantic.ValidationError as exc:
+            raise validation_error("pipeline execution", exc, "input") from None
+        client = await self._connected()
+        return await client.start_workflow(
+            PipelineWorkflow.run,
+            pipeline,
+            id=pipeline.execution_id,
+            task_queue=self._settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def execute(
+        self, input: Any = None, *, execution_id: str | None = None
+    ) -> PipelineExecution:
+        """Run to the end and return the execution (see the module docstring)."""
+        handle = await self.start(input, execution_id=execution_id)
+        return await _outcome(handle)
+
+    async def get_execution_status(self, execution_id: str) -> PipelineExecution:
+        """The execution so far (running) or its end (finished).
+
+        Raises:
+            PipelineError: no execution has that id, or it has not started running yet.
+        """
+        client = await self._connected()
+        handle = client.get_workflow_handle_for(PipelineWorkflow.run, execution_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise PipelineError(f"no pipeline execution {execution_id!r}") from None
+            raise
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            status = await handle.query(PipelineWorkflow.status)
+            if status is None:
+                raise PipelineError(f"pipeline execution {execution_id!r} has not started yet")
+            return status
+        return await _outcome(handle)
+
+
+async def _outcome(handle: WorkflowHandle[Any, PipelineExecution]) -> PipelineExecution:
+    try:
+        return await handle.result()
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        if (
+            isinstance(cause, ApplicationError)
+            and cause.type in (PIPELINE_FAILED, PIPELINE_TIMED_OUT)
+            and cause.details
+        ):
+            return PipelineExecution.model_validate(cause.details[0])
+        raise PipelineError(f"pipeline execution {handle.id} failed: {cause or exc}") from exc

@@ -1,0 +1,345 @@
+"""``PipelineWorkflow``: stages run in order, each calling agents in its mode.
+
+The modes, conditions, data flow and reducers are documented in ``workflows/pipeline_models.py``.
+Every agent call goes through ``workflows/dispatch.py`` (the same executor sagas use: the
+agent's task queue, the stage's retry policy and timeout, a stable idempotency key
+``<execution id>/<stage>/<iteration>/<call>``, a Web UI summary naming the stage). Transforms
+run as the ``orchestration.transform`` activity on this workflow's own task queue.
+
+Errors: a stage fails when a call fails for good (after its retries), when a map-reduce input
+is not a list, or when a reducer or transform refuses the value. With ``skip_on_error`` the
+stage is recorded as skipped and the pipeline goes on; otherwise FAIL_FAST fails the pipeline
+(``PipelineFailed``, details: the execution, naming the stage) and CONTINUE records the error
+and goes on with the stage's input (the pipeline ends ``COMPLETED_WITH_ERRORS``). Past
+``global_timeout_ms`` the running stage is cancelled and the pipeline fails ``TIMED_OUT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.transforms import TRANSFORM_ACTIVITY, TransformRequest
+    from orchestration import metrics
+    from registry.conditions import Condition, compile_condition
+    from workflows.dispatch import dispatch_action
+    from workflows.metrics_guard import count, observe
+    from workflows.models import ActionRequest
+    from workflows.pipeline_models import (
+        CONDITION_NAMES,
+        AgentRef,
+        ErrorHandling,
+        ExecutionMode,
+        PipelineExecution,
+        PipelineInput,
+        PipelineStage,
+        PipelineStatus,
+        StageResult,
+        StageStatus,
+    )
+    from workflows.reducers import ReducerError, Reduction
+    from workflows.search_attributes import (
+        ORCHESTRATION_NAME,
+        ORCHESTRATION_STATE,
+        ORCHESTRATION_TYPE,
+    )
+
+__all__ = ["PIPELINE_FAILED", "PIPELINE_TIMED_OUT", "PipelineWorkflow"]
+
+PIPELINE_FAILED = "PipelineFailed"
+PIPELINE_TIMED_OUT = "PipelineTimedOut"
+
+
+class _StageError(Exception):
+    """A stage cannot go on (bad map input, a refused reduction)."""
+
+
+class _NoBranch(Exception):
+    """A CONDITIONAL stage where no branch's condition holds."""
+
+
+def _compiled(source: str) -> Condition:
+    return compile_condition(source, allowed_names=CONDITION_NAMES)
+
+
+@workflow.defn(name="PipelineWorkflow")
+class PipelineWorkflow:
+    def __init__(self) -> None:
+        self._exec: PipelineExecution | None = None
+
+    @workflow.run
+    async def run(self, pipeline: PipelineInput) -> PipelineExecution:
+        config = pipeline.config
+        execution = self._exec = PipelineExecution(
+            execution_id=pipeline.execution_id,
+            name=config.name,
+            stages=[StageResult(name=stage.name) for stage in config.stages],
+        )
+        self._set_state(PipelineStatus.RUNNING)
+        started = workflow.now()
+        stages = asyncio.create_task(self._run_stages(pipeline))
+        deadline = asyncio.create_task(
+            workflow.sleep(timedelta(milliseconds=config.global_timeout_ms), summary="deadline")
+        )
+        await workflow.wait([stages, deadline], return_when=asyncio.FIRST_COMPLETED)
+        if not stages.done():
+            stages.cancel()
+            await workflow.wait([stages])
+            for stage in execution.stages:
+                if stage.status is StageStatus.RUNNING:
+                    stage.status, stage.error = StageStatus.FAILED, "cancelled: global timeout"
+            execution.status = PipelineStatus.TIMED_OUT
+            execution.errors.append(f"global timeout of {config.global_timeout_ms} ms passed")
+        else:
+            deadline.cancel()
+            stages.result()  # re-raises an unexpected error (a bug): the workflow task fails
+        execution.duration_ms = (workflow.now() - started).total_seconds() * 1000
+        self._set_state(execution.status)
+        count(metrics.pipeline_executions_total.labels(status=execution.status.value))
+        if execution.status is PipelineStatus.FAILED:
+            raise ApplicationError(
+                f"pipeline {config.name} failed at stage {execution.failed_stage}: "
+                f"{execution.errors[-1]}",
+                execution,
+                type=PIPELINE_FAILED,
+                non_retryable=True,
+            )
+        if execution.status is PipelineStatus.TIMED_OUT:
+            raise ApplicationError(
+                f"pipeline {config.name} timed out after {config.global_timeout_ms} ms",
+                execution,
+                type=PIPELINE_TIMED_OUT,
+                non_retryable=True,
+            )
+        return execution
+
+    @workflow.query
+    def status(self) -> PipelineExecution | None:
+        """The execution so far (None before it started)."""
+        return self._exec
+
+    # -- stages ---------------------------------------------------------------------------
+
+    async def _run_stages(self, pipeline: PipelineInput) -> None:
+        execution = self._exec
+        assert execution is not None
+        config = pipeline.config
+        value: Any = pipeline.input
+        outputs: dict[str, Any] = {}
+        for stage, result in zip(config.stages, execution.stages, strict=True):
+            names = {"input": value, "outputs": outputs, "iteration": 0, "output": None}
+            if not all(_compiled(c).evaluate(names) for c in stage.conditions):
+                result.status, result.reason = StageStatus.SKIPPED, "conditions are false"
+                continue
+            result.status = StageStatus.RUNNING
+            workflow.set_current_details(f"stage {stage.name} ({stage.mode.value})")
+            started = workflow.now()
+            try:
+                output = await self._stage(pipeline, stage, value, outputs, result)
+                if stage.transform is not None:
+                    output = await self._transform(stage, output)
+            except _NoBranch:
+                result.status, result.reason = StageStatus.SKIPPED, "no branch's condition holds"
+                continue
+            except (ActivityError, _StageError) as exc:
+                error = _describe(exc)
+                result.duration_ms = _ms_since(started)
+                observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),
+                        result.duration_ms)  # fmt: skip
+                if stage.skip_on_error:
+                    result.status, result.error = StageStatus.SKIPPED, error
+                    result.reason = "failed; skip_on_error"
+                    continue
+                result.status, result.error = StageStatus.FAILED, error
+                execution.errors.append(f"stage {stage.name}: {error}")
+                if config.error_handling is ErrorHandling.FAIL_FAST:
+                    execution.status, execution.failed_stage = PipelineStatus.FAILED, stage.name
+                    return
+                continue
+            result.duration_ms = _ms_since(started)
+            observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),
+                    result.duration_ms)  # fmt: skip
+            result.status, result.output = StageStatus.COMPLETED, output
+            outputs[stage.name] = output
+            value = output
+        execution.output = value
+        execution.status = (
+            PipelineStatus.COMPLETED_WITH_ERRORS if execution.errors else PipelineStatus.COMPLETED
+        )
+
+    async def _stage(
+        self,
+        pipeline: PipelineInput,
+        stage: PipelineStage,
+        value: Any,
+        outputs: dict[str, Any],
+        result: StageResult,
+    ) -> Any:
+        if not stage.agents:  # a transform-only stage
+            return value
+        mode = stage.mode
+        if mode is ExecutionMode.SEQUENTIAL:
+            result.iterations = 1
+            return await self._in_turn(pipeline, stage, stage.agents, value, 0, result)
+        if mode is ExecutionMode.PARALLEL:
+            result.iterations = 1
+            calls = [
+                self._call(pipeline, stage, agent, value, 0, n, result)
+                for n, agent in enumerate(stage.agents)
+            ]
+            answers = await _all(calls)
+            repeated = len({a.agent_id for a in stage.agents}) != len(stage.agents)
+            return {
+                (agent.key if repeated else agent.agent_id): answer
+                for agent, answer in zip(stage.agents, answers, strict=True)
+            }
+        if mode is ExecutionMode.CONDITIONAL:
+            names = {"input": value, "outputs": outputs, "iteration": 0, "output": None}
+            for agent in stage.agents:
+                if agent.condition is None or _compiled(agent.condition).evaluate(names):
+                    result.iterations = 1
+                    return await self._call(pipeline, stage, agent, value, 0, 0, result)
+            raise _NoBranch
+        if mode is ExecutionMode.LOOP:
+            until = _compiled(stage.until) if stage.until else None
+            for iteration in range(stage.max_iterations):
+                value = await self._in_turn(pipeline, stage, stage.agents, value, iteration, result)
+                result.iterations = iteration + 1
+                names = {"input": value, "outputs": outputs, "iteration": iteration + 1,
+                         "output": value}  # fmt: skip
+                if until is not None and until.evaluate(names):
+                    break
+            return value
+        return await self._map_reduce(pipeline, stage, value, result)
+
+    async def _in_turn(
+        self,
+        pipeline: PipelineInput,
+        stage: PipelineStage,
+        agents: list[AgentRef],
+        value: Any,
+        iteration: int,
+        result: StageResult,
+    ) -> Any:
+        for n, agent in enumerate(agents):
+            value = await self._call(pipeline, stage, agent, value, iteration, n, result)
+        return value
+
+    async def _map_reduce(
+        self, pipeline: PipelineInput, stage: PipelineStage, value: Any, result: StageResult
+    ) -> Any:
+        items = value
+        if stage.map_field is not None:
+            if not isinstance(value, dict) or stage.map_field not in value:
+                raise _StageError(f"the input has no field {stage.map_field!r} to map over")
+            items = value[stage.map_field]
+        if not isinstance(items, list):
+            raise _StageError(f"MAP_REDUCE needs a list to split, got {type(items).__name__}")
+        chunks = _chunks(items, len(stage.agents), stage.chunk_size)
+        result.iterations = 1
+        calls = [
+            self._call(
+                pipeline, stage, stage.agents[n % len(stage.agents)],
+                {"items": chunk, "chunk": n, "of": len(chunks)}, 0, n, result,
+            )
+            for n, chunk in enumerate(chunks)
+        ]  # fmt: skip
+        partials = await _all(calls)
+        if stage.reducer.startswith("agent:"):
+            agent_id, _, action = stage.reducer[len("agent:") :].rpartition(".")
+            reducer = AgentRef(agent_id=agent_id, action=action)
+            return await self._call(
+                pipeline, stage, reducer, {"partials": partials}, 0, len(chunks), result
+            )
+        reduction = Reduction(stage.reducer)
+        try:
+            for n, partial in enumerate(partials):
+                reduction.add(n, partial)
+        except ReducerError as exc:
+            raise _StageError(f"reducer {stage.reducer}: {exc}") from None
+        return reduction.result()
+
+    async def _call(
+        self,
+        pipeline: PipelineInput,
+        stage: PipelineStage,
+        agent: AgentRef,
+        data: Any,
+        iteration: int,
+        call: int,
+        result: StageResult,
+    ) -> Any:
+        result.calls += 1
+        return await dispatch_action(
+            agent_id=agent.agent_id,
+            action=agent.action,
+            request=ActionRequest(
+                data=data,
+                idempotency_key=f"{pipeline.execution_id}/{stage.name}/{iteration}/{call}",
+                caller=workflow.info().workflow_id,
+                context={"stage": stage.name, "iteration": iteration, "call": call},
+            ),
+            timeout_ms=stage.timeout_ms,
+            retry=stage.retry_policy,
+            summary=f"stage {stage.name}: {agent.agent_id}.{agent.action}",
+        )
+
+    async def _transform(self, stage: PipelineStage, value: Any) -> Any:
+        assert stage.transform is not None
+        return await workflow.execute_activity(
+            TRANSFORM_ACTIVITY,
+            TransformRequest(name=stage.transform.name, params=stage.transform.params, value=value),
+            start_to_close_timeout=timedelta(milliseconds=stage.timeout_ms),
+            retry_policy=stage.retry_policy.to_temporal(),
+            summary=f"stage {stage.name}: transform {stage.transform.name}",
+        )
+
+    def _set_state(self, status: PipelineStatus) -> None:
+        execution = self._exec
+        assert execution is not None
+        workflow.upsert_search_attributes(
+            [
+                ORCHESTRATION_TYPE.value_set("pipeline"),
+                ORCHESTRATION_NAME.value_set(execution.name),
+                ORCHESTRATION_STATE.value_set(status.value),
+            ]
+        )
+
+
+async def _all(calls: list[Any]) -> list[Any]:
+    """Run the calls at once; the first failure (in call order) is raised once all ended."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in results:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(results)
+
+
+def _chunks(items: list[Any], agents: int, size: int | None) -> list[list[Any]]:
+    """Contiguous chunks: ``size`` items each, else one per agent (never empty ones)."""
+    if size is None:
+        parts = max(1, min(agents, len(items)))
+        base, extra = divmod(len(items), parts)
+        bounds, start = [], 0
+        for n in range(parts):
+            stop = start + base + (1 if n < extra else 0)
+            bounds.append((start, stop))
+            start = stop
+        return [items[a:b] for a, b in bounds if b > a]
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _ms_since(started: datetime) -> float:
+    return (workflow.now() - started).total_seconds() * 1000
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ActivityError) and exc.cause is not None:
+        cause = exc.cause
+        return f"{type(cause).__name__}: {cause}"
+    return str(exc)

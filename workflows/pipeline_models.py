@@ -1,0 +1,231 @@
+"""What a pipeline takes and returns (``PipelineWorkflow``, ``Pipeline.execute``).
+
+A pipeline is a list of stages run in order; each stage's output is the next stage's input
+(the first stage gets the pipeline's input; a skipped stage passes its input on). A stage
+calls agent actions (``AgentRef``: agent id and action) in one of five modes:
+
+- ``SEQUENTIAL``: the agents in turn, each one's output the next one's input;
+- ``PARALLEL``: all agents at once on the same input; the output maps each agent (``agent_id``,
+  or ``agent_id.action`` when an agent appears twice) to its output;
+- ``CONDITIONAL``: the first agent whose ``condition`` holds (an agent without one is the
+  default branch); none holds: the stage is skipped;
+- ``LOOP``: the agents in turn, again and again, each round's output the next round's input,
+  until ``until`` holds for the output or ``max_iterations`` rounds ran;
+- ``MAP_REDUCE``: the input list (or the list at ``map_field`` of the input) is split into
+  contiguous chunks, one per agent (or of ``chunk_size`` items, dealt round robin), each agent
+  gets ``{"items": [...], "chunk": i, "of": n}``; the partial outputs are reduced with
+  ``reducer``: ``sum``, ``count``, ``min``, ``max``, ``concat``, ``merge`` (see
+  ``workflows/reducers.py``) or ``agent:<agent_id>.<action>``, which receives
+  ``{"partials": [...]}`` in chunk order.
+
+Conditions (a stage's ``conditions``, a branch's ``condition``, a loop's ``until``) are the
+router's safe expressions (``registry/conditions.py``) over the names ``input`` (the stage's
+input), ``output`` (the latest output: ``until`` only), ``outputs`` (finished stages' outputs
+by name) and ``iteration``. A stage whose conditions are not all true is skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from registry.conditions import compile_condition
+from registry.models import AgentId, Name
+from workflows.models import MAX_TIMEOUT_MS, RetrySpec
+from workflows.reducers import REDUCERS
+
+__all__ = [
+    "CONDITION_NAMES",
+    "AgentRef",
+    "ErrorHandling",
+    "ExecutionMode",
+    "PipelineConfig",
+    "PipelineExecution",
+    "PipelineInput",
+    "PipelineStage",
+    "PipelineStatus",
+    "StageResult",
+    "StageStatus",
+    "TransformRef",
+]
+
+CONDITION_NAMES = ("input", "output", "outputs", "iteration")
+Condition = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class ExecutionMode(StrEnum):
+    SEQUENTIAL = "sequential"
+    PARALLEL = "parallel"
+    CONDITIONAL = "conditional"
+    LOOP = "loop"
+    MAP_REDUCE = "map_reduce"
+
+
+class ErrorHandling(StrEnum):
+    FAIL_FAST = "fail_fast"
+    """A failed stage fails the pipeline (naming the stage)."""
+    CONTINUE = "continue"
+    """A failed stage is recorded and the pipeline goes on with its input."""
+
+
+class PipelineStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def _check_condition(source: str | None, field: str) -> None:
+    if source is None:
+        return
+    try:
+        compile_condition(source, allowed_names=CONDITION_NAMES)
+    except Exception as exc:  # RoutingError says why; name the field too
+        raise ValueError(f"{field}: {exc}") from None
+
+
+class AgentRef(BaseModel):
+    """One agent action a stage calls; ``condition`` picks CONDITIONAL branches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: AgentId
+    action: Name
+    condition: Condition | None = None
+
+    @model_validator(mode="after")
+    def _condition(self) -> AgentRef:
+        _check_condition(self.condition, "condition")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.agent_id}.{self.action}"
+
+
+class TransformRef(BaseModel):
+    """A named transform (registered in the worker, see ``activities/transforms.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineStage(BaseModel):
+    """The quick reference's ``PipelineStage`` (see the module docstring for the modes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    agents: list[AgentRef] = Field(default_factory=list, max_length=100)
+    mode: ExecutionMode = ExecutionMode.SEQUENTIAL
+    conditions: list[Condition] = Field(default_factory=list, max_length=20)
+    retry_policy: RetrySpec = Field(default_factory=RetrySpec)
+    timeout_ms: int = Field(default=60_000, ge=1, le=MAX_TIMEOUT_MS)
+    transform: TransformRef | None = None
+    skip_on_error: bool = False
+    until: Condition | None = None
+    max_iterations: int = Field(default=10, ge=1, le=1000)
+    map_field: Name | None = None
+    chunk_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    reducer: str = "concat"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineStage:
+        for index, condition in enumerate(self.conditions):
+            _check_condition(condition, f"conditions[{index}]")
+        _check_condition(self.until, "until")
+        if not self.agents and self.transform is None:
+            raise ValueError("a stage needs agents, a transform, or both")
+        if self.mode is not ExecutionMode.LOOP and self.until is not None:
+            raise ValueError("until belongs to LOOP stages")
+        if self.mode is ExecutionMode.MAP_REDUCE:
+            if not self.agents:
+                raise ValueError("a MAP_REDUCE stage needs at least one agent")
+            if not self.reducer.startswith("agent:") and self.reducer not in REDUCERS:
+                raise ValueError(
+                    f"unknown reducer {self.reducer!r}: use {', '.join(sorted(REDUCERS))} or "
+                    "agent:<agent_id>.<action>"
+                )
+            if self.reducer.startswith("agent:") and "." not in self.reducer[6:]:
+                raise ValueError("an agent reducer is written agent:<agent_id>.<action>")
+        keys = [a.key for a in self.agents]
+        if self.mode is ExecutionMode.PARALLEL and len(set(keys)) != len(keys):
+            raise ValueError("a PARALLEL stage calls each agent action once")
+        return self
+
+
+def _execution_id() -> str:
+    return f"pipeline-{uuid.uuid4().hex[:12]}"
+
+
+class PipelineConfig(BaseModel):
+    """The quick reference's ``PipelineConfig``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    stages: list[PipelineStage] = Field(min_length=1, max_length=200)
+    global_timeout_ms: int = Field(default=600_000, ge=1, le=MAX_TIMEOUT_MS)
+    error_handling: ErrorHandling = ErrorHandling.FAIL_FAST
+
+    @model_validator(mode="after")
+    def _unique(self) -> PipelineConfig:
+        names = [s.name for s in self.stages]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"stage names repeated: {', '.join(twice)}")
+        return self
+
+
+class PipelineInput(BaseModel):
+    """``PipelineWorkflow``'s one argument (startable with the temporal CLI as JSON)."""
+
+    config: PipelineConfig
+    input: Any = None
+    execution_id: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")
+    ] = Field(default_factory=_execution_id)
+
+
+class StageResult(BaseModel):
+    """One stage's outcome."""
+
+    name: str
+    status: StageStatus = StageStatus.PENDING
+    output: Any = None
+    error: str | None = None
+    duration_ms: float | None = None
+    iterations: int = 0
+    calls: int = 0
+    reason: str | None = None
+    """Why it was skipped (conditions false, no branch, skip_on_error)."""
+
+
+class PipelineExecution(BaseModel):
+    """A pipeline run: status, every stage's result, and the final output."""
+
+    execution_id: str
+    name: str
+    status: PipelineStatus = PipelineStatus.RUNNING
+    stages: list[StageResult] = Field(default_factory=list)
+    output: Any = None
+    errors: list[str] = Field(default_factory=list)
+    failed_stage: str | None = None
+    duration_ms: float | None = None
+
+    def stage(self, name: str) -> StageResult:
+        return next(s for s in self.stages if s.name == name)
