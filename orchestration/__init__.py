@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bus.message import Message, MessageType, Priority
     from bus.message_bus import MessageBus
     from orchestration.agent import ActionContext, Agent
+    from orchestration.pipeline import Pipeline
     from orchestration.saga import SagaOrchestrator
     from orchestration.settings import (
         KafkaConfig,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from registry.routing import LoadInfo, RoutingStrategy
     from registry.scatter_gather import ScatterGather
     from swarm.scheduling import SwarmBehavior
+    from workflows.pipeline_models import ExecutionMode, PipelineConfig, PipelineStage
     from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
     from workflows.swarm_models import SwarmTask
 
@@ -49,6 +51,10 @@ _EXPORTS = {
     "MessageBus": "bus.message_bus",
     "MessageRouter": "registry.router",
     "MessageType": "bus.message",
+    "ExecutionMode": "workflows.pipeline_models",
+    "Pipeline": "orchestration.pipeline",
+    "PipelineConfig": "workflows.pipeline_models",
+    "PipelineStage": "workflows.pipeline_models",
     "Priority": "bus.message",
     "RouteRule": "registry.router",
     "RoutingStrategy": "registry.routing",
@@ -73,12 +79,16 @@ __all__ = [
     "AgentRegistry",
     "AggregationStrategy",
     "CompensationStrategy",
+    "ExecutionMode",
     "KafkaConfig",
     "LoadInfo",
     "Message",
     "MessageBus",
     "MessageRouter",
     "MessageType",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineStage",
     "Priority",
     "RouteRule",
     "RoutingStrategy",
