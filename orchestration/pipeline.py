@@ -20,19 +20,18 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.exceptions import PipelineError
-from orchestration.settings import Settings, get_settings
-from orchestration.temporal_client import connect
+from orchestration.settings import Settings
 from orchestration.validation import validation_error
+from orchestration.workflow_client import WorkflowClient
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
 
 __all__ = ["Pipeline"]
 
 
-class Pipeline:
+class Pipeline(WorkflowClient):
     """The quick reference's pipeline: ``Pipeline(config).execute(input)``.
 
     Args:
@@ -43,6 +42,8 @@ class Pipeline:
     Raises:
         ValidationError: the config is invalid (naming the field); nothing was started.
     """
+
+    error = PipelineError
 
     def __init__(
         self,
@@ -55,13 +56,7 @@ class Pipeline:
             self.config = PipelineConfig.model_validate(config.model_dump())
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline", exc, "config") from None
-        self._settings = settings or get_settings()
-        self._client = client
-
-    async def _connected(self) -> Client:
-        if self._client is None:
-            self._client = await connect(self._settings)
-        return self._client
+        super().__init__(settings=settings, client=client)
 
     async def start(
         self, input: Any = None, *, execution_id: str | None = None
@@ -75,8 +70,8 @@ class Pipeline:
             )
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline execution", exc, "input") from None
-        client = await self._connected()
-        return await client.start_workflow(
+        await self.initialize()
+        return await self.client.start_workflow(
             PipelineWorkflow.run,
             pipeline,
             id=pipeline.execution_id,
@@ -98,14 +93,9 @@ class Pipeline:
         Raises:
             PipelineError: no execution has that id, or it has not started running yet.
         """
-        client = await self._connected()
-        handle = client.get_workflow_handle_for(PipelineWorkflow.run, execution_id)
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise PipelineError(f"no pipeline execution {execution_id!r}") from None
-            raise
+        await self.initialize()
+        handle = self.client.get_workflow_handle_for(PipelineWorkflow.run, execution_id)
+        description = await self._describe(handle, f"no pipeline execution {execution_id!r}")
         if description.status == WorkflowExecutionStatus.RUNNING:
             status = await handle.query(PipelineWorkflow.status)
             if status is None:

@@ -20,16 +20,15 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.exceptions import (
     SagaCompensationError,
     SagaError,
     SagaTimeoutError,
 )
-from orchestration.settings import Settings, get_settings
-from orchestration.temporal_client import connect
+from orchestration.settings import Settings
 from orchestration.validation import validation_error
+from orchestration.workflow_client import WorkflowClient
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
 from workflows.saga_models import (
     SagaConfig,
@@ -50,7 +49,7 @@ SAGA_EVENTS_TOPIC = "saga.events"
 """Where ``execute`` publishes lifecycle events when the orchestrator has a bus."""
 
 
-class SagaOrchestrator:
+class SagaOrchestrator(WorkflowClient):
     """Run sagas durably on Temporal.
 
     Args:
@@ -63,6 +62,8 @@ class SagaOrchestrator:
         client: an already connected Temporal client (it must use the pydantic converter).
     """
 
+    error = SagaError
+
     def __init__(
         self,
         bus: object | None = None,
@@ -71,21 +72,9 @@ class SagaOrchestrator:
         client: Client | None = None,
         config: SagaConfig | None = None,
     ) -> None:
+        super().__init__(settings=settings, client=client)
         self.bus = bus
-        self._settings = settings or get_settings()
-        self._client = client
         self.config = config or self._settings.saga
-
-    async def initialize(self) -> None:
-        """Connect to Temporal (idempotent)."""
-        if self._client is None:
-            self._client = await connect(self._settings)
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            raise SagaError("SagaOrchestrator is not initialized: await initialize() first")
-        return self._client
 
     async def start(
         self, transaction: SagaTransaction, initial_data: Any = None
@@ -172,12 +161,9 @@ class SagaOrchestrator:
     async def get_execution_status(self, transaction_id: str) -> SagaExecution:
         """The saga's execution: live while it runs, from its history once it finished."""
         handle = self.client.get_workflow_handle_for(SagaWorkflow.run, transaction_id)
-        try:
-            description = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise SagaError(f"no saga with transaction id {transaction_id!r}") from None
-            raise
+        description = await self._describe(
+            handle, f"no saga with transaction id {transaction_id!r}"
+        )
         if description.status == WorkflowExecutionStatus.RUNNING:
             status = None
             if description.typed_search_attributes.get(ORCHESTRATION_STATE) is not None:

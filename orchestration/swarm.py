@@ -23,9 +23,9 @@ from orchestration.exceptions import (
     SwarmNotConvergedError,
     ValidationError,
 )
-from orchestration.settings import Settings, SwarmConfig, get_settings
-from orchestration.temporal_client import connect
+from orchestration.settings import Settings, SwarmConfig
 from orchestration.validation import validation_error
+from orchestration.workflow_client import WorkflowClient
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
 
@@ -34,7 +34,7 @@ __all__ = ["SwarmOrchestrator", "swarm_error"]
 log = logging.getLogger(__name__)
 
 
-class SwarmOrchestrator:
+class SwarmOrchestrator(WorkflowClient):
     """The quick reference's ``SwarmOrchestrator(bus)``.
 
     Args:
@@ -46,6 +46,8 @@ class SwarmOrchestrator:
             their agents do not need one).
     """
 
+    error = SwarmError
+
     def __init__(
         self,
         bus: object | None = None,
@@ -55,22 +57,10 @@ class SwarmOrchestrator:
         config: SwarmConfig | None = None,
         registry: Any | None = None,
     ) -> None:
+        super().__init__(settings=settings, client=client)
         self.bus = bus
-        self._settings = settings or get_settings()
-        self._client = client
         self.config = config or self._settings.swarm
         self._registry = registry
-
-    async def initialize(self) -> None:
-        """Connect to Temporal (idempotent)."""
-        if self._client is None:
-            self._client = await connect(self._settings)
-
-    @property
-    def client(self) -> Client:
-        if self._client is None:
-            raise SwarmError("SwarmOrchestrator is not initialized: await initialize() first")
-        return self._client
 
     async def start(self, task: SwarmTask) -> WorkflowHandle[Any, dict[str, Any]]:
         """Check ``task``, find its agents and start the swarm (or attach to it).

@@ -1,0 +1,52 @@
+"""What the orchestrators share: settings, a lazily connected Temporal client, and lookups."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestration.exceptions import OrchestrationError
+from orchestration.settings import Settings, get_settings
+from orchestration.temporal_client import connect
+
+__all__ = ["WorkflowClient"]
+
+
+class WorkflowClient:
+    """Base of ``SagaOrchestrator``, ``SwarmOrchestrator`` and ``Pipeline``.
+
+    Args:
+        settings: defaults to ``get_settings()`` (Temporal address, task queue, sections).
+        client: an already connected Temporal client (it must use the pydantic converter).
+    """
+
+    error: ClassVar[type[OrchestrationError]] = OrchestrationError
+    """What this orchestrator raises for a missing workflow or a missing connection."""
+
+    def __init__(self, *, settings: Settings | None = None, client: Client | None = None) -> None:
+        self._settings = settings or get_settings()
+        self._client = client
+
+    async def initialize(self) -> None:
+        """Connect to Temporal (idempotent)."""
+        if self._client is None:
+            self._client = await connect(self._settings)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise self.error(f"{type(self).__name__} is not initialized: await initialize() first")
+        return self._client
+
+    async def _describe(
+        self, handle: WorkflowHandle[Any, Any], missing: str
+    ) -> WorkflowExecutionDescription:
+        """``handle.describe()``, or ``self.error(missing)`` when there is no such workflow."""
+        try:
+            return await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise self.error(missing) from None
+            raise
