@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from activities.transforms import TRANSFORM_ACTIVITY, TransformRequest
@@ -147,6 +147,10 @@ class PipelineWorkflow:
                 result.status, result.reason = StageStatus.SKIPPED, "no branch's condition holds"
                 continue
             except (ActivityError, _StageError) as exc:
+                if isinstance(exc, ActivityError) and isinstance(exc.cause, CancelledError):
+                    # We cancelled the call (the global timeout): not a stage failure to
+                    # handle (CONTINUE would run the next stages past the deadline). Stop here.
+                    raise asyncio.CancelledError from exc
                 error = _describe(exc)
                 result.duration_ms = _ms_since(started)
                 observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),

@@ -1,42 +1,64 @@
-"""Record workflow histories for the replay test: run from the repository root."""
+"""Record workflow histories for the replay test: run from the repository root.
+
+Only histories that are not recorded yet are written (the recorded ones are what running
+workflows must keep replaying); ``--overwrite`` records every one again.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_test_server_path
 from orchestration.temporal_client import ensure_search_attributes
-from tests.workflows.test_replay import record, record_saga, record_swarm
+from tests.workflows.test_replay import record, record_pipeline, record_saga, record_swarm
+
+Recorder = Callable[[Client, str], Awaitable[WorkflowHistory]]
+
+RECORDINGS: dict[str, Recorder] = {
+    "agent_task_completed": lambda c, i: record(c, i, {"name": "Ada"}),
+    "agent_task_failed": lambda c, i: record(c, i, {"nom": "x"}),
+    "saga_completed": lambda c, i: record_saga(c, i, None),
+    "saga_compensated": lambda c, i: record_saga(c, i, "d"),
+    "swarm_swarming": lambda c, i: record_swarm(c, i, "swarming"),
+    "swarm_foraging": lambda c, i: record_swarm(c, i, "foraging"),
+    "pipeline_completed": lambda c, i: record_pipeline(c, i, False),
+    "pipeline_failed": lambda c, i: record_pipeline(c, i, True),
+}
+"""History file name (also the workflow id) → how to record it."""
 
 
-async def main() -> None:
+async def main(overwrite: bool) -> None:
     out = Path(__file__).parent / "histories"
+    missing = {n: r for n, r in RECORDINGS.items() if overwrite or not (out / f"{n}.json").exists()}
+    for name in sorted(set(RECORDINGS) - set(missing)):
+        print("kept", name)
+    if not missing:
+        return
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server_path(),
         data_converter=pydantic_data_converter,
     )
     async with env:
         await ensure_search_attributes(env.client, env.client.namespace)
-        for name, data in (("completed", {"name": "Ada"}), ("failed", {"nom": "x"})):
-            history = await record(env.client, f"agent_task_{name}", data)
-            (out / f"agent_task_{name}.json").write_text(history.to_json())
+        for name, recorder in missing.items():
+            history = await recorder(env.client, name)
+            (out / f"{name}.json").write_text(history.to_json())
             print("recorded", name, len(history.events), "events")
-        for name, fail in (("completed", None), ("compensated", "d")):
-            history = await record_saga(env.client, f"saga_{name}", fail)
-            (out / f"saga_{name}.json").write_text(history.to_json())
-            print("recorded saga", name, len(history.events), "events")
-        for behavior in ("swarming", "foraging"):
-            history = await record_swarm(env.client, f"swarm_{behavior}", behavior)
-            (out / f"swarm_{behavior}.json").write_text(history.to_json())
-            print("recorded swarm", behavior, len(history.events), "events")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="record the existing histories again too"
+    )
+    asyncio.run(main(parser.parse_args().overwrite))

@@ -17,10 +17,20 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
-from workflows.models import AgentTaskInput
+from workflows.models import AgentTaskInput, RetrySpec
+from workflows.pipeline import PipelineWorkflow
+from workflows.pipeline_models import (
+    AgentRef,
+    ExecutionMode,
+    PipelineConfig,
+    PipelineInput,
+    PipelineStage,
+    TransformRef,
+)
 from workflows.saga import SagaWorkflow
 from workflows.saga_models import SagaInput, SagaStep, SagaTransaction
 from workflows.swarm import SwarmWorkflow
@@ -42,7 +52,7 @@ async def test_recorded_histories_replay_without_nondeterminism(path: Path) -> N
 
 def test_every_workflow_has_recorded_histories() -> None:
     recorded = {path.stem.rsplit("_", 1)[0] for path in HISTORIES}
-    assert recorded == {"agent_task", "saga", "swarm"}
+    assert recorded == {"agent_task", "saga", "swarm", "pipeline"}
 
 
 async def record(client: Client, workflow_id: str, data: object) -> WorkflowHistory:
@@ -178,3 +188,80 @@ async def test_a_fresh_swarm_history_replays(
     assert len(history.events) > 20  # rounds of assignments, not a trivial history
     result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def record_pipeline(client: Client, workflow_id: str, fail: bool) -> WorkflowHistory:
+    """Run a pipeline through every mode, a transform and a skipped stage; with ``fail`` a
+    stage then fails for good and FAIL_FAST fails the pipeline (the last stage never runs)."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+
+    @agent.action("items")
+    async def items(data: dict[str, int], ctx: ActionContext) -> list[int]:
+        return list(range(data["n"]))
+
+    @agent.action("add")
+    async def add(data: dict[str, list[int]], ctx: ActionContext) -> dict[str, int]:
+        return {"value": sum(data["items"])}
+
+    @agent.action("inc")
+    async def inc(data: int, ctx: ActionContext) -> int:
+        return data + 1
+
+    @agent.action("nest")
+    async def nest(data: object, ctx: ActionContext) -> dict[str, object]:
+        return {"result": {"value": data}}
+
+    @agent.action("fail")
+    async def fail_action(data: object, ctx: ActionContext) -> None:
+        raise ApplicationError("injected failure", non_retryable=True)
+
+    def ref(action: str, condition: str | None = None) -> AgentRef:
+        return AgentRef(agent_id=agent.agent_id, action=action, condition=condition)
+
+    retry = RetrySpec(maximum_attempts=2, initial_interval_ms=1, maximum_interval_ms=1)
+    mode = ExecutionMode
+    stages = [
+        PipelineStage(name="intake", agents=[ref("items")]),
+        PipelineStage(name="split", agents=[ref("add"), ref("add")], mode=mode.MAP_REDUCE,
+                      reducer="sum"),
+        PipelineStage(name="route", agents=[ref("nest", "input > 100"), ref("inc")],
+                      mode=mode.CONDITIONAL),
+        PipelineStage(name="loop", agents=[ref("inc")], mode=mode.LOOP, until="output >= 40"),
+        PipelineStage(name="gated", agents=[ref("fail")], conditions=["input < 0"]),
+        *([PipelineStage(name="broken", agents=[ref("fail")])] if fail else []),
+        PipelineStage(name="fan", agents=[ref("inc"), ref("nest")], mode=mode.PARALLEL),
+        PipelineStage(name="shape", agents=[ref("nest")],
+                      transform=TransformRef(name="pick", params={"field": "result.value"})),
+    ]  # fmt: skip
+    for stage in stages:
+        stage.retry_policy = retry
+    pipeline = PipelineInput(
+        config=PipelineConfig(name="replay", stages=stages),
+        input={"n": 9},
+        execution_id=workflow_id,
+    )
+    queue = f"orch-{workflow_id}"
+    async with (
+        agent.worker(client),
+        Worker(client, task_queue=queue, workflows=[PipelineWorkflow], activities=[run_transform]),
+    ):
+        handle = await client.start_workflow(
+            PipelineWorkflow.run, pipeline, id=workflow_id, task_queue=queue
+        )
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    return await handle.fetch_history()
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["completed", "failed"])
+async def test_a_fresh_pipeline_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str, fail: bool
+) -> None:
+    client = temporal_time_skipping_env.client
+    history = await record_pipeline(client, f"replay-{unique}-{fail}", fail)
+    description = await client.get_workflow_handle(f"replay-{unique}-{fail}").describe()
+    assert description.status is not None
+    assert description.status.name == ("FAILED" if fail else "COMPLETED")
+    assert len(history.events) > 30  # every stage's calls, not a trivial history
+    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert replayed.replay_failure is None

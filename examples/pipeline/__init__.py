@@ -1,0 +1,1 @@
+"""The supplier-emissions pipeline: intake → calculate (map-reduce) → validate → report."""
