@@ -59,7 +59,7 @@ class StepAgent:
         self.barrier = barrier
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
-        for name in ("inc", "double", "tag", "nested", "fail", "meet", "block"):
+        for name in ("inc", "double", "tag", "nested", "fail", "retry", "meet", "block"):
             self.agent.action(name)(self._handler(name))
         self.agent.action("sum_items")(self._logged("sum_items", _sum_items))
         self.agent.action("reduce")(self._logged("reduce", _reduce))
@@ -99,6 +99,8 @@ class StepAgent:
             return {"result": {"value": data}}
         if name == "fail":
             raise ApplicationError(f"injected failure in {self.agent_id}", non_retryable=True)
+        if name == "retry":
+            raise ApplicationError(f"{self.agent_id} is not ready yet")  # retryable
         if name == "meet":
             assert self.barrier is not None
             async with asyncio.timeout(DEADLINE_S / 2):

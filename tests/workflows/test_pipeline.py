@@ -28,7 +28,7 @@ from tests.workflows.pipeline_support import (
     running_example,
     stage,
 )
-from workflows.models import ActionRequest
+from workflows.models import ActionRequest, RetrySpec
 from workflows.pipeline_models import (
     AgentRef,
     ErrorHandling,
@@ -469,29 +469,33 @@ async def test_execution_status_while_running_and_once_finished(
 async def test_the_global_timeout_cancels_the_running_stage(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str, handling: ErrorHandling
 ) -> None:
+    # The slow stage's agent is not ready for hours: each attempt fails at once and the next
+    # one is ten minutes away. The time-skipping server skips those waits (it cannot skip
+    # while an action runs), so the one-hour global timeout passes in about a second.
     client = temporal_time_skipping_env.client
     slow, after = agents(unique, "slow", "after")
+    every_ten_minutes = RetrySpec(
+        maximum_attempts=0, initial_interval_ms=600_000, maximum_interval_ms=600_000
+    )
     pipeline_config = config(
-        stage("slow", slow.ref("block"), timeout_ms=600_000),
+        stage("slow", slow.ref("retry"), retry_policy=every_ten_minutes),
         stage("after", after.ref("inc")),
-        global_timeout_ms=300,
+        global_timeout_ms=3_600_000,
         error_handling=handling,
     )
     async with running(client, unique, slow, after) as settings:
-        try:
-            execution = await asyncio.wait_for(
-                Pipeline(pipeline_config, settings=settings, client=client).execute(1),
-                DEADLINE_S,
-            )
-        finally:
-            slow.release.set()
+        execution = await asyncio.wait_for(
+            Pipeline(pipeline_config, settings=settings, client=client).execute(1), DEADLINE_S
+        )
     assert execution.status is PipelineStatus.TIMED_OUT
-    assert execution.errors[-1] == "global timeout of 300 ms passed"
+    assert execution.errors[-1] == "global timeout of 3600000 ms passed"
     slow_stage = execution.stage("slow")
     assert (slow_stage.status, slow_stage.error) == (
         StageStatus.FAILED,
         "cancelled: global timeout",
     )
+    assert 5 <= len(slow.calls) <= 7  # one attempt per ten minutes of skipped time
+    assert execution.duration_ms is not None and execution.duration_ms >= 3_600_000
     assert execution.stage("after").status is StageStatus.PENDING
     assert after.calls == []
 
