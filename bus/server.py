@@ -110,12 +110,14 @@ class Server:
         self.failed += 1
         message_bus_errors_total.labels(kind="handler").inc()
         text = f"{type(error).__name__}: {error}"
+        # Dead-letter first: a requester that got the ERROR reply can rely on the request
+        # being in the dead-letter topic already (and a stop between the two loses nothing).
+        await self._subscription.dead_letter_current(text, self._max_attempts)
         await self._reply(
             request,
             MessageType.ERROR,
             {"error": text, "error_type": type(error).__name__, "attempts": self._max_attempts},
         )
-        await self._subscription.dead_letter_current(text, self._max_attempts)
 
     async def _reply(self, request: Message, kind: MessageType, payload: dict[str, Any]) -> None:
         if request.reply_to is None:
