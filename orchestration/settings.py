@@ -35,6 +35,13 @@ __all__ = [
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+def comma_list(value: Any) -> Any:
+    """A comma-separated string from the environment as a list of its non-empty parts."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 def split_host_port(address: str, *, default_port: int) -> tuple[str, int]:
     """Split ``host:port`` (or ``[v6]:port``) into its parts."""
     address = address.strip()
@@ -163,9 +170,7 @@ class KafkaConfig(BaseModel):
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
     def _split_servers(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return comma_list(value)
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -347,9 +352,7 @@ class Settings(BaseSettings):
     @field_validator("worker_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return comma_list(value)
 
     task_queue: str = Field(default="orchestration", min_length=1, max_length=200)
     metrics_port: Port = 8080
