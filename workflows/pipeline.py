@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.transforms import TRANSFORM_ACTIVITY, TransformRequest
     from orchestration import metrics
     from registry.conditions import Condition, compile_condition
+    from workflows.chunks import chunk_bounds
     from workflows.dispatch import dispatch_action
     from workflows.metrics_guard import count, observe
     from workflows.models import ActionRequest
@@ -328,12 +329,7 @@ def _chunks(items: list[Any], agents: int, size: int | None) -> list[list[Any]]:
     """Contiguous chunks: ``size`` items each, else one per agent (never empty ones)."""
     if size is None:
         parts = max(1, min(agents, len(items)))
-        base, extra = divmod(len(items), parts)
-        bounds, start = [], 0
-        for n in range(parts):
-            stop = start + base + (1 if n < extra else 0)
-            bounds.append((start, stop))
-            start = stop
+        bounds = [chunk_bounds(len(items), parts, n) for n in range(parts)]
         return [items[a:b] for a, b in bounds if b > a]
     return [items[i : i + size] for i in range(0, len(items), size)]
 

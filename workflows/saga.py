@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from orchestration import metrics
     from workflows.dispatch import dispatch_action
+    from workflows.metrics_guard import count, observe
     from workflows.models import ActionRequest, RetrySpec
     from workflows.saga_models import (
         CompensationStrategy,
@@ -217,7 +218,7 @@ class SagaWorkflow:
             if _non_retryable(exc, retry):
                 self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")
-            _count(metrics.saga_steps_total.labels(step_name=step.name, status="failed"))
+            count(metrics.saga_steps_total.labels(step_name=step.name, status="failed"))
         else:
             now = workflow.now()
             record.state = StepState.COMPLETED
@@ -226,7 +227,7 @@ class SagaWorkflow:
             record.error = None
             self._exec.outputs[step.name] = output
             self._exec.completed_steps.append(step.name)
-            _count(metrics.saga_steps_total.labels(step_name=step.name, status="completed"))
+            count(metrics.saga_steps_total.labels(step_name=step.name, status="completed"))
         finally:
             self._finished.append(step.name)
 
@@ -359,7 +360,7 @@ class SagaWorkflow:
         record.state = StepState.COMPENSATED
         record.compensation_completed_at = _iso(workflow.now())
         self._exec.compensated_steps.append(name)
-        _count(metrics.saga_compensations_total)
+        count(metrics.saga_compensations_total)
         return True
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -419,9 +420,8 @@ class SagaWorkflow:
             self._exec.manual_intervention_required = True
         self._set_state(state)
         self._update_details()
-        _count(metrics.saga_executions_total.labels(status=state.value))
-        if not workflow.unsafe.is_replaying():
-            metrics.saga_duration_ms.observe(self._exec.duration_ms or 0.0)
+        count(metrics.saga_executions_total.labels(status=state.value))
+        observe(metrics.saga_duration_ms, self._exec.duration_ms or 0.0)
 
     def _set_state(self, state: SagaState) -> None:
         assert self._exec is not None
@@ -453,12 +453,6 @@ class SagaWorkflow:
         if self._exec.forward_recovery:
             lines.append("- pivot completed: failures are retried until they succeed")
         workflow.set_current_details("\n".join(lines))
-
-
-def _count(counter: Any) -> None:
-    """Count a real event once: never while replaying history."""
-    if not workflow.unsafe.is_replaying():
-        counter.inc()
 
 
 def _iso(moment: datetime) -> str:

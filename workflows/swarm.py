@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from swarm.policies import make_policy
     from swarm.scheduling import PolicyConfig, avoid_repeat_failures, check_assignments
     from workflows.dispatch import dispatch_action
+    from workflows.metrics_guard import observe
     from workflows.models import ActionRequest, RetrySpec
     from workflows.reducers import ReducerError
     from workflows.search_attributes import (
@@ -156,7 +157,7 @@ class SwarmWorkflow:
             self._cancel_redundant(state, running)
             if converged_at is None and state.convergence() >= task.convergence_threshold:
                 converged_at = workflow.now().timestamp()
-                _observe(metrics.swarm_convergence_time_ms, (converged_at - self._started) * 1000)
+                observe(metrics.swarm_convergence_time_ms, (converged_at - self._started) * 1000)
         for task_ in running.values():
             task_.cancel()
         if running:
@@ -382,11 +383,6 @@ def _tuning(tuning: dict[str, float]) -> dict[str, Any]:
     if "max_backups" in values:
         values["max_backups"] = int(values["max_backups"])
     return values
-
-
-def _observe(histogram: Any, value: float) -> None:
-    if not workflow.unsafe.is_replaying():
-        histogram.observe(value)
 
 
 def _describe(error: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.chunks import chunk_bounds
 from workflows.swarm_models import SwarmTask
 
 __all__ = ["PartitionPlan", "SourceError", "plan_indexed", "plan_inline", "plan_source"]
@@ -37,23 +38,17 @@ class PartitionPlan:
             "key": self.keys[partition],
         }
         if task.items is not None:
-            start, stop = _chunk(len(task.items), len(self.items), partition)
+            start, stop = chunk_bounds(len(task.items), len(self.items), partition)
             described["items"] = task.items[start:stop]
         elif self.data is not None:
             described["data"] = self.data[partition]
         return described
 
 
-def _chunk(total: int, parts: int, index: int) -> tuple[int, int]:
-    size, extra = divmod(total, parts)
-    start = index * size + min(index, extra)
-    return start, start + size + (1 if index < extra else 0)
-
-
 def plan_inline(task: SwarmTask) -> PartitionPlan:
     assert task.items is not None
     n = task.data_partitions
-    bounds = [_chunk(len(task.items), n, i) for i in range(n)]
+    bounds = [chunk_bounds(len(task.items), n, i) for i in range(n)]
     keys: list[str | None] = []
     for start, _ in bounds:
         first = task.items[start]
