@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prometheus_client import start_http_server
-
 from bus.bridge import Bridge
 from bus.bridge_config import BridgeConfig
 from bus.message_bus import MessageBus
 from orchestration.exceptions import ConfigurationError
 from orchestration.lifecycle import cancel_and_wait, wait_for_stop_signal
+from orchestration.metrics_server import sdk_runtime, serve_metrics
 from orchestration.settings import Settings
 from orchestration.temporal_client import connect
 
@@ -34,18 +33,22 @@ async def run_bridge(settings: Settings) -> None:
             setting="ORCH_BRIDGE_CONFIG",
         )
     config = BridgeConfig.load(settings.bridge.config)
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_runtime(settings))
     async with MessageBus(settings.kafka) as bus:
-        start_http_server(settings.bridge.metrics_port, addr=settings.metrics_host)
+        metrics = serve_metrics(
+            settings.bridge.metrics_port,
+            settings.metrics_host,
+            setting="ORCH_BRIDGE_METRICS_PORT",
+            what="bridge",
+        )
         bridge = Bridge(config, client, bus)
         task = asyncio.create_task(bridge.run(), name="bridge")
         stop = asyncio.create_task(wait_for_stop_signal(), name="stop signal")
         log.info(
-            "bridge running %d route(s) from %s; metrics on http://%s:%d/metrics",
+            "bridge running %d route(s) from %s; metrics on %s",
             len(config.routes),
             settings.bridge.config,
-            settings.metrics_host,
-            settings.bridge.metrics_port,
+            metrics,
         )
         await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         await cancel_and_wait(stop)

@@ -38,7 +38,8 @@ from temporalio.worker import Worker
 
 from orchestration.exceptions import AgentError, OrchestrationError
 from orchestration.lifecycle import wait_for_stop_signal
-from orchestration.settings import Settings
+from orchestration.metrics_server import sdk_runtime, serve_metrics
+from orchestration.settings import Settings, get_settings
 from orchestration.temporal_client import connect
 from orchestration.validation import describe
 from registry.models import AgentDescriptor
@@ -155,8 +156,20 @@ class Agent:
         client: Client | None = None,
         stop: asyncio.Event | None = None,
     ) -> None:
-        """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set)."""
-        client = client or await connect(settings)
+        """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set).
+
+        Serves ``/metrics`` when ``ORCH_AGENT_METRICS_PORT`` is set, and the Temporal SDK's
+        metrics when ``ORCH_TEMPORAL_METRICS_PORT`` is (for a client this method connects).
+        """
+        settings = settings or get_settings()
+        if settings.agent_metrics_port is not None:
+            serve_metrics(
+                settings.agent_metrics_port,
+                settings.metrics_host,
+                setting="ORCH_AGENT_METRICS_PORT",
+                what=f"agent {self.agent_id}",
+            )
+        client = client or await connect(settings, runtime=sdk_runtime(settings))
         async with self.worker(client):
             log.info(
                 "agent %s polling task queue %r with actions %s",

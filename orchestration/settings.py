@@ -74,9 +74,20 @@ def is_loopback(host: str) -> bool:
 class TemporalConfig(BaseModel):
     """Where the Temporal frontend is, and how the embedded dev server runs."""
 
-    address: str = "localhost:7233"
-    namespace: str = Field(default="default", min_length=1)
-    ui_port: Port = 8233
+    address: str = Field(
+        default="localhost:7233",
+        description="host:port of the Temporal frontend (gRPC).",
+    )
+    namespace: str = Field(
+        default="default", min_length=1, description="Temporal namespace for workflows."
+    )
+    ui_port: Port = Field(default=8233, description="Web UI port of the embedded dev server.")
+    metrics_port: Port | None = Field(
+        default=None,
+        description="Serve the Temporal SDK's own metrics (worker polls, task latencies) "
+        "of the worker, agent and bridge processes on this port (the SDK runtime's "
+        "Prometheus exporter, on ORCH_METRICS_HOST); unset: off.",
+    )
     embedded: bool | None = Field(
         default=None,
         description="Start the dev server in `orchestration up`. Default: only when the "
@@ -106,12 +117,24 @@ class KafkaConfig(BaseModel):
     """The Kafka cluster (or the embedded Tansu broker) the bus talks to."""
 
     bootstrap_servers: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["localhost:9092"], min_length=1
+        default_factory=lambda: ["localhost:9092"],
+        min_length=1,
+        description="Kafka brokers, host:port each.",
     )
-    partitions: int = Field(default=3, ge=1, le=10_000)
-    replication_factor: int = Field(default=1, ge=1, le=15)
-    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
-    client_id: str = "greenlang-orchestration"
+    partitions: int = Field(
+        default=3, ge=1, le=10_000, description="Partitions of each topic the bus creates."
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, le=15, description="Replicas of each topic the bus creates."
+    )
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="none",
+        description="Producer compression, also set on the topics the bus creates.",
+    )
+    client_id: str = Field(
+        default="greenlang-orchestration",
+        description="Kafka client id; also the prefix of consumer group ids.",
+    )
     embedded: bool | None = Field(
         default=None,
         description="Start the Tansu broker in `orchestration up`. Default: only when the "
@@ -242,10 +265,19 @@ class DatabaseConfig(BaseModel):
 class SwarmConfig(BaseModel):
     """Swarm pool bounds and behaviour tuning."""
 
-    min_agents: int = Field(default=10, ge=1)
-    max_agents: int = Field(default=1000, ge=1)
-    neighbor_radius: float = Field(default=5.0, gt=0)
-    pheromone_evaporation_rate: float = Field(default=0.01, ge=0, le=1)
+    min_agents: int = Field(default=10, ge=1, description="Fewest agents a swarm task may require.")
+    max_agents: int = Field(default=1000, ge=1, description="Most agents a swarm task may require.")
+    neighbor_radius: float = Field(
+        default=5.0,
+        gt=0,
+        description="FLOCKING: agents closer than this in feature space are neighbours.",
+    )
+    pheromone_evaporation_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="FORAGING: fraction of pheromone lost per observation.",
+    )
     scout_fraction: float = Field(default=0.1, ge=0, le=1, description="FORAGING exploration.")
     load_cap: float = Field(default=1.25, ge=1, le=10, description="CLUSTERING load cap.")
     migration_margin: float = Field(
@@ -289,12 +321,29 @@ class RegistryConfig(BaseModel):
         description="Bearer token the service requires (and clients send). Without one the "
         "service only binds to loopback.",
     )
-    host: str = "127.0.0.1"
-    port: Port = 8000
-    heartbeat_interval_s: float = Field(default=30.0, gt=0, le=3600)
-    health_check_interval_s: float = Field(default=60.0, gt=0, le=3600)
-    deregistration_timeout_s: float = Field(default=300.0, gt=0, le=30 * 24 * 3600)
-    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    host: str = Field(default="127.0.0.1", description="Address the registry service binds to.")
+    port: Port = Field(default=8000, description="Port the registry service listens on.")
+    heartbeat_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often agents are expected to heartbeat."
+    )
+    health_check_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often every agent's health status is re-evaluated.",
+    )
+    deregistration_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="Silence after which an agent is removed from the registry.",
+    )
+    request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Timeout of a client's requests to a remote registry service.",
+    )
     kafka_heartbeats: bool = Field(
         default=False,
         description="The registry service also ingests HEARTBEAT messages from Kafka.",
@@ -342,7 +391,11 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    state_dir: Path = Path(".orchestration")
+    state_dir: Path = Field(
+        default=Path(".orchestration"),
+        description="Data and logs of the embedded stack (the SQLite registry, Temporal's "
+        "database, process logs).",
+    )
     worker_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Modules the orchestration worker imports at start (comma-separated), "
@@ -354,12 +407,23 @@ class Settings(BaseSettings):
     def _split_modules(cls, value: Any) -> Any:
         return comma_list(value)
 
-    task_queue: str = Field(default="orchestration", min_length=1, max_length=200)
-    metrics_port: Port = 8080
+    task_queue: str = Field(
+        default="orchestration",
+        min_length=1,
+        max_length=200,
+        description="Temporal task queue of the orchestration worker.",
+    )
+    metrics_port: Port = Field(default=8080, description="/metrics of the orchestration worker.")
+    agent_metrics_port: Port | None = Field(
+        default=None,
+        description="/metrics of an agent process (`orchestration agent`); unset: off.",
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address /metrics binds to; 0.0.0.0 in containers."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of the `orchestration` commands."
+    )
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)

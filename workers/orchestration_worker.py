@@ -11,13 +11,13 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.transforms import run_transform
 from orchestration.exceptions import ConfigurationError
 from orchestration.lifecycle import wait_for_stop_signal
+from orchestration.metrics_server import sdk_runtime, serve_metrics
 from orchestration.settings import Settings
 from orchestration.temporal_client import connect, ensure_search_attributes
 from workflows.agent_task import AgentTaskWorkflow
@@ -83,7 +83,7 @@ async def run_worker(settings: Settings) -> None:
     """Connect, serve /metrics, and run the worker until SIGINT/SIGTERM."""
     cache_bytecode(settings)
     import_worker_modules(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_runtime(settings))
     try:
         added = await ensure_search_attributes(client, settings.temporal.namespace)
         if added:
@@ -94,16 +94,16 @@ async def run_worker(settings: Settings) -> None:
             "`temporal operator search-attribute create`",
             exc,
         )
-    start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    metrics = serve_metrics(
+        settings.metrics_port, settings.metrics_host, setting="ORCH_METRICS_PORT", what="worker"
+    )
     async with build_worker(client, settings):
         log.info(
-            "orchestration worker on task queue %r (Temporal %s, namespace %s); "
-            "metrics on http://%s:%d/metrics",
+            "orchestration worker on task queue %r (Temporal %s, namespace %s); metrics on %s",
             settings.task_queue,
             settings.temporal.address,
             settings.temporal.namespace,
-            settings.metrics_host,
-            settings.metrics_port,
+            metrics,
         )
         await wait_for_stop_signal()
         log.info("orchestration worker stopping")

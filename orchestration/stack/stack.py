@@ -117,15 +117,22 @@ class EmbeddedStack:
         addresses["Database"] = mask_url(s.database_url)
         addresses["Registry API"] = self.registry_url
         addresses["Metrics"] = self.metrics_url
+        if s.temporal.metrics_port is not None:
+            addresses["SDK metrics"] = self._local_url(s.temporal.metrics_port)
         if s.bridge.config is not None:
             addresses["Bridge metrics"] = self.bridge_metrics_url
         return addresses
 
     @property
     def bridge_metrics_url(self) -> str:
-        s = self._settings
-        host = "127.0.0.1" if s.metrics_host in _ANY_ADDRESS else s.metrics_host
-        return f"http://{url_host(host)}:{s.bridge.metrics_port}/metrics"
+        return self._local_url(self._settings.bridge.metrics_port)
+
+    def _local_url(self, port: int) -> str:
+        """The /metrics URL of a child serving on ``ORCH_METRICS_HOST`` and ``port``."""
+        host = self._settings.metrics_host
+        if host in _ANY_ADDRESS:
+            host = "127.0.0.1"
+        return f"http://{url_host(host)}:{port}/metrics"
 
     @property
     def web_ui_url(self) -> str:
@@ -143,10 +150,7 @@ class EmbeddedStack:
 
     @property
     def metrics_url(self) -> str:
-        host = self._settings.metrics_host
-        if host in _ANY_ADDRESS:
-            host = "127.0.0.1"
-        return f"http://{url_host(host)}:{self._settings.metrics_port}/metrics"
+        return self._local_url(self._settings.metrics_port)
 
     def port_needs(self) -> list[PortNeed]:
         """The ports this stack will listen on, given its settings."""
@@ -169,6 +173,11 @@ class EmbeddedStack:
                          "ORCH_REGISTRY_PORT")
             )  # fmt: skip
         needs.append(PortNeed("metrics", s.metrics_host, s.metrics_port, "ORCH_METRICS_PORT"))
+        if s.temporal.metrics_port is not None:
+            needs.append(
+                PortNeed("Temporal SDK metrics", s.metrics_host, s.temporal.metrics_port,
+                         "ORCH_TEMPORAL_METRICS_PORT")
+            )  # fmt: skip
         if s.bridge.config is not None:
             needs.append(
                 PortNeed("bridge metrics", s.metrics_host, s.bridge.metrics_port,
@@ -330,7 +339,9 @@ class EmbeddedStack:
 
         BridgeConfig.load(s.bridge.config)  # a bad file fails here, with its one-line reason
         log.info("starting the Kafka -> Temporal bridge (%s)", s.bridge.config)
-        self._bridge = await self._spawn("bridge", bridge_command(), "bridge", env=worker_env(s))
+        env = worker_env(s)
+        env.pop("ORCH_TEMPORAL_METRICS_PORT", None)  # the worker serves the SDK's metrics
+        self._bridge = await self._spawn("bridge", bridge_command(), "bridge", env=env)
         await wait_for_http(
             "bridge",
             self.bridge_metrics_url,

@@ -19,6 +19,7 @@ PUT      /route-rules/{name}         200 the rule; 422 (name differs, condition 
 DELETE   /route-rules/{name}         204; 404
 POST     /route                      200 ``{"targets": [...]}``; 409 no rule matches or no
                                      target is healthy; 422
+GET      /metrics                    200 Prometheus text (registry_*, routing_* metrics)
 =======  ==========================  ===========================================================
 
 Every endpoint can also answer 401 (a token is configured and missing or wrong; not
@@ -35,6 +36,8 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Body, Depends, FastAPI, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
 from orchestration.exceptions import RegistryError, RoutingError, ValidationError
@@ -111,6 +114,18 @@ def _add_health_route(app: FastAPI, registry: LocalAgentRegistry) -> None:
             logger.warning("health check: %s", exc)
             return unavailable_response()
         return HealthBody()  # pragma: no cover - the probe id cannot be registered
+
+
+def _add_metrics_route(app: FastAPI, secured: list[Any]) -> None:
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        dependencies=secured,
+        tags=["metrics"],
+        summary="Prometheus metrics of this process (registry_*, routing_*)",
+    )
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_agent_routes(
@@ -281,6 +296,7 @@ def create_app(
     _add_health_route(app, registry)
     _add_agent_routes(app, registry, router, secured)
     _add_routing_routes(app, router, secured)
+    _add_metrics_route(app, secured)
     if token:
         app.add_middleware(BearerAuthMiddleware, token=token)
     app.add_middleware(CatchAllMiddleware)  # outermost: the last added runs first

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.samples import Sample
 from temporalio import activity
 from temporalio.worker import Worker
 
@@ -103,6 +105,7 @@ class UpConfig:
     kafka_port: int
     metrics_port: int
     registry_port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, workdir: Path) -> UpConfig:
@@ -132,6 +135,7 @@ class UpConfig:
             ORCH_REGISTRY_PORT=str(self.registry_port),
             ORCH_STATE_DIR=str(self.workdir / "state"),
         )
+        env.update(self.extra_env)
         return env
 
 
@@ -287,3 +291,241 @@ async def test_a_workflow_started_before_a_restart_completes_after_it(
         assert up.terminate() == 0, up.output()
 
     assert result["output"] == {"greeting": "hello x"}
+
+
+SEED_METRICS = (
+    "message_bus_sent_total",
+    "message_bus_latency_ms",
+    "message_bus_connections",
+    "routing_messages_total",
+    "routing_latency_ms",
+    "scatter_gather_duration_ms",
+    "swarm_agents_total",
+    "swarm_convergence_time_ms",
+    "swarm_efficiency",
+    "saga_executions_total",
+    "saga_steps_total",
+    "saga_compensations_total",
+    "saga_duration_ms",
+    "registry_agents_total",
+    "registry_discovery_latency_ms",
+    "registry_agent_health",
+)
+"""Every metric name of the quick reference's Prometheus list."""
+
+EXERCISED = (
+    "message_bus_latency_ms",
+    "message_bus_connections",
+    "routing_messages_total",
+    "routing_latency_ms",
+    "swarm_convergence_time_ms",
+    "swarm_efficiency",
+    "saga_executions_total",
+    "saga_steps_total",
+    "saga_compensations_total",
+    "saga_duration_ms",
+    "registry_agents_total",
+    "registry_discovery_latency_ms",
+    "registry_agent_health",
+)
+"""Seed metrics the test's traffic leaves samples of. The others are declared with no sample:
+nothing was published, no scatter-gather ran, and ``swarm_agents_total{swarm_id,role}`` exists
+only while its swarm runs (removed at the end, so ids do not pile up)."""
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, list[Sample]]:
+    """Metric family name -> samples of one /metrics endpoint (the exposition format parsed)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = httpx.get(url, headers=headers, timeout=10)
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.text[:200]}"
+    return {
+        family.name: list(family.samples)
+        for family in text_string_to_metric_families(response.text)
+    }
+
+
+async def poll_scrape(
+    urls: list[str], wanted: tuple[str, ...], deadline_s: float
+) -> dict[str, list[Sample]]:
+    """Scrape ``urls`` until every ``wanted`` family has a sample (or the deadline passes)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        families: dict[str, list[Sample]] = {}
+        for url in urls:
+            for name, samples in scrape(url).items():
+                families.setdefault(name, []).extend(samples)
+        missing = [name for name in wanted if not samples_of(families, name)]
+        if not missing or time.monotonic() > deadline:
+            return families
+        await asyncio.sleep(0.3)
+
+
+def samples_of(families: dict[str, list[Sample]], metric: str) -> list[Sample] | None:
+    """The samples of ``metric``: the parser names counter families without ``_total``."""
+    found = families.get(metric)
+    return found if found is not None else families.get(metric.removesuffix("_total"))
+
+
+async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None:
+    """A compensated saga, a swarm, registry calls, a routing decision and bridged messages."""
+    from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
+    from examples.csrd.agents import ALL_AGENTS
+    from examples.csrd.saga import csrd_transaction
+    from examples.swarm.agents import make_agents
+    from orchestration.exceptions import SagaError
+    from orchestration.saga import SagaOrchestrator
+    from orchestration.settings import SwarmConfig
+    from orchestration.swarm import SwarmOrchestrator
+    from swarm.scheduling import SwarmBehavior
+    from workflows.swarm_models import SourceRef, SwarmTask
+
+    client = await connect(settings)
+    stop = asyncio.Event()
+    swarm_agents = make_agents(0, 2, prefix=f"metrics-{unique}")
+    runs = [
+        asyncio.create_task(a.run(settings, client=client, stop=stop))
+        for a in (*ALL_AGENTS, *swarm_agents)
+    ]
+    try:
+        saga = SagaOrchestrator(None, settings=settings, client=client)
+        with pytest.raises(SagaError):
+            await asyncio.wait_for(
+                saga.execute(
+                    csrd_transaction(f"metrics-csrd-{unique}"),
+                    {"company": "Beta Cement", "period": "2025", "inject_invalid_record": True},
+                ),
+                READY_TIMEOUT_S,
+            )
+        swarm = SwarmOrchestrator(
+            client=client, settings=settings, config=SwarmConfig(min_agents=1)
+        )
+        await asyncio.wait_for(
+            swarm.deploy(
+                SwarmTask(
+                    objective="metrics",
+                    data_partitions=8,
+                    agents_required=2,
+                    agents=[a.agent_id for a in swarm_agents],
+                    behavior=SwarmBehavior.FORAGING,
+                    action="calculate_emissions",
+                    source=SourceRef(
+                        agent_id=swarm_agents[0].agent_id,
+                        action="list_partitions",
+                        params={"partitions": 8},
+                    ),
+                    swarm_id=f"metrics-swarm-{unique}",
+                )
+            ),
+            READY_TIMEOUT_S,
+        )
+    finally:
+        stop.set()
+        await asyncio.gather(*runs)
+
+    api = f"http://127.0.0.1:{config.registry_port}"
+    async with httpx.AsyncClient(base_url=api, timeout=10) as http:
+        for n in range(3):
+            descriptor = {
+                "agent_id": f"metrics-calc-{n}",
+                "agent_type": "CarbonCalculatorAgent",
+                "version": "2.1.0",
+                "capabilities": ["carbon_calculation"],
+            }
+            assert (await http.post("/agents", json=descriptor)).status_code == 201
+        found = await http.post("/discover", json={"capabilities": ["carbon_calculation"]})
+        assert found.status_code == 200, found.text
+        rule = {
+            "name": "route_calculations",
+            "condition": "payload.get('task') == 'calculate'",
+            "targets": [f"metrics-calc-{n}" for n in range(3)],
+            "strategy": "least_loaded",
+        }
+        assert (await http.put("/route-rules/route_calculations", json=rule)).status_code == 200
+        message = {"sender_id": "metrics-test", "payload": {"task": "calculate"}}
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while (routed := await http.post("/route", json={"message": message})).status_code != 200:
+            # the router sees new agents with the next snapshot sync (about a second)
+            assert routed.status_code == 409 and time.monotonic() < deadline, routed.text
+            await asyncio.sleep(0.2)
+
+    from bus.message import Message
+    from bus.message_bus import MessageBus
+
+    async with Worker(
+        client, task_queue=f"facilities-{unique}", workflows=[FacilityEmissionsWorkflow]
+    ):
+        async with MessageBus(settings.kafka) as bus:
+            for n in range(3):
+                await bus.publish(
+                    Message(
+                        sender_id="meter",
+                        payload={
+                            "facility_id": f"{unique}-{n}",
+                            "kwh": 100,
+                            "factor_kg_per_kwh": 0.233,
+                        },
+                    ),
+                    topic=f"readings-{unique}",
+                )
+        handle = client.get_workflow_handle(f"facility-{unique}-2")
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            with contextlib.suppress(Exception):
+                await handle.describe()
+                break
+            assert time.monotonic() < deadline, "the bridge never started the workflow"
+            await asyncio.sleep(0.2)
+
+
+async def test_a_running_stack_serves_every_seed_metric(tmp_path: Path, unique: str) -> None:
+    sdk_port, bridge_port = free_ports(2)
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        "routes:\n"
+        f"  - topic: readings-{unique}\n"
+        "    workflow: FacilityEmissionsWorkflow\n"
+        "    workflow_id: 'facility-{payload.facility_id}'\n"
+        "    signal: reading\n"
+        f"    task_queue: facilities-{unique}\n"
+    )
+    config = UpConfig.fresh(tmp_path)
+    config.extra_env = {
+        "ORCH_TEMPORAL_METRICS_PORT": str(sdk_port),
+        "ORCH_BRIDGE_CONFIG": str(routes),
+        "ORCH_BRIDGE_METRICS_PORT": str(bridge_port),
+        "ORCH_REGISTRY_HEALTH_CHECK_INTERVAL_S": "0.5",
+    }
+    settings = Settings(
+        _env_file=None,
+        temporal=TemporalConfig(address=config.temporal_address),
+        kafka={"bootstrap_servers": [f"127.0.0.1:{config.kafka_port}"], "embedded": True},
+    )
+    with orchestration_up(config) as up:
+        await up.wait_ready()
+        assert f"127.0.0.1:{sdk_port}" in up.output(), up.output()  # listed among the addresses
+        await run_traffic(config, settings, unique)
+        ours = [
+            f"http://127.0.0.1:{config.metrics_port}/metrics",  # worker
+            f"http://127.0.0.1:{config.registry_port}/metrics",  # registry service
+            f"http://127.0.0.1:{bridge_port}/metrics",  # bridge
+        ]
+        families = await poll_scrape(ours, EXERCISED, READY_TIMEOUT_S)
+        sdk = scrape(f"http://127.0.0.1:{sdk_port}/metrics")
+        assert up.terminate() == 0, up.output()
+
+    missing = [name for name in SEED_METRICS if samples_of(families, name) is None]
+    assert missing == [], f"not served by any process of the stack: {missing}"
+    silent = [name for name in EXERCISED if not samples_of(families, name)]
+    assert silent == [], f"no samples for {silent}"
+    for name in SEED_METRICS:
+        if name.endswith("_ms"):  # histograms in milliseconds: a 1 ms bucket exists
+            buckets = {s.labels.get("le") for s in families[name] if s.name.endswith("_bucket")}
+            assert not families[name] or "1.0" in buckets, (name, buckets)
+    for name, samples in families.items():
+        for sample in samples:
+            for value in sample.labels.values():
+                assert "<" not in value and " object at " not in value, (name, sample.labels)
+    statuses = {s.labels["status"] for s in families["saga_executions"]}
+    assert "COMPENSATED" in statuses or "compensated" in statuses, statuses
+    assert any(name.startswith("temporal_") for name in sdk), sorted(sdk)[:20]
