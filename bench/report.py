@@ -34,6 +34,7 @@ from typing import Any, Literal, TextIO
 __all__ = [
     "AT_LEAST",
     "AT_MOST",
+    "ROWS_FILE_ENV",
     "Direction",
     "Row",
     "Target",
@@ -43,6 +44,7 @@ __all__ = [
     "print_report",
     "ratio",
     "render_table",
+    "row_from_dict",
     "rows_to_json",
 ]
 
@@ -52,6 +54,8 @@ AT_LEAST: Direction = ">="
 AT_MOST: Direction = "<="
 """Lower is better (latency, overhead)."""
 EN_DASH = "\u2013"
+ROWS_FILE_ENV = "BENCH_ROWS_FILE"
+"""Where ``print_report`` also appends its rows (JSON lines), for ``bench/run.py``."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,24 @@ def _unit_suffix(unit: str) -> str:
     return unit if unit in ("", "x", "%") else f" {unit}"
 
 
+def row_from_dict(data: dict[str, Any]) -> Row:
+    """A row read back from the rows file (``None`` numbers were NaN)."""
+    numbers = {
+        k: math.nan if data[k] is None else float(data[k]) for k in ("achieved", "min", "max")
+    }
+    return Row(
+        component=data["component"],
+        metric=data["metric"],
+        unit=data["unit"],
+        target=float(data["target"]),
+        baseline=data["baseline"],
+        ratio=data["ratio"],
+        passed=bool(data["passed"]),
+        direction=data.get("direction", AT_LEAST),
+        **numbers,
+    )
+
+
 def render_table(rows: Sequence[Row], *, title: str, info: dict[str, Any] | None = None) -> Any:
     """A ``rich`` table of the rows, with the machine description as its caption."""
     from rich.table import Table
@@ -267,6 +289,11 @@ def print_report(
     out = out or sys.stdout
     err = err or sys.stderr
     info = machine()
+    rows_file = os.environ.get(ROWS_FILE_ENV)
+    if rows_file:  # bench/run.py collects every component's rows, directions included
+        with open(rows_file, "a", encoding="utf-8") as collected:
+            for row in rows:
+                collected.write(json.dumps({**row.as_dict(), "direction": row.direction}) + "\n")
     if as_json:
         print(rows_to_json(rows), file=out)
         print(f"machine: {json.dumps(info)}", file=err)

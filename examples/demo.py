@@ -14,16 +14,13 @@ Uses a stack that is already running (``orchestration up``) when Temporal answer
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rich.console import Console
 from temporalio.client import Client
 
 from bus.message import Message, MessageType
@@ -31,45 +28,19 @@ from bus.message_bus import MessageBus
 from examples.csrd.agents import ALL_AGENTS
 from examples.csrd.saga import csrd_transaction
 from examples.hello_agent import agent
+from examples.stack import console, running_stack, ui_link
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration.exceptions import OrchestrationError, SagaError
+from orchestration.lifecycle import exit_process
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings, SwarmConfig, get_settings
-from orchestration.stack import EmbeddedStack
 from orchestration.swarm import SwarmOrchestrator
 from orchestration.temporal_client import connect
 from swarm.scheduling import SwarmBehavior
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
 from workflows.swarm_models import SourceRef, SwarmTask
-
-console = Console(highlight=False, soft_wrap=True)
-
-
-@contextlib.asynccontextmanager
-async def running_stack(settings: Settings) -> AsyncIterator[None]:
-    try:
-        await connect(settings, timeout_s=1.5)
-    except OrchestrationError:
-        console.print(
-            "[bold]Starting the embedded stack[/] (Temporal, Kafka broker, database, worker)..."
-        )
-        async with EmbeddedStack(settings) as stack:
-            for name, address in stack.addresses.items():
-                console.print(f"  {name:<16} {address}")
-            yield
-        console.print("Embedded stack stopped; every child process exited.")
-        return
-    console.print(f"Using the stack already running at {settings.temporal.address}.")
-    yield
-
-
-def ui_link(settings: Settings, workflow_id: str) -> str:
-    return (
-        f"http://{settings.temporal.host}:{settings.temporal.ui_port}/namespaces/"
-        f"{settings.temporal.namespace}/workflows/{workflow_id}"
-    )
 
 
 async def hello(settings: Settings, client: Client) -> None:
@@ -194,11 +165,15 @@ async def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> int:
     try:
-        sys.exit(asyncio.run(main()))
+        return asyncio.run(main())
     except OrchestrationError as exc:
         console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+
+
+if __name__ == "__main__":
+    exit_process(run())

@@ -13,6 +13,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -82,6 +83,11 @@ class TemporalConfig(BaseModel):
         default="default", min_length=1, description="Temporal namespace for workflows."
     )
     ui_port: Port = Field(default=8233, description="Web UI port of the embedded dev server.")
+    ui_url: str | None = Field(
+        default=None,
+        description="Where users open the Temporal Web UI, for the links the CLI prints "
+        "(e.g. http://temporal-ui.example.com); unset: http://<Temporal host>:<ui_port>.",
+    )
     metrics_port: Port | None = Field(
         default=None,
         description="Serve the Temporal SDK's own metrics (worker polls, task latencies) "
@@ -111,6 +117,13 @@ class TemporalConfig(BaseModel):
     @property
     def starts_embedded(self) -> bool:
         return self.embedded if self.embedded is not None else is_loopback(self.host)
+
+    def web_ui(self, workflow_id: str | None = None) -> str:
+        """The Web UI's page of ``workflow_id`` (or of the namespace's workflow list)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        base = (self.ui_url or f"http://{host}:{self.ui_port}").rstrip("/")
+        page = f"{base}/namespaces/{quote(self.namespace, safe='')}/workflows"
+        return f"{page}/{quote(workflow_id, safe='')}" if workflow_id else page
 
 
 class KafkaConfig(BaseModel):

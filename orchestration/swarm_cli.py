@@ -10,15 +10,16 @@ from typing import Any
 import pydantic
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from temporalio.client import WorkflowFailureError
 
 from orchestration.exceptions import ConfigurationError
 from orchestration.settings import Settings
 from orchestration.swarm import SwarmOrchestrator, swarm_error
 from orchestration.validation import validation_error
-from workflows.swarm_models import SwarmTask
+from workflows.swarm_models import SwarmProgress, SwarmTask
 
-__all__ = ["deploy", "load_task"]
+__all__ = ["deploy", "load_task", "progress_table", "status"]
 
 _POLL_S = 0.25
 
@@ -77,3 +78,36 @@ async def deploy(task: SwarmTask, settings: Settings, console: Console) -> dict[
             raise swarm_error(task.swarm_id, exc) from exc
         bar.update(row, completed=result["partitions_completed"])
     return result
+
+
+async def status(swarm_id: str, settings: Settings) -> SwarmProgress | None:
+    """The swarm's progress (running or finished); None before it planned its partitions.
+
+    Raises:
+        SwarmError: there is no swarm with that id.
+    """
+    swarm = SwarmOrchestrator(settings=settings)
+    await swarm.initialize()
+    return await swarm.progress(swarm_id)
+
+
+def progress_table(progress: SwarmProgress) -> Table:
+    table = Table(
+        title=f"swarm {progress.swarm_id} ({progress.behavior.value})", title_justify="left"
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = (
+        ("partitions completed", f"{progress.completed:,} / {progress.partitions:,}"),
+        ("failed", f"{progress.failed:,}"),
+        ("in flight", f"{progress.in_flight:,}"),
+        ("pending", f"{progress.pending:,}"),
+        ("items", f"{progress.items_done:,} / {progress.items_total:,}"),
+        ("convergence", f"{progress.convergence:.2%}"),
+        ("iterations", f"{progress.iterations:,}"),
+        ("elapsed", f"{progress.elapsed_ms:,.0f} ms"),
+        ("runs (continue-as-new)", f"{progress.runs:,}"),
+    )
+    for name, value in rows:
+        table.add_row(name, value)
+    return table

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration.settings import Settings
+from tests.workers.cli import orchestration
 from workers.orchestration_worker import build_worker
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "inputs" / "swarm_emissions.json"
@@ -49,26 +48,27 @@ async def test_swarm_deploy_runs_the_example_task_and_prints_the_result(
         await workers.enter_async_context(build_worker(client, settings))
         for agent in agents:
             await workers.enter_async_context(agent.worker(client))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orchestration.cli", "swarm", "deploy", str(path),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, stderr.decode()
-    result = json.loads(stdout)
+        deployed = await orchestration("swarm", "deploy", str(path), env=env)
+        status = await orchestration("swarm", "status", task["swarm_id"], "--json", env=env)
+        table = await orchestration("swarm", "status", task["swarm_id"], env=env)
+        missing = await orchestration("swarm", "status", f"no-such-{unique}", env=env)
+    assert deployed.code == 0, deployed.stderr
+    result = json.loads(deployed.stdout)
     assert Decimal(result["result"]) == sequential_total(20, 10)
     assert result["status"] == "completed"
-    assert "partitions" in stderr.decode()  # the progress bar went to stderr
+    assert "partitions" in deployed.stderr  # the progress bar went to stderr
+    assert status.code == 0, status.stderr
+    progress = json.loads(status.stdout)
+    assert (progress["completed"], progress["partitions"], progress["convergence"]) == (20, 20, 1)
+    assert table.code == 0 and "20 / 20" in table.stdout and "100.00%" in table.stdout
+    assert missing.code == 1
+    assert missing.stderr.strip() == f"error: no swarm with id 'no-such-{unique}'"
 
 
 async def test_swarm_deploy_names_the_bad_field_and_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "task.json"
     path.write_text(json.dumps({"objective": "x", "data_partitions": 0}))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestration.cli", "swarm", "deploy", str(path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 2
-    assert "data_partitions" in stderr.decode()
-    assert "Traceback" not in stderr.decode()
+    result = await orchestration("swarm", "deploy", str(path))
+    assert result.code == 2
+    assert "data_partitions" in result.stderr
+    assert "Traceback" not in result.stderr

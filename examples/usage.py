@@ -1,0 +1,455 @@
+"""The quick reference's examples, run for real: ``python examples/usage.py --example NAME``.
+
+- ``swarm``: 100,000 suppliers' emissions (1,000 partitions) over ten example agents,
+  checked against the sequential calculation;
+- ``routing``: a LEAST_LOADED route rule over three agents, then a scatter-gather whose
+  three agents answer over Kafka, averaged;
+- ``saga``: the CSRD report saga to completion, then with an invalid record, compensated;
+- ``registry``: register, heartbeat, discover and read an agent;
+- ``integrated``: discover -> route -> request-response, then a saga, then a swarm whose
+  agents are discovered by capability;
+- ``all`` (the default): each of the above in turn.
+
+Uses a stack that is already running (``orchestration up``) when Temporal answers at
+``ORCH_TEMPORAL_ADDRESS``; otherwise starts the embedded one and stops it at the end. The
+example agents run in this process. Exit code 0 on success, 1 when an example fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console
+from temporalio.client import Client
+
+from examples.csrd.agents import ALL_AGENTS as CSRD_AGENTS
+from examples.csrd.saga import csrd_transaction
+from examples.stack import console, running_stack
+from examples.swarm.agents import CAPABILITY as SUPPLIER_EMISSIONS
+from examples.swarm.agents import make_agents
+from examples.swarm.suppliers import SUPPLIERS_PER_PARTITION, sequential_total
+from orchestration import (
+    Agent,
+    AgentDescriptor,
+    AgentRegistry,
+    AggregationStrategy,
+    LoadInfo,
+    Message,
+    MessageBus,
+    MessageRouter,
+    MessageType,
+    Priority,
+    RouteRule,
+    RoutingStrategy,
+    SagaOrchestrator,
+    ScatterGather,
+    ServiceType,
+    SwarmBehavior,
+    SwarmOrchestrator,
+    SwarmTask,
+    get_settings,
+)
+from orchestration.exceptions import OrchestrationError, SagaError
+from orchestration.lifecycle import exit_process
+
+EXAMPLE_TIMEOUT_S = 300
+"""An example that has not finished by then fails (e.g. no orchestration worker polls)."""
+
+GRID_FACTORS = {"agent-1": 0.233, "agent-2": 0.207, "agent-3": 0.212}
+"""kg CO2e per kWh: each calculator agent's own estimate of the grid's factor."""
+
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class ExampleFailed(OrchestrationError):
+    """An example's result disagrees with what it is checked against."""
+
+
+@contextlib.asynccontextmanager
+async def agents_running(client: Client, agents: Iterable[Agent]) -> AsyncIterator[None]:
+    """The example agents as Temporal workers in this process (each could be its own)."""
+    async with contextlib.AsyncExitStack() as workers:
+        for agent in agents:
+            await workers.enter_async_context(agent.worker(client))
+        yield
+
+
+def calculator(factor: float) -> Callable[[Message], Awaitable[dict[str, Any]]]:
+    """A calculator agent's request handler: the request's kWh times its grid factor."""
+
+    async def calculate(request: Message) -> dict[str, Any]:
+        kwh = float(request.payload["data"]["kwh"])
+        return {"value": round(kwh * factor, 3), "factor": factor, "unit": "kg CO2e"}
+
+    return calculate
+
+
+def report_load(router: MessageRouter, queued: dict[str, int]) -> None:
+    for agent_id, size in queued.items():
+        router.update_agent_load(
+            agent_id,
+            LoadInfo(
+                agent_id=agent_id,
+                message_queue_size=size,
+                processing_time_ms=200,
+                error_rate=0.02,
+                capacity=100,
+            ),
+        )
+
+
+def check_swarm_total(result: dict[str, Any], partitions: int) -> None:
+    """The swarm's total must equal the sequential calculation, to the cent."""
+    expected = sequential_total(partitions)
+    total = Decimal(result["result"]) if result["result"] is not None else None
+    print(
+        f"Total: {result['result']} kg CO2e for {result['evaluations']:,} suppliers "
+        f"(sequential calculation: {expected}, {'equal' if total == expected else 'DIFFERENT'})"
+    )
+    if total != expected:
+        raise ExampleFailed(f"swarm total {result['result']} != sequential total {expected}")
+
+
+# -- swarm ---------------------------------------------------------------------------------
+
+
+async def swarm_example() -> None:
+    bus = MessageBus()
+    swarm = SwarmOrchestrator(bus)
+    await bus.initialize()
+    await swarm.initialize()
+    agents = make_agents(0, 10, prefix="usage-emissions")
+    task = SwarmTask(
+        objective="Calculate 100k supplier emissions",
+        data_partitions=1000,
+        agents_required=len(agents),
+        behavior=SwarmBehavior.FORAGING,
+        convergence_threshold=0.95,
+        timeout_ms=300000,
+        # What the work is: one partition = 100 generated suppliers, and who does it.
+        agents=[agent.agent_id for agent in agents],
+        action="calculate_emissions",
+        items_per_partition=SUPPLIERS_PER_PARTITION,
+    )
+    print(
+        f'SwarmTask(objective="{task.objective}", data_partitions={task.data_partitions}, '
+        f"agents_required={task.agents_required}, behavior={task.behavior.name}, "
+        f"convergence_threshold={task.convergence_threshold})"
+    )
+    try:
+        async with agents_running(swarm.client, agents):
+            result = await swarm.deploy(task)
+    finally:
+        await bus.close()
+
+    print(f"Convergence: {result['convergence']:.2%}")
+    print(f"Iterations: {result['iterations']}")
+    print(f"Duration: {result['duration_ms']:.0f}ms")
+    print(f"Efficiency: {result['efficiency']:.2%}")
+    check_swarm_total(result, task.data_partitions)
+
+
+# -- routing -------------------------------------------------------------------------------
+
+
+async def routing_example() -> None:
+    bus = MessageBus()
+    router = MessageRouter(bus)
+    await bus.initialize()
+    await router.initialize()
+    agents_bus = MessageBus()  # the calculator agents' side of the conversation
+    await agents_bus.initialize()
+    try:
+        rule = RouteRule(
+            name="route_calculations",
+            condition="payload.get('task') == 'calculate'",
+            targets=["agent-1", "agent-2", "agent-3"],
+            strategy=RoutingStrategy.LEAST_LOADED,
+        )
+        router.add_route_rule(rule)
+        queued = {"agent-1": 25, "agent-2": 80, "agent-3": 5}
+        report_load(router, queued)
+        print("Loads: " + ", ".join(f"{a} {n}/100 queued" for a, n in queued.items()))
+
+        message = Message(
+            sender_id="agent-001",
+            message_type=MessageType.REQUEST,
+            priority=Priority.HIGH,
+            payload={"task": "calculate", "data": {"kwh": 1200}},
+        )
+        targets = await router.route(message)
+        print(f"Targets: {targets}")
+        tally: Counter[str] = Counter()
+        for _ in range(1000):
+            tally.update(await router.route(message))
+        print("1,000 routes: " + ", ".join(f"{a} x{tally[a]}" for a in rule.targets))
+
+        await asyncio.gather(
+            *(agents_bus.serve(a, calculator(factor)) for a, factor in GRID_FACTORS.items())
+        )
+        scatter = ScatterGather(router)
+        result = await scatter.execute(
+            request=message,
+            target_agents=["agent-1", "agent-2", "agent-3"],
+            aggregation_strategy=AggregationStrategy.AVERAGE,
+            min_responses=3,
+            timeout_ms=15_000,
+        )
+    finally:
+        await agents_bus.close()
+        await router.close()
+        await bus.close()
+
+    for agent_id in sorted(result.by_agent):
+        print(f"  {agent_id}: {result.by_agent[agent_id]['value']} kg CO2e")
+    print(
+        f"Aggregated ({result.strategy.name} of {result.used} responses, "
+        f"{result.duration_ms:.0f} ms): {result.value:.3f} kg CO2e"
+    )
+    mean = sum(p["value"] for p in result.by_agent.values()) / len(result.by_agent)
+    if result.used != 3 or abs(result.value - mean) > 1e-9:
+        raise ExampleFailed(f"scatter-gather average {result.value} != {mean} over 3 replies")
+
+
+# -- saga ----------------------------------------------------------------------------------
+
+
+async def saga_example() -> None:
+    bus = MessageBus()
+    saga = SagaOrchestrator(bus)
+    await bus.initialize()
+    await saga.initialize()
+    suffix = uuid.uuid4().hex[:8]
+    try:
+        async with agents_running(saga.client, CSRD_AGENTS):
+            transaction = csrd_transaction(f"csrd-acme-{suffix}")
+            initial_data = {"company": "Acme Steel", "period": "2025", "facilities": 4}
+            result = await saga.execute(transaction, initial_data)
+            execution = await saga.get_execution_status(transaction.transaction_id)
+            print(f"Saga {transaction.name} ({transaction.transaction_id})")
+            print(f"Status: {execution.state}")
+            print(f"Steps: {' -> '.join(result)}")
+            emissions = result["generate_report"]["emissions_kg"]
+            print(f"Emissions: scope 1 {emissions['scope1']} kg, scope 2 {emissions['scope2']} kg")
+
+            transaction = csrd_transaction(f"csrd-beta-{suffix}")
+            try:
+                await saga.execute(
+                    transaction,
+                    # An invalid record: validation fails, so the collected data is deleted.
+                    {"company": "Beta Cement", "period": "2025", "inject_invalid_record": True},
+                )
+            except SagaError as e:
+                execution = await saga.get_execution_status(transaction.transaction_id)
+                print(f"Saga {transaction.name} ({transaction.transaction_id}) failed: {e}")
+                print(f"Status: {execution.state}")
+                print(
+                    f"Compensated: {len(execution.compensated_steps)} steps "
+                    f"({', '.join(execution.compensated_steps)})"
+                )
+            else:
+                raise ExampleFailed("the saga with an invalid record completed")
+    finally:
+        await bus.close()
+    if execution.state != "COMPENSATED":
+        raise ExampleFailed(f"the failed saga ended {execution.state}, not COMPENSATED")
+
+
+# -- registry ------------------------------------------------------------------------------
+
+
+async def registry_example() -> None:
+    bus = MessageBus()
+    registry = AgentRegistry(bus)
+    await bus.initialize()
+    await registry.initialize()
+    try:
+        descriptor = AgentDescriptor(
+            agent_id="agent-calculator-001",
+            agent_type="CarbonCalculatorAgent",
+            version="2.1.0",
+            capabilities=["carbon_calculation", "scope3_emissions"],
+            service_types=[ServiceType.COMPUTATION],
+            endpoint="tcp://10.0.1.50:5000",
+            tags=["production", "us-east-1"],
+        )
+        await registry.register(descriptor)
+        await registry.heartbeat(
+            "agent-calculator-001", {"cpu_usage": 0.45, "error_rate": 0.01, "response_time_ms": 234}
+        )
+        agents = await registry.discover(
+            capabilities=["carbon_calculation"],
+            service_types=[ServiceType.COMPUTATION],
+            min_health_score=0.8,
+            location_preference="us-east-1",
+            max_results=10,
+        )
+        print(f"Discovered: {[a.agent_id for a in agents]}")
+        agent = await registry.get_agent("agent-calculator-001")
+        print(f"Health: {agent.health_score:.2%}")
+        print(f"Status: {agent.status}")
+    finally:
+        await registry.deregister("agent-calculator-001")  # leave a shared stack as it was
+        await registry.close()
+        await bus.close()
+    if "agent-calculator-001" not in [a.agent_id for a in agents]:
+        raise ExampleFailed("discovery did not find the agent just registered")
+
+
+# -- integrated ----------------------------------------------------------------------------
+
+
+def calculator_descriptor(agent_id: str) -> AgentDescriptor:
+    return AgentDescriptor(
+        agent_id=agent_id,
+        agent_type="GridEmissionsCalculator",
+        capabilities=["calculation"],
+        service_types=[ServiceType.COMPUTATION],
+    )
+
+
+async def integrated_example() -> None:
+    bus = MessageBus()
+    registry = AgentRegistry(bus)
+    router = MessageRouter(bus, registry=registry)  # routes only to healthy registered agents
+    saga = SagaOrchestrator(bus)
+    swarm = SwarmOrchestrator(bus, registry=registry)  # finds its agents by capability
+    await bus.initialize()
+    await registry.initialize()
+    await router.initialize()
+    await saga.initialize()
+    await swarm.initialize()
+
+    calculators = {f"calc-{n}": factor for n, factor in enumerate(GRID_FACTORS.values(), 1)}
+    swarm_agents = make_agents(0, 10, prefix="usage-suppliers")
+    descriptors = [calculator_descriptor(a) for a in calculators]
+    descriptors += [agent.descriptor for agent in swarm_agents]
+    agents_bus = MessageBus()
+    await agents_bus.initialize()
+    try:
+        for descriptor in descriptors:
+            await registry.register(descriptor)
+            await registry.heartbeat(descriptor.agent_id, {"cpu_usage": 0.3, "error_rate": 0.0})
+        await asyncio.gather(
+            *(agents_bus.serve(a, calculator(factor)) for a, factor in calculators.items())
+        )
+
+        # Pattern 1: request-response with routing.
+        agents = await registry.discover(capabilities=["calculation"])
+        print(f"Discovered: {', '.join(a.agent_id for a in agents)} (capability calculation)")
+        router.add_route_rule(
+            RouteRule(
+                name="usage_calculations",
+                condition="payload.get('task') == 'calculate'",
+                targets=[a.agent_id for a in agents],
+                strategy=RoutingStrategy.LEAST_LOADED,
+            )
+        )
+        report_load(router, {"calc-1": 40, "calc-2": 10, "calc-3": 60})
+        await router.refresh()  # see the registrations now, not at the next refresh
+        message = Message(
+            sender_id="agent-001",
+            message_type=MessageType.REQUEST,
+            payload={"task": "calculate", "data": {"kwh": 1200}},
+        )
+        targets = await router.route(message, RoutingStrategy.LEAST_LOADED)
+        message.recipient_id = targets[0]
+        response = await bus.request_response(message, timeout_ms=15_000)
+        print(f"Routed to: {targets[0]} (LEAST_LOADED)")
+        value = response.payload["value"]
+        print(f"Response from {response.sender_id}: 1200 kWh -> {value} kg CO2e")
+
+        # Pattern 3: a multi-step workflow with rollback.
+        async with agents_running(saga.client, [*CSRD_AGENTS, *swarm_agents]):
+            transaction = csrd_transaction(f"csrd-gamma-{uuid.uuid4().hex[:8]}")
+            result = await saga.execute(transaction, {"company": "Gamma Metals", "period": "2025"})
+            execution = await saga.get_execution_status(transaction.transaction_id)
+            emissions = result["generate_report"]["emissions_kg"]
+            print(
+                f"Saga {transaction.transaction_id}: {execution.state}; scope 1 "
+                f"{emissions['scope1']} kg, scope 2 {emissions['scope2']} kg"
+            )
+
+            # Pattern 4: a distributed processing swarm, its agents found in the registry.
+            task = SwarmTask(
+                objective="Process large dataset",
+                data_partitions=200,
+                agents_required=10,
+                behavior=SwarmBehavior.FORAGING,
+                capabilities=[SUPPLIER_EMISSIONS],
+                action="calculate_emissions",
+                items_per_partition=SUPPLIERS_PER_PARTITION,
+            )
+            result = await swarm.deploy(task)
+        print(
+            f"Swarm {task.swarm_id}: {len(result['agents'])} agents with capability "
+            f"{SUPPLIER_EMISSIONS}; Convergence: {result['convergence']:.2%}"
+        )
+        check_swarm_total(result, task.data_partitions)
+    finally:
+        await agents_bus.close()
+        for descriptor in descriptors:
+            await registry.deregister(descriptor.agent_id)
+        await router.close()
+        await registry.close()
+        await bus.close()
+
+
+EXAMPLES: dict[str, Callable[[], Awaitable[None]]] = {
+    "swarm": swarm_example,
+    "routing": routing_example,
+    "saga": saga_example,
+    "registry": registry_example,
+    "integrated": integrated_example,
+}
+
+
+async def run(chosen: list[str]) -> None:
+    # The saga example fails validation on purpose; the SDK would log that expected failure.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    # The bus raises an error naming the broker when it cannot connect: one line is enough.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    async with running_stack(get_settings()):
+        for name in chosen:
+            console.print(f"\n[bold]== {name} ==[/]")
+            try:
+                async with asyncio.timeout(EXAMPLE_TIMEOUT_S):
+                    await EXAMPLES[name]()
+            except OrchestrationError as exc:  # the library's timeouts included
+                raise ExampleFailed(f"{name}: {exc}") from exc
+            except TimeoutError as exc:
+                raise ExampleFailed(
+                    f"{name}: no result within {EXAMPLE_TIMEOUT_S} s; is the orchestration "
+                    "worker running?"
+                ) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--example", choices=[*EXAMPLES, "all"], default="all")
+    args = parser.parse_args(argv)
+    chosen = list(EXAMPLES) if args.example == "all" else [args.example]
+    try:
+        asyncio.run(run(chosen))
+    except OrchestrationError as exc:
+        errors.print(f"[bold red]error:[/] {' '.join(str(exc).split())}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())

@@ -1,0 +1,227 @@
+"""``orchestration saga start | status | list``: sagas from the command line.
+
+A saga file is the JSON the temporal CLI takes for ``SagaWorkflow`` (``{"transaction": ...,
+"initial_data": ...}``, e.g. ``examples/inputs/csrd_saga.json``) or a bare transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from orchestration.exceptions import ConfigurationError
+from orchestration.saga import SagaOrchestrator
+from orchestration.settings import Settings
+from orchestration.validation import validation_error
+from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
+from workflows.search_attributes import (
+    ORCHESTRATION_NAME,
+    ORCHESTRATION_STATE,
+    ORCHESTRATION_TYPE,
+)
+
+__all__ = [
+    "EXIT_MANUAL_INTERVENTION",
+    "EXIT_ROLLED_BACK",
+    "exit_code",
+    "list_sagas",
+    "load_saga",
+    "sagas_table",
+    "show",
+    "start",
+    "steps_table",
+]
+
+EXIT_ROLLED_BACK = 1
+"""The saga ended without completing, and every completed step was compensated."""
+EXIT_MANUAL_INTERVENTION = 3
+"""A compensation failed for good (state FAILED): somebody has to look."""
+
+_POLL_S = 0.25
+_STATE_STYLE = {
+    SagaState.COMPLETED: "green",
+    SagaState.COMPENSATED: "yellow",
+    SagaState.ABORTED: "yellow",
+    SagaState.FAILED: "bold red",
+    StepState.COMPLETED: "green",
+    StepState.FAILED: "red",
+    StepState.COMPENSATED: "yellow",
+}
+
+
+def load_saga(
+    path: Path, *, transaction_id: str | None = None, data: str | None = None
+) -> tuple[SagaTransaction, Any]:
+    """The transaction and initial data of a saga file, with command-line overrides.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or it or ``data`` is not JSON.
+        ValidationError: not a valid saga (naming the fields); nothing was started.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    wrapped = isinstance(document, dict) and "transaction" in document
+    raw = document["transaction"] if wrapped else document
+    initial_data = document.get("initial_data") if wrapped else None
+    if data is not None:
+        try:
+            initial_data = json.loads(data)
+        except ValueError as exc:
+            raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
+    if transaction_id is not None and isinstance(raw, dict):
+        raw = {**raw, "transaction_id": transaction_id}
+    try:
+        transaction = SagaTransaction.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        where = "transaction" if wrapped else "saga"
+        raise validation_error(f"saga in {path}", exc, where) from None
+    return transaction, initial_data
+
+
+async def start(
+    transaction: SagaTransaction,
+    initial_data: Any,
+    settings: Settings,
+    console: Console,
+    *,
+    wait: bool,
+) -> SagaExecution | None:
+    """Start the saga; with ``wait``, follow it to its end and return its execution."""
+    sagas = SagaOrchestrator(settings=settings)
+    await sagas.initialize()
+    handle = await sagas.start(transaction, initial_data)
+    console.print(
+        f"saga [bold]{transaction.transaction_id}[/] ({transaction.name}) started, "
+        f"{len(transaction.steps)} steps"
+    )
+    console.print(f"Web UI: {settings.temporal.web_ui(handle.id)}", soft_wrap=True)
+    if not wait:
+        return None
+    result = asyncio.ensure_future(handle.result())
+    with console.status("running...") as spinner:
+        while not result.done():
+            execution = await sagas.get_execution_status(transaction.transaction_id)
+            spinner.update(_progress_line(execution))
+            await asyncio.wait({result}, timeout=_POLL_S)
+    result.exception()  # retrieved: the failure is read back as the execution below
+    return await sagas.get_execution_status(transaction.transaction_id)
+
+
+def _progress_line(execution: SagaExecution) -> str:
+    done = sum(1 for s in execution.steps.values() if s.state == StepState.COMPLETED)
+    running = [s.name for s in execution.steps.values() if s.state == StepState.RUNNING]
+    now = f", running {', '.join(running)}" if running else ""
+    return f"{execution.state.value}: {done}/{len(execution.steps)} steps completed{now}"
+
+
+async def show(transaction_id: str, settings: Settings) -> SagaExecution:
+    """The saga's execution, live or finished.
+
+    Raises:
+        SagaError: there is no saga with that id.
+    """
+    sagas = SagaOrchestrator(settings=settings)
+    await sagas.initialize()
+    return await sagas.get_execution_status(transaction_id)
+
+
+def exit_code(execution: SagaExecution) -> int:
+    """0 completed (or still running), 1 rolled back or aborted, 3 manual intervention."""
+    if execution.state == SagaState.FAILED or execution.manual_intervention_required:
+        return EXIT_MANUAL_INTERVENTION
+    if execution.state in (SagaState.COMPENSATED, SagaState.ABORTED):
+        return EXIT_ROLLED_BACK
+    return 0
+
+
+def _styled(state: str) -> str:
+    style = _STATE_STYLE.get(state)  # type: ignore[call-overload]
+    return f"[{style}]{state}[/]" if style else state
+
+
+def steps_table(execution: SagaExecution) -> Table:
+    """One row per step: agent, action, state, time, dispatches and what went wrong."""
+    table = Table(
+        title=f"saga {execution.transaction_id} ({execution.name}): "
+        f"{_styled(execution.state.value)}",
+        title_justify="left",
+    )
+    for column in ("step", "agent", "action", "state", "ms", "dispatches", "error"):
+        table.add_column(column, justify="right" if column in ("ms", "dispatches") else "left")
+    for step in execution.steps.values():
+        error = step.compensation_error or step.error or ""
+        table.add_row(
+            step.name,
+            step.agent_id,
+            step.action,
+            _styled(step.state.value),
+            "" if step.duration_ms is None else f"{step.duration_ms:,.0f}",
+            str(step.dispatches),
+            error,
+        )
+    if execution.compensated_steps:
+        table.caption = f"compensated: {', '.join(execution.compensated_steps)}"
+    return table
+
+
+async def list_sagas(
+    settings: Settings, *, state: SagaState | None, name: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest sagas first, as rows; filtered by state and transaction name."""
+    from orchestration.temporal_client import connect
+
+    client: Client = await connect(settings)
+    clauses = [f"{ORCHESTRATION_TYPE.name} = 'saga'"]
+    if state is not None:
+        clauses.append(f"{ORCHESTRATION_STATE.name} = '{state.value}'")
+    if name is not None:
+        clauses.append(f"{ORCHESTRATION_NAME.name} = {json.dumps(name)}")
+    rows: list[dict[str, Any]] = []
+    async for workflow in client.list_workflows(" AND ".join(clauses), limit=limit):
+        attributes = workflow.typed_search_attributes
+        rows.append(
+            {
+                "transaction_id": workflow.id,
+                "name": attributes.get(ORCHESTRATION_NAME),
+                "state": attributes.get(ORCHESTRATION_STATE),
+                "workflow_status": _status_name(workflow.status),
+                "started_at": _iso(workflow.start_time),
+                "closed_at": _iso(workflow.close_time),
+            }
+        )
+    return rows
+
+
+def _status_name(status: WorkflowExecutionStatus | None) -> str | None:
+    return status.name if status is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+def sagas_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(rows)} saga(s), newest first", title_justify="left")
+    for column in ("transaction id", "name", "state", "started", "closed"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["transaction_id"],
+            row["name"] or "",
+            _styled(row["state"] or row["workflow_status"] or ""),
+            row["started_at"] or "",
+            row["closed_at"] or "",
+        )
+    return table
