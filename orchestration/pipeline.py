@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from orchestration.exceptions import PipelineError
 from orchestration.settings import Settings
+from orchestration.ui_summaries import pipeline_summary
 from orchestration.validation import validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
@@ -71,6 +72,7 @@ class Pipeline(WorkflowClient):
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline execution", exc, "input") from None
         await self.initialize()
+        summary, details = pipeline_summary(pipeline.config)
         return await self.client.start_workflow(
             PipelineWorkflow.run,
             pipeline,
@@ -78,6 +80,8 @@ class Pipeline(WorkflowClient):
             task_queue=self._settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=summary,
+            static_details=details,
         )
 
     async def execute(

@@ -27,6 +27,7 @@ from orchestration.exceptions import (
     SagaTimeoutError,
 )
 from orchestration.settings import Settings
+from orchestration.ui_summaries import saga_summary
 from orchestration.validation import validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
@@ -83,6 +84,7 @@ class SagaOrchestrator(WorkflowClient):
         saga = SagaInput(
             transaction=_validated(transaction), initial_data=initial_data, config=self.config
         )
+        summary, details = saga_summary(saga.transaction)
         try:
             return await self.client.start_workflow(
                 SagaWorkflow.run,
@@ -91,6 +93,8 @@ class SagaOrchestrator(WorkflowClient):
                 task_queue=self._settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=summary,
+                static_details=details,
             )
         except WorkflowAlreadyStartedError:
             log.info("saga %s already ran: attaching to it", transaction.transaction_id)

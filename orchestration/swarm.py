@@ -24,6 +24,7 @@ from orchestration.exceptions import (
     ValidationError,
 )
 from orchestration.settings import Settings, SwarmConfig
+from orchestration.ui_summaries import swarm_summary
 from orchestration.validation import validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
@@ -70,6 +71,7 @@ class SwarmOrchestrator(WorkflowClient):
             SwarmError: fewer agents than ``agents_required`` could be found.
         """
         task = await self._prepared(_validated(task))
+        summary, details = swarm_summary(task)
         return await self.client.start_workflow(
             SwarmWorkflow.run,
             SwarmInput(task=task, tuning=self.config.policy_tuning()),
@@ -77,6 +79,8 @@ class SwarmOrchestrator(WorkflowClient):
             task_queue=self._settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=summary,
+            static_details=details,
         )
 
     async def deploy(self, task: SwarmTask) -> dict[str, Any]:

@@ -9,8 +9,10 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from types import ModuleType
 from typing import Any
 
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -36,32 +38,62 @@ ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
 
 
 def build_worker(client: Client, settings: Settings) -> Worker:
-    """The worker for ``settings.task_queue`` with every workflow and activity."""
+    """The worker for ``settings.task_queue`` with every workflow and activity.
+
+    Also runs the workflows that modules of ``ORCH_WORKER_MODULES`` list in ``WORKFLOWS``
+    (e.g. the entity workflows a bridge route starts).
+    """
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=[*WORKFLOWS, *user_workflows(settings)],
         activities=list(ACTIVITIES),
         identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 
-def import_worker_modules(settings: Settings) -> None:
-    """Import ``ORCH_WORKER_MODULES`` (where users register their pipeline transforms).
+def import_worker_modules(settings: Settings) -> list[ModuleType]:
+    """Import ``ORCH_WORKER_MODULES``: where users register pipeline transforms and list
+    extra workflows. Like ``orchestration agent``, modules of the current directory count.
 
     Raises:
         ConfigurationError: a module cannot be imported.
     """
+    if settings.worker_modules and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    modules = []
     for name in settings.worker_modules:
         try:
-            importlib.import_module(name)
+            modules.append(importlib.import_module(name))
         except Exception as exc:
             raise ConfigurationError(
                 f"cannot import worker module {name!r}: {type(exc).__name__}: {exc}",
                 setting="ORCH_WORKER_MODULES",
             ) from None
-        log.info("imported worker module %s", name)
+        log.debug("imported worker module %s", name)
+    return modules
+
+
+def user_workflows(settings: Settings) -> list[type]:
+    """The workflow classes listed in ``WORKFLOWS`` by the worker modules.
+
+    Raises:
+        ConfigurationError: a module cannot be imported, or its ``WORKFLOWS`` holds something
+            that is not a workflow class.
+    """
+    found: list[type] = []
+    for module in import_worker_modules(settings):
+        for candidate in getattr(module, "WORKFLOWS", ()):
+            defined = isinstance(candidate, type) and workflow._Definition.from_class(candidate)
+            if not defined:
+                raise ConfigurationError(
+                    f"{module.__name__}.WORKFLOWS holds {candidate!r}, not a @workflow.defn class",
+                    setting="ORCH_WORKER_MODULES",
+                )
+            if candidate not in found and candidate not in WORKFLOWS:
+                found.append(candidate)
+    return found
 
 
 def cache_bytecode(settings: Settings) -> None:

@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from bus.dedup import SeenIds
 
-__all__ = ["FacilityEmissionsWorkflow", "FacilityState"]
+__all__ = ["WORKFLOWS", "FacilityEmissionsWorkflow", "FacilityState"]
 
 READINGS_PER_RUN = 500
 SEEN_IDS = 10_000
@@ -83,3 +83,7 @@ class FacilityEmissionsWorkflow:
             duplicates=self._state.duplicates,
             rejected=self._state.rejected,
         )
+
+
+WORKFLOWS = [FacilityEmissionsWorkflow]
+"""Run by the orchestration worker when this module is in ``ORCH_WORKER_MODULES``."""

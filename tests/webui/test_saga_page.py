@@ -43,7 +43,11 @@ def read_saga_views(ui: WebUI, workflow_id: str, run_id: str) -> dict[str, str]:
             f"/namespaces/default/workflows/{workflow_id}", workflow_id, "FAILED", *STEP_SUMMARIES
         )
         search_attributes = ui.click("Search Attributes", '"OrchestrationState": "COMPENSATED"')
-        details = ui.click("User Metadata", "csrd_report_generation: COMPENSATED")
+        details = ui.click(
+            "User Metadata",
+            "csrd_report_generation: COMPENSATED",
+            "saga csrd_report_generation: 4 steps, BACKWARD compensation",
+        )
         query = 'OrchestrationType="saga" AND OrchestrationState="COMPENSATED"'
         listed = ui.read(f"/namespaces/default/workflows?query={quote(query)}", run_id)
     return {
@@ -87,5 +91,8 @@ async def test_the_web_ui_shows_a_compensated_saga_with_its_state_and_steps(
     assert "csrd_report_generation: COMPENSATED" in details, where
     assert "compensated: collect_data" in details, where
     assert "failed: validate" in details, where
+    # the definition, set when the saga started: a summary line and a table of the steps
+    assert "saga csrd_report_generation: 4 steps, BACKWARD compensation" in details, where
+    assert "generate_report (pivot)" in details, where
     assert saga.transaction_id in views["list"], where
     assert not ui.missed, where
