@@ -24,8 +24,7 @@ def test_a_saga_summary_names_its_strategy_and_tables_its_steps() -> None:
 
 def test_a_long_definition_is_cut_to_fifty_rows_saying_how_many_more() -> None:
     stages = [
-        PipelineStage(name=f"s{n}", agents=[AgentRef(agent_id="a", action="x")])
-        for n in range(60)
+        PipelineStage(name=f"s{n}", agents=[AgentRef(agent_id="a", action="x")]) for n in range(60)
     ]
     summary, details = pipeline_summary(PipelineConfig(name="big", stages=stages))
     assert summary == "pipeline big: 60 stages, FAIL_FAST"
