@@ -20,10 +20,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
 import socket
+import time
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from orchestration.agent_presence import ActionStats, AgentPresence
 from orchestration.exceptions import AgentError, OrchestrationError
 from orchestration.lifecycle import wait_for_stop_signal
 from orchestration.metrics_server import sdk_runtime, serve_metrics
@@ -95,6 +98,8 @@ class Agent:
         self.max_concurrent_actions = max_concurrent_actions
         self._activities: dict[str, Callable[..., Any]] = {}
         self._handlers: dict[str, tuple[ActionHandler, type[pydantic.BaseModel] | None]] = {}
+        self.stats = ActionStats()
+        """Actions finished since the last heartbeat (failures, time): what it reports."""
 
     @property
     def agent_id(self) -> str:
@@ -155,13 +160,19 @@ class Agent:
         *,
         client: Client | None = None,
         stop: asyncio.Event | None = None,
+        register: bool | None = None,
     ) -> None:
         """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set).
+
+        Registers the agent and heartbeats while it runs when ``register`` (default:
+        ``ORCH_AGENT_REGISTER``, true) — see :mod:`orchestration.agent_presence`.
 
         Serves ``/metrics`` when ``ORCH_AGENT_METRICS_PORT`` is set, and the Temporal SDK's
         metrics when ``ORCH_TEMPORAL_METRICS_PORT`` is (for a client this method connects).
         """
         settings = settings or get_settings()
+        if register is None:
+            register = settings.agent_register
         if settings.agent_metrics_port is not None:
             serve_metrics(
                 settings.agent_metrics_port,
@@ -170,7 +181,8 @@ class Agent:
                 what=f"agent {self.agent_id}",
             )
         client = client or await connect(settings, runtime=sdk_runtime(settings))
-        async with self.worker(client):
+        presence = AgentPresence(self.descriptor, self.stats, settings) if register else None
+        async with self.worker(client), presence or contextlib.nullcontext():
             log.info(
                 "agent %s polling task queue %r with actions %s",
                 self.agent_id,
@@ -201,12 +213,17 @@ class Agent:
                     type=INVALID_INPUT,
                     non_retryable=True,
                 ) from None
+        started = time.monotonic()
+        failed = True
         try:
             output = await handler(data, ctx)
+            failed = False
         except OrchestrationError as exc:
             raise ApplicationError(
                 str(exc), type=type(exc).__name__, non_retryable=not exc.retriable
             ) from exc
+        finally:
+            self.stats.record((time.monotonic() - started) * 1000, failed=failed)
         if isinstance(output, pydantic.BaseModel):
             return output.model_dump(mode="json")
         return output

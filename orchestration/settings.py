@@ -374,6 +374,15 @@ class RegistryConfig(BaseModel):
         "agents, the least healthy are published.",
     )
 
+    @property
+    def service_url(self) -> str:
+        """The registry service: ``url``, or the one ``orchestration up`` runs on this host."""
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::", "[::]") else self.host
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"http://{host}:{self.port}"
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
@@ -427,6 +436,12 @@ class Settings(BaseSettings):
         description="Temporal task queue of the orchestration worker.",
     )
     metrics_port: Port = Field(default=8080, description="/metrics of the orchestration worker.")
+    agent_register: bool = Field(
+        default=True,
+        description="A running agent registers itself with the registry service "
+        "(ORCH_REGISTRY_URL, else the local one of `orchestration up`) and heartbeats every "
+        "ORCH_REGISTRY_HEARTBEAT_INTERVAL_S; it works on while the registry is unreachable.",
+    )
     agent_metrics_port: Port | None = Field(
         default=None,
         description="/metrics of an agent process (`orchestration agent`); unset: off.",

@@ -142,11 +142,7 @@ class EmbeddedStack:
     @property
     def registry_url(self) -> str:
         """The registry service: ``ORCH_REGISTRY_URL``, or the one this stack runs."""
-        registry = self._settings.registry
-        if registry.url:
-            return registry.url
-        host = "127.0.0.1" if registry.host in _ANY_ADDRESS else registry.host
-        return f"http://{url_host(host)}:{registry.port}"
+        return self._settings.registry.service_url
 
     @property
     def metrics_url(self) -> str:

@@ -1,0 +1,103 @@
+"""Agents register themselves and heartbeat what they did, against a real registry service."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from orchestration.agent import ActionContext, Agent
+from orchestration.agent_presence import ActionStats, AgentPresence
+from orchestration.settings import Settings
+from registry.errors import AgentNotFoundError
+from registry.models import AgentDescriptor
+from registry.remote_registry import RemoteAgentRegistry
+from tests.registry.service.test_serve import free_port, serving, settings_for
+
+DEADLINE_S = 20.0
+
+
+def test_stats_report_the_window_since_the_last_heartbeat() -> None:
+    stats = ActionStats()
+    stats.record(10.0, failed=False)
+    stats.record(30.0, failed=True)
+    first = stats.take()
+    assert (first["error_rate"], first["response_time_ms"]) == (0.5, 20.0)
+    assert 0.0 <= first["cpu_usage"] <= 1.0
+    assert set(stats.take()) == {"cpu_usage"}  # nothing finished since: no rate, no time
+
+
+async def agent_record(url: str, agent_id: str, predicate: object = None) -> dict[str, object]:
+    """Poll the service until the agent is there (and ``predicate`` holds); its JSON."""
+    deadline = time.monotonic() + DEADLINE_S
+    async with RemoteAgentRegistry(url) as registry:
+        while True:
+            try:
+                agent = (await registry.get_agent(agent_id)).model_dump(mode="json")
+                if predicate is None or predicate(agent):  # type: ignore[operator]
+                    return agent
+            except AgentNotFoundError:
+                pass
+            assert time.monotonic() < deadline, f"{agent_id} never showed as expected"
+            await asyncio.sleep(0.05)
+
+
+async def test_an_agent_registers_once_the_registry_answers_and_heartbeats_its_errors(
+    tmp_path: Path, unique: str
+) -> None:
+    port = free_port()
+    settings = settings_for(tmp_path, port, heartbeat_interval_s=0.2)
+    stats = ActionStats()
+    descriptor = AgentDescriptor(agent_id=f"calc-{unique}", agent_type="Calc")
+    async with AgentPresence(descriptor, stats, settings) as presence:
+        await asyncio.sleep(0)  # the registry is down: the agent retries in the background
+        assert not presence.registered.is_set()
+        async with serving(settings, handle_signals=False):
+            await asyncio.wait_for(presence.registered.wait(), DEADLINE_S)
+            stats.record(5.0, failed=True)
+            agent = await agent_record(
+                settings.registry.service_url,
+                descriptor.agent_id,
+                lambda a: (a["metrics"] or {}).get("error_rate") == 1.0,
+            )
+    assert agent["metrics"]["response_time_ms"] == 5.0  # type: ignore[index]
+    assert presence.heartbeats >= 1
+
+
+async def test_agent_run_registers_the_agent_by_default(
+    temporal_dev_env: WorkflowEnvironment, tmp_path: Path, unique: str
+) -> None:
+    port = free_port()
+    settings = settings_for(tmp_path, port, heartbeat_interval_s=0.2)
+    agent = Agent(AgentDescriptor(agent_id=f"hello-{unique}", agent_type="Hello"))
+
+    @agent.action("greet")
+    async def greet(data: dict[str, str], ctx: ActionContext) -> dict[str, str]:
+        return {"greeting": f"hi {data['name']}"}
+
+    stop = asyncio.Event()
+    async with serving(settings, handle_signals=False):
+        running = asyncio.create_task(
+            agent.run(settings, client=temporal_dev_env.client, stop=stop)
+        )
+        try:
+            record = await agent_record(settings.registry.service_url, agent.agent_id)
+        finally:
+            stop.set()
+            await running
+        quiet = Agent(AgentDescriptor(agent_id=f"quiet-{unique}", agent_type="Hello"))
+        quiet.action("greet")(greet)
+        stop.clear()
+        no_register = Settings(**{**settings.model_dump(), "agent_register": False})
+        running = asyncio.create_task(
+            quiet.run(no_register, client=temporal_dev_env.client, stop=stop)
+        )
+        await asyncio.sleep(0.5)  # several heartbeat intervals: it would have registered
+        stop.set()
+        await running
+        async with RemoteAgentRegistry(settings.registry.service_url) as registry:
+            listed = [a.descriptor.agent_id for a in await registry.list_agents()]
+    assert record["descriptor"]["agent_id"] == agent.agent_id  # type: ignore[index]
+    assert quiet.agent_id not in listed
