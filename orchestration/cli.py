@@ -110,18 +110,24 @@ def worker() -> None:
 
 @app.command()
 def agent(
-    spec: Annotated[str, typer.Argument(help="Where the agent is: 'package.module:attribute'.")],
+    specs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Where the agents are: 'package.module:attribute', an Agent or a list of them."
+        ),
+    ],
 ) -> None:
-    """Run an agent: a Temporal worker polling the agent's own task queue."""
+    """Run agents: Temporal workers polling each agent's own task queue, registered and
+    heartbeating while they run."""
     settings = load_settings()
     setup_logging(settings)
-    from workers.agent_runtime import load_agent
+    from workers.agent_runtime import load_agents, run_agents
 
     try:
-        declared = load_agent(spec)
+        agents = load_agents(specs)
     except OrchestrationError as exc:
         fail(str(exc), EXIT_CONFIG)
-    run_async(lambda: declared.run(settings))
+    run_async(lambda: run_agents(agents, settings))
 
 
 @app.command()

@@ -1,15 +1,21 @@
-"""Process entry point for agents: ``orchestration agent package.module:attribute``."""
+"""Process entry point for agents: ``orchestration agent package.module:attribute ...``.
+
+An attribute may be one ``Agent`` or a list of them (e.g. ``examples.csrd.agents:ALL_AGENTS``);
+every agent named runs in the one process, sharing its Temporal connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import sys
 
 from orchestration.agent import Agent
 from orchestration.exceptions import AgentError
+from orchestration.settings import Settings
 
-__all__ = ["load_agent"]
+__all__ = ["load_agent", "load_agents", "run_agents"]
 
 
 def load_agent(spec: str) -> Agent:
@@ -33,3 +39,46 @@ def load_agent(spec: str) -> Agent:
     if not isinstance(found, Agent):
         raise AgentError(f"{spec!r} is {type(found).__name__}, not an orchestration Agent")
     return found
+
+
+def load_agents(specs: list[str]) -> list[Agent]:
+    """The agents named by ``module:attribute`` specs, each one ``Agent`` or a list of them.
+
+    Raises:
+        AgentError: a spec cannot be loaded, names no agent, or two agents share an id.
+    """
+    agents: list[Agent] = []
+    for spec in specs:
+        module_name, _, attribute = spec.partition(":")
+        try:
+            agents.append(load_agent(spec))
+            continue
+        except AgentError:
+            found = getattr(sys.modules.get(module_name), attribute, None)
+            if not (isinstance(found, list | tuple) and found):
+                raise
+        bad = [type(a).__name__ for a in found if not isinstance(a, Agent)]
+        if bad:
+            raise AgentError(f"{spec!r} holds {', '.join(sorted(set(bad)))}, not only Agents")
+        agents.extend(found)
+    ids = [a.agent_id for a in agents]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise AgentError(f"agent ids named more than once: {', '.join(twice)}")
+    return agents
+
+
+async def run_agents(agents: list[Agent], settings: Settings) -> None:
+    """Run every agent until SIGINT/SIGTERM, on one Temporal connection."""
+    from orchestration.lifecycle import wait_for_stop_signal
+    from orchestration.metrics_server import sdk_runtime
+    from orchestration.temporal_client import connect
+
+    client = await connect(settings, runtime=sdk_runtime(settings))
+    stop = asyncio.Event()
+    runs = [asyncio.create_task(a.run(settings, client=client, stop=stop)) for a in agents]
+    try:
+        await wait_for_stop_signal()
+    finally:
+        stop.set()
+        await asyncio.gather(*runs)

@@ -85,8 +85,12 @@ class SagaConfig(BaseModel):
     the two flags exist for compatibility with the quick reference and must stay true.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     enable_persistence: bool = True
+    """Always true: a saga's history is Temporal's persistent event log."""
     enable_event_sourcing: bool = True
+    """Always true: a saga's state is rebuilt from its history (replay)."""
     default_timeout_ms: int = Field(default=300_000, gt=0, le=30 * 24 * 3600 * 1000)
     """Overall deadline of a saga that sets no ``timeout_ms``."""
     step_timeout_ms: int = Field(default=60_000, gt=0, le=MAX_TIMEOUT_MS)
@@ -96,6 +100,8 @@ class SagaConfig(BaseModel):
     compensation_retry: RetrySpec = Field(
         default_factory=lambda: RetrySpec(maximum_attempts=5, maximum_interval_ms=30_000)
     )
+    """Retries of a failed compensation (5 attempts, backoff up to 30 s by default) before the
+    saga ends FAILED for manual intervention."""
     forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
     """FORWARD strategy: how many more times a failed step is dispatched before compensating."""
 
