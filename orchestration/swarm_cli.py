@@ -76,7 +76,12 @@ async def deploy(task: SwarmTask, settings: Settings, console: Console) -> dict[
             result: dict[str, Any] = result_task.result()
         except WorkflowFailureError as exc:
             raise swarm_error(task.swarm_id, exc) from exc
-        bar.update(row, completed=result["partitions_completed"])
+        bar.update(
+            row,
+            completed=result["partitions_completed"],
+            detail=f"convergence {result['convergence']:.1%}, "
+            f"{result['partitions_failed']} failed, round {result['iterations']}",
+        )
     return result
 
 
@@ -93,7 +98,9 @@ async def status(swarm_id: str, settings: Settings) -> SwarmProgress | None:
 
 def progress_table(progress: SwarmProgress) -> Table:
     table = Table(
-        title=f"swarm {progress.swarm_id} ({progress.behavior.value})", title_justify="left"
+        title=f"swarm {progress.swarm_id} ({progress.behavior.value})",
+        title_justify="left",
+        show_header=False,
     )
     table.add_column("")
     table.add_column("", justify="right")
