@@ -86,6 +86,9 @@ def setup_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from orchestration import log_filters
+
+    log_filters.install()
 
 
 @app.command()
