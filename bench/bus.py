@@ -165,6 +165,7 @@ def raw_producer(config: KafkaConfig) -> AIOKafkaProducer:
         enable_idempotence=config.uses_idempotence,
         compression_type=None if config.compression_type == "none" else config.compression_type,
         linger_ms=config.linger_ms,
+        max_batch_size=config.max_batch_bytes,
         request_timeout_ms=config.request_timeout_ms,
     )
 

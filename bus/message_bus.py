@@ -32,6 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from bus.batching import Record, send_records
 from bus.codec import encode, error_headers
 from bus.errors import RequestFailedError, RequestTimeoutError
 from bus.message import Id, Message, MessageType
@@ -123,6 +124,7 @@ class MessageBus:
                 if config.compression_type == "none"
                 else config.compression_type,
                 linger_ms=config.linger_ms,
+                max_batch_size=config.max_batch_bytes,
                 request_timeout_ms=config.request_timeout_ms,
             )
         except (AssertionError, RuntimeError, ValueError) as exc:
@@ -286,14 +288,12 @@ class MessageBus:
                 )
             plan.append((self.topic_for(message, topic), message, encode(message)))
         await self.ensure_topics({target for target, _, _ in plan})
+        records: list[Record] = [
+            (lane_topic(target, message.priority), key, value, headers)
+            for target, message, (key, value, headers) in plan
+        ]
         try:
-            futures = [
-                await producer.send(
-                    lane_topic(target, message.priority), value, key=key, headers=headers
-                )
-                for target, message, (key, value, headers) in plan
-            ]
-            stored = await asyncio.gather(*futures)
+            stored = await send_records(producer, records)
         except (KafkaError, OSError) as exc:
             message_bus_errors_total.labels(kind="publish").inc()
             raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
@@ -301,8 +301,8 @@ class MessageBus:
         for (target, kind), count in counts.items():
             message_bus_sent_total.labels(topic=metric_label(target), type=kind.value).inc(count)
         return [
-            Delivery(message.message_id, meta.topic, meta.partition, meta.offset)
-            for (_, message, _), meta in zip(plan, stored, strict=True)
+            Delivery(message.message_id, kafka_topic, partition, offset)
+            for (_, message, _), (kafka_topic, partition, offset) in zip(plan, stored, strict=True)
         ]
 
     async def send_reply(self, reply: Message, reply_topic: str) -> None:

@@ -159,6 +159,13 @@ class KafkaConfig(BaseModel):
         "except against the embedded Tansu broker, whose memory storage refuses it.",
     )
     linger_ms: int = Field(default=0, ge=0, le=10_000, description="Producer batching delay.")
+    max_batch_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest producer batch per partition (aiokafka's max_batch_size); a "
+        "larger record gets a batch of its own.",
+    )
     default_topic: str = Field(
         default="agent.messages",
         pattern=r"^[A-Za-z0-9._\-]{1,200}$",
