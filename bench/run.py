@@ -24,7 +24,7 @@ from bench.report import ROWS_FILE_ENV, Row, exit_status, machine, print_report,
 
 COMPONENTS: dict[str, list[tuple[str, list[str]]]] = {
     "bus": [("bus", []), ("bridge", [])],
-    "routing": [("routing", [])],
+    "routing": [("routing", []), ("scatter", [])],
     "swarm": [("swarm", [])],
     "saga": [("saga", [])],
     "registry": [("registry", [])],
@@ -34,6 +34,7 @@ COMPONENTS: dict[str, list[tuple[str, list[str]]]] = {
 QUICK: dict[str, list[str]] = {
     "bus": ["--messages", "2000", "--seconds", "0.5", "--requests", "20", "--repeats", "1"],
     "bridge": ["--workflows", "5", "--messages", "50", "--repeats", "1"],
+    "scatter": ["--requests", "10", "--repeats", "1"],
     "routing": ["--agents", "500", "--decisions", "2000", "--repeats", "1"],
     "swarm": ["--partitions", "40", "--suppliers", "10", "--agents", "10", "--processes", "1",
               "--repeats", "1"],

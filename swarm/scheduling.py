@@ -154,6 +154,8 @@ class RoundState:
         done_items: items of partitions completed so far.
         config: the tuning.
         pending_count: how many partitions wait in all (None: all are in ``pending``).
+        steal_last: work stealing may take a busy agent's last queued partition (false only
+            when replaying swarms that started before that rule).
     """
 
     round: int
@@ -165,6 +167,7 @@ class RoundState:
     done_items: int
     config: PolicyConfig = field(default_factory=PolicyConfig)
     pending_count: int | None = None
+    steal_last: bool = True
 
     @property
     def idle_agents(self) -> list[AgentView]:

@@ -66,6 +66,9 @@ __all__ = ["NOT_CONVERGED", "SwarmWorkflow"]
 
 NOT_CONVERGED = "SwarmNotConverged"
 """Error type of a swarm that ended below its convergence threshold (details: the result)."""
+STEAL_LAST = "swarm-steal-last-queued-partition"
+"""Patch id: work stealing takes a busy agent's last queued partition too (swarms started
+before it replay without)."""
 _ONE_ATTEMPT = RetrySpec(maximum_attempts=1)
 _MIN_REVIEW_S = 0.05
 """A policy's wake-up comes at least this long after the round (no busy loop of timers)."""
@@ -119,7 +122,9 @@ class SwarmWorkflow:
                 break
             draining = draining or self._history_is_long(task.max_history_events)
             if not draining:
-                round_state = state.round_state(self._iterations + 1, now, config)
+                round_state = state.round_state(
+                    self._iterations + 1, now, config, steal_last=workflow.patched(STEAL_LAST)
+                )
                 assignments = avoid_repeat_failures(
                     round_state, policy.assign(round_state, workflow.random())
                 )

@@ -143,7 +143,9 @@ class SwarmState:
 
     # -- rounds ---------------------------------------------------------------------------
 
-    def round_state(self, round_: int, now: float, config: PolicyConfig) -> RoundState:
+    def round_state(
+        self, round_: int, now: float, config: PolicyConfig, *, steal_last: bool = True
+    ) -> RoundState:
         busy = self.busy_agents()
         agents = []
         for agent_id in self.agent_ids:
@@ -176,6 +178,7 @@ class SwarmState:
             done_items=self._done_items,
             config=config,
             pending_count=len(self._queue),
+            steal_last=steal_last,
         )
 
     def _view(self, partition: int) -> PartitionView:

@@ -28,7 +28,7 @@ finished work included, so placement stays stable for the whole run), each keyed
    agent it failed on while another healthy agent has not failed it.
 3. Every idle, healthy agent takes its own pinned pending partitions, group by group (key,
    then id), up to ``max_batch``; they leave the pins. *Work stealing*: an idle agent with
-   nothing pinned takes up to half of the pinned backlog of the agent that is busy with the
+   nothing pinned takes half (rounded up) of the pinned backlog of the agent busy with the
    most, from its tail (``common.steal``); the stolen items move to the thief's load. So
    groups stay together while their agent keeps up, and a slow agent's tail is shared.
 

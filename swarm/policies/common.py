@@ -148,9 +148,11 @@ def hand_out(
 def steal(
     state: RoundState, queues: Mapping[str, Sequence[int]], given: Sequence[Assignment]
 ) -> list[Assignment]:
-    """Work stealing for static plans: every idle agent left without work takes up to half of
-    the longest queue of an agent that is busy right now, from that queue's tail (the owner
-    keeps the partitions it will reach first), never a partition it :func:`may_run` not.
+    """Work stealing for static plans: every idle agent left without work takes half (rounded
+    up) of the longest queue of an agent that is busy right now, from that queue's tail (the
+    owner keeps the partitions it will reach first), never a partition it :func:`may_run` not.
+    A busy agent's last queued partition is stolen too: an idle agent starts it now, where its
+    owner would start it only after what it is running.
 
     Returns the extra assignments; ``given`` are this round's assignments so far.
     """
@@ -169,10 +171,11 @@ def steal(
         if thief in served:
             continue
         victim = max(sorted(left), key=lambda owner: len(left[owner]), default=None)
-        if victim is None or len(left[victim]) < 2:
+        if victim is None or len(left[victim]) < (1 if state.steal_last else 2):
             break
         queue = left[victim]
-        share = min(state.config.max_batch, len(queue) // 2)
+        half = (len(queue) + 1) // 2 if state.steal_last else len(queue) // 2
+        share = min(state.config.max_batch, half)
         chosen = [p for p in reversed(queue) if may_run(pending[p], thief, healthy)][:share]
         if chosen:
             left[victim] = [p for p in queue if p not in chosen]

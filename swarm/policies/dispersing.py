@@ -10,7 +10,7 @@ partition's own ranking, never back to the one that failed it while another coul
 ``assign(state, rng)``: every idle, healthy agent takes the pending partitions it owns, lowest
 id first, up to ``max_batch``; each agent works through its own share, so agents never contend
 for the same partitions. *Work stealing*: an idle agent with nothing of its own takes up to
-half of the longest share of an agent that is busy right now, from its tail
+half (rounded up) of the longest share of an agent that is busy right now, from its tail
 (``common.steal``), so one slow agent cannot hold the job back. (``state.pending`` may be a
 window of the backlog; partitions outside it wait their turn.)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
@@ -76,4 +77,21 @@ def test_an_idle_agent_without_work_steals_the_tail_of_a_busy_agents_share() -> 
         pending = [part(p) for p, owner in owners.items() if owner != "b"]
         answer = DispersingPolicy().assign(state(pool, pending, config=config), random.Random())
     share = [p for p, owner in owners.items() if owner == longest]
-    assert answer == [Assignment("b", tuple(share[len(share) - len(share) // 2 :]))]
+    half = (len(share) + 1) // 2  # rounded up: a busy agent's last queued partition goes too
+    assert answer == [Assignment("b", tuple(share[len(share) - half :]))]
+
+
+def test_the_last_queued_partition_of_a_busy_agent_is_stolen() -> None:
+    pool = [agent("a", idle=False), agent("b")]
+    owners = DispersingPolicy().owners(state(pool, [part(i) for i in range(40)]))
+    last = next(p for p, owner in owners.items() if owner == "a")
+    answer = DispersingPolicy().assign(state(pool, [part(last)]), random.Random())
+    assert answer == [Assignment("b", (last,))]
+
+
+def test_swarms_started_before_the_rule_replay_without_stealing_the_last_partition() -> None:
+    pool = [agent("a", idle=False), agent("b")]
+    owners = DispersingPolicy().owners(state(pool, [part(i) for i in range(40)]))
+    last = next(p for p, owner in owners.items() if owner == "a")
+    before = dataclasses.replace(state(pool, [part(last)]), steal_last=False)
+    assert DispersingPolicy().assign(before, random.Random()) == []
