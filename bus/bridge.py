@@ -9,7 +9,9 @@ duplicates with :class:`bus.dedup.SeenIds` (and carry it across continue-as-new 
 signals.
 
 Delivery: up to ``max_in_flight`` signals per route are in flight at once, to different
-workflows; signals to one workflow go one after another, in message order. A message's offset
+workflows; signals to one workflow go one after another, in message order (a message waiting
+for its workflow's previous signal holds no call slot; up to 8 x ``max_in_flight`` messages
+are read ahead). A message's offset
 is committed only after Temporal accepted its signal and every earlier message of its partition
 was signalled too (see :mod:`bus.offsets`). If the bridge dies
 between the signal and the commit, the message is signalled again on restart — which is why
@@ -52,6 +54,8 @@ _TRANSIENT = {
     RPCStatusCode.CANCELLED,
 }
 _MAX_BACKOFF_S = 5.0
+_READ_AHEAD = 8
+"""Messages read ahead of the signals in flight: ``max_in_flight`` times this."""
 
 
 class Bridge:
@@ -83,7 +87,11 @@ class Bridge:
         signals to one workflow id go one after another, in message order.
         """
         subscription = self._bus.subscribe([route.topic], route.consumer_group)
-        slots = asyncio.Semaphore(route.max_in_flight)
+        # Messages read ahead (waiting for an earlier signal to their workflow, or for a call
+        # slot) are bounded too; a slot is held only while its call is in flight, so messages
+        # queued behind their workflow's previous signal never keep other workflows waiting.
+        slots = asyncio.Semaphore(route.max_in_flight * _READ_AHEAD)
+        calls = asyncio.Semaphore(route.max_in_flight)
         latest: dict[str, asyncio.Task[None]] = {}
         running: set[asyncio.Task[None]] = set()
         failures: list[BaseException] = []
@@ -119,7 +127,7 @@ class Bridge:
                     task = asyncio.create_task(
                         self._deliver(
                             route, workflow_id, message, receipt, subscription,
-                            after=latest.get(workflow_id),
+                            after=latest.get(workflow_id), calls=calls,
                         )
                     )  # fmt: skip
                     latest[workflow_id] = task
@@ -139,6 +147,7 @@ class Bridge:
         subscription: Subscription,
         *,
         after: asyncio.Task[None] | None,
+        calls: asyncio.Semaphore,
     ) -> None:
         if after is not None:
             await asyncio.wait([after])  # the previous signal to this workflow goes first
@@ -146,13 +155,14 @@ class Bridge:
         backoff = 0.2
         while True:
             try:
-                await self._client.start_workflow(
-                    route.workflow,
-                    id=workflow_id,
-                    task_queue=route.task_queue,
-                    start_signal=route.signal,
-                    start_signal_args=[argument],
-                )
+                async with calls:
+                    await self._client.start_workflow(
+                        route.workflow,
+                        id=workflow_id,
+                        task_queue=route.task_queue,
+                        start_signal=route.signal,
+                        start_signal_args=[argument],
+                    )
             except RPCError as exc:
                 if exc.status in _TRANSIENT:
                     logger.warning(
