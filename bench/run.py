@@ -60,7 +60,10 @@ def run_script(name: str, args: list[str], rows_file: Path, timeout_s: float) ->
         return f"bench/{name}.py did not finish within {timeout_s:.0f} s"
     took = time.monotonic() - started
     print(f"  bench/{name}.py exited {done.returncode} after {took:.0f} s", file=sys.stderr)
-    if done.returncode not in (0, 1):  # 1 is "a target was missed": its rows still count
+    wrote_rows = rows_file.exists() and rows_file.stat().st_size > 0
+    # Exit 1 with rows is "a target was missed"; without rows it is a crash (Python exits 1 on
+    # an uncaught exception too).
+    if done.returncode not in (0, 1) or not wrote_rows:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         return f"bench/{name}.py failed (exit {done.returncode}): {tail}"
     return None

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from orchestration.exceptions import PipelineError
 from orchestration.settings import Settings
 from orchestration.ui_summaries import pipeline_summary
-from orchestration.validation import validation_error
+from orchestration.validation import check_agent_queues, validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
@@ -58,6 +58,14 @@ class Pipeline(WorkflowClient):
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline", exc, "config") from None
         super().__init__(settings=settings, client=client)
+        check_agent_queues(
+            (
+                (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, None)
+                for s, stage in enumerate(self.config.stages)
+                for a, ref in enumerate(stage.agents)
+            ),
+            self._settings.task_queue,
+        )
 
     async def start(
         self, input: Any = None, *, execution_id: str | None = None

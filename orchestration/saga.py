@@ -28,7 +28,7 @@ from orchestration.exceptions import (
 )
 from orchestration.settings import Settings
 from orchestration.ui_summaries import saga_summary
-from orchestration.validation import validation_error
+from orchestration.validation import check_agent_queues, validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
 from workflows.saga_models import (
@@ -83,6 +83,13 @@ class SagaOrchestrator(WorkflowClient):
         """Start the saga (or attach to its existing run) without waiting for it."""
         saga = SagaInput(
             transaction=_validated(transaction), initial_data=initial_data, config=self.config
+        )
+        check_agent_queues(
+            (
+                (f"steps.{n}.agent_id", step.agent_id, step.endpoint)
+                for n, step in enumerate(saga.transaction.steps)
+            ),
+            self._settings.task_queue,
         )
         summary, details = saga_summary(saga.transaction)
         try:

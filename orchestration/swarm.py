@@ -25,7 +25,7 @@ from orchestration.exceptions import (
 )
 from orchestration.settings import Settings, SwarmConfig
 from orchestration.ui_summaries import swarm_summary
-from orchestration.validation import validation_error
+from orchestration.validation import check_agent_queues, validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
@@ -71,6 +71,10 @@ class SwarmOrchestrator(WorkflowClient):
             SwarmError: fewer agents than ``agents_required`` could be found.
         """
         task = await self._prepared(_validated(task))
+        agents = [(f"agents.{n}", agent_id, None) for n, agent_id in enumerate(task.agents)]
+        if task.source is not None:
+            agents.append(("source.agent_id", task.source.agent_id, None))
+        check_agent_queues(agents, self._settings.task_queue)
         summary, details = swarm_summary(task)
         return await self.client.start_workflow(
             SwarmWorkflow.run,

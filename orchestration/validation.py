@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pydantic
 
 from orchestration.exceptions import ValidationError
 
-__all__ = ["describe", "field_problems", "validation_error"]
+__all__ = ["check_agent_queues", "describe", "field_problems", "validation_error"]
 
 
 def field_problems(exc: pydantic.ValidationError, root: str = "value") -> list[dict[str, str]]:
@@ -30,3 +32,32 @@ def validation_error(
     return ValidationError(
         f"invalid {what}: {describe(exc, root)}", errors=field_problems(exc, root)
     )
+
+
+def check_agent_queues(agents: Iterable[tuple[str, str, str | None]], task_queue: str) -> None:
+    """Refuse an agent whose task queue is the orchestration worker's own.
+
+    The orchestration worker polls ``task_queue`` for activities too, so a call meant for such
+    an agent would reach a worker without its actions and fail as "not registered".
+
+    Args:
+        agents: ``(field, agent_id, endpoint)`` for every agent a definition calls.
+        task_queue: ``ORCH_TASK_QUEUE``.
+
+    Raises:
+        ValidationError: naming every such field.
+    """
+    from registry.models import task_queue_for
+
+    problem = (
+        f"the agent's task queue is {task_queue!r}, the orchestration worker's own "
+        "(ORCH_TASK_QUEUE): give the agent another id or endpoint"
+    )
+    errors = [
+        {"field": field, "problem": problem}
+        for field, agent_id, endpoint in agents
+        if task_queue_for(agent_id, endpoint) == task_queue
+    ]
+    if errors:
+        fields = ", ".join(e["field"] for e in errors)
+        raise ValidationError(f"{fields}: {problem}", errors=errors)

@@ -369,7 +369,7 @@ class MessageRouter:
                 raise _Unroutable(
                     "no_target",
                     f"rule {first.name!r} matched but none of its targets "
-                    f"({', '.join(first.targets)}) is registered and healthy",
+                    f"({_some(first.targets)}) is registered and healthy",
                 )
             request = RouteRequest(
                 rule=first.name, key=_key(first, message), priority=int(message.priority)
@@ -428,3 +428,10 @@ def _key(rule: RouteRule, message: Message) -> str | None:
         return None if value is None else str(value)
     value = getattr(message, field)
     return None if value is None else str(value)
+
+
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """The first few names, and how many there are in all when that is more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, ... ({len(names)} in all)"
