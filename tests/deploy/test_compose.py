@@ -34,7 +34,7 @@ import swarm.metrics
 from bus.bridge_config import BridgeConfig
 from orchestration.cli import app
 from orchestration.settings import Settings, split_host_port
-from workers.agent_runtime import load_agent
+from workers.agent_runtime import load_agents
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -299,9 +299,9 @@ def test_commands_are_real_cli_commands(name: str, monkeypatch: pytest.MonkeyPat
         found = sub
     context = found.make_context(" ".join(path), list(args))  # parses options and arguments
     monkeypatch.chdir(ROOT)  # the image's working directory holds examples/, as the checkout
-    monkeypatch.setattr(sys, "path", list(sys.path))  # load_agent adds the working directory
+    monkeypatch.setattr(sys, "path", list(sys.path))  # load_agents adds the working directory
     if path[-1] == "agent":
-        load_agent(context.params["spec"])
+        load_agents(context.params["specs"])
     if path[-1] == "bridge":
         BridgeConfig.load(context.params["config"])
 
