@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from orchestration.stack.processes import ManagedProcess
-from tests.reliability.test_registry_fuzz import free_port
+from tests.reliability.service import free_port, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +44,7 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
     postgres_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ORCH_")},
-        "ORCH_REGISTRY_PORT": str(port),
-        "ORCH_DATABASE_URL": postgres_url,
-        "ORCH_STATE_DIR": str(tmp_path),
-        "ORCH_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(port, tmp_path, DATABASE_URL=postgres_url)
     service = await ManagedProcess.spawn(
         "registry service",
         [sys.executable, "-m", "orchestration.cli", "registry", "serve"],

@@ -4,8 +4,6 @@ service in a subprocess: no 5xx, and every response matches the schema it docume
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,27 +17,17 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from tests.reliability.service import free_port, service_env
+
 TOKEN = "fuzz-token-" + "x" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("fuzz")
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ORCH_")},
-        "ORCH_REGISTRY_PORT": str(port),
-        "ORCH_REGISTRY_TOKEN": TOKEN,
-        "ORCH_STATE_DIR": str(workdir),
-        "ORCH_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(port, workdir, REGISTRY_TOKEN=TOKEN)
     log = (Path(workdir) / "service.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "registry", "serve"],
