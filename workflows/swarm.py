@@ -42,7 +42,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.swarm_batch import SWARM_BATCH
     from swarm import metrics
     from swarm.policies import make_policy
-    from swarm.scheduling import PolicyConfig, avoid_repeat_failures, check_assignments
+    from swarm.scheduling import (
+        PolicyConfig,
+        SwarmBehavior,
+        avoid_repeat_failures,
+        check_assignments,
+    )
     from workflows.dispatch import dispatch_action
     from workflows.metrics_guard import observe
     from workflows.models import ActionRequest, RetrySpec
@@ -123,7 +128,7 @@ class SwarmWorkflow:
             draining = draining or self._history_is_long(task.max_history_events)
             if not draining:
                 round_state = state.round_state(
-                    self._iterations + 1, now, config, steal_last=workflow.patched(STEAL_LAST)
+                    self._iterations + 1, now, config, steal_last=self._steals_last(task)
                 )
                 assignments = avoid_repeat_failures(
                     round_state, policy.assign(round_state, workflow.random())
@@ -292,6 +297,14 @@ class SwarmWorkflow:
                 state.status[p] != PENDING for p in assignment.partition_ids
             ):
                 running[number].cancel()
+
+    @staticmethod
+    def _steals_last(task: SwarmTask) -> bool:
+        """Whether work stealing may take a busy agent's last queued partition. Only the
+        behaviours that steal ask, so only their histories carry the patch marker."""
+        if task.behavior not in (SwarmBehavior.DISPERSING, SwarmBehavior.CLUSTERING):
+            return True  # unused by the others
+        return workflow.patched(STEAL_LAST)
 
     @staticmethod
     def _history_is_long(limit: int) -> bool:

@@ -24,11 +24,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("fuzz")
+def service_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz") / "service.log"
+
+
+@pytest.fixture(scope="module")
+def service_url(service_log: Path) -> Iterator[str]:
     port = free_port()
-    env = service_env(port, workdir, REGISTRY_TOKEN=TOKEN)
-    log = (Path(workdir) / "service.log").open("wb")
+    env = service_env(port, service_log.parent, REGISTRY_TOKEN=TOKEN, LOG_LEVEL="INFO")
+    log = service_log.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "registry", "serve"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -88,3 +92,11 @@ def test_without_the_token_every_endpoint_but_health_refuses(service_url: str) -
             else:
                 assert answer.status_code == 401, (method, path, answer.status_code)
                 assert TOKEN not in answer.text
+
+
+def test_the_token_never_appears_in_the_service_log(service_url: str, service_log: Path) -> None:
+    """Last in this module: the log holds everything the fuzzing and refusals above caused."""
+    httpx.get(f"{service_url}/agents", headers={"Authorization": "Bearer wrong-token"}, timeout=10)
+    text = service_log.read_text(encoding="utf-8", errors="replace")
+    assert text, "the service logged nothing"
+    assert TOKEN not in text and "wrong-token" not in text
