@@ -18,7 +18,6 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from orchestration.exceptions import PipelineError
@@ -80,16 +79,8 @@ class Pipeline(WorkflowClient):
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline execution", exc, "input") from None
         await self.initialize()
-        summary, details = pipeline_summary(pipeline.config)
-        return await self.client.start_workflow(
-            PipelineWorkflow.run,
-            pipeline,
-            id=pipeline.execution_id,
-            task_queue=self._settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=summary,
-            static_details=details,
+        return await self._start_once(
+            PipelineWorkflow.run, pipeline, pipeline.execution_id, pipeline_summary(pipeline.config)
         )
 
     async def execute(

@@ -18,8 +18,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from orchestration.exceptions import (
     SagaCompensationError,
@@ -91,21 +90,9 @@ class SagaOrchestrator(WorkflowClient):
             ),
             self._settings.task_queue,
         )
-        summary, details = saga_summary(saga.transaction)
-        try:
-            return await self.client.start_workflow(
-                SagaWorkflow.run,
-                saga,
-                id=transaction.transaction_id,
-                task_queue=self._settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=summary,
-                static_details=details,
-            )
-        except WorkflowAlreadyStartedError:
-            log.info("saga %s already ran: attaching to it", transaction.transaction_id)
-            return self.client.get_workflow_handle_for(SagaWorkflow.run, transaction.transaction_id)
+        return await self._start_once(
+            SagaWorkflow.run, saga, transaction.transaction_id, saga_summary(saga.transaction)
+        )
 
     async def execute(
         self, transaction: SagaTransaction, initial_data: Any = None

@@ -14,7 +14,6 @@ from typing import Any
 
 import pydantic
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -75,16 +74,11 @@ class SwarmOrchestrator(WorkflowClient):
         if task.source is not None:
             agents.append(("source.agent_id", task.source.agent_id, None))
         check_agent_queues(agents, self._settings.task_queue)
-        summary, details = swarm_summary(task)
-        return await self.client.start_workflow(
+        return await self._start_once(
             SwarmWorkflow.run,
             SwarmInput(task=task, tuning=self.config.policy_tuning()),
-            id=task.swarm_id,
-            task_queue=self._settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=summary,
-            static_details=details,
+            task.swarm_id,
+            swarm_summary(task),
         )
 
     async def deploy(self, task: SwarmTask) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.exceptions import OrchestrationError
@@ -12,6 +16,11 @@ from orchestration.settings import Settings, get_settings
 from orchestration.temporal_client import connect
 
 __all__ = ["WorkflowClient"]
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class WorkflowClient:
@@ -50,3 +59,29 @@ class WorkflowClient:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise self.error(missing) from None
             raise
+
+    async def _start_once(
+        self,
+        run: Callable[[Any, A], Awaitable[R]],
+        argument: A,
+        workflow_id: str,
+        ui: tuple[str, str],
+    ) -> WorkflowHandle[Any, R]:
+        """Start ``run`` under ``workflow_id`` on ``ORCH_TASK_QUEUE``, exactly once: while it
+        runs, starting it again attaches to it; once it ended, the id is never reused and the
+        ended run is returned. ``ui`` is the Web UI's (summary, details)."""
+        summary, details = ui
+        try:
+            return await self.client.start_workflow(
+                run,
+                argument,
+                id=workflow_id,
+                task_queue=self._settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=summary,
+                static_details=details,
+            )
+        except WorkflowAlreadyStartedError:
+            log.info("%s already ran: attaching to it", workflow_id)
+            return self.client.get_workflow_handle_for(run, workflow_id)
