@@ -69,20 +69,25 @@ def run_script(name: str, args: list[str], rows_file: Path, timeout_s: float) ->
     return None
 
 
+def script_rows(name: str, args: list[str], timeout_s: float) -> tuple[list[Row], str | None]:
+    """Run ``bench/<name>.py``: the rows it printed, and an error line if it could not run."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        rows_file = Path(tmp) / f"{name}.jsonl"
+        error = run_script(name, args, rows_file, timeout_s)
+        lines = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.exists() else []
+    return [row_from_dict(json.loads(line)) for line in lines if line], error
+
+
 def collect(components: list[str], *, quick: bool, timeout_s: float) -> tuple[list[Row], list[str]]:
     """Run the components' scripts in turn; their rows, and what could not run."""
     rows: list[Row] = []
     errors: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for component in components:
-            for name, args in COMPONENTS[component]:
-                rows_file = Path(tmp) / f"{name}.jsonl"
-                error = run_script(name, QUICK[name] if quick else args, rows_file, timeout_s)
-                if error:
-                    errors.append(error)
-                if rows_file.exists():
-                    lines = rows_file.read_text(encoding="utf-8").splitlines()
-                    rows += [row_from_dict(json.loads(line)) for line in lines if line]
+    for component in components:
+        for name, args in COMPONENTS[component]:
+            found, error = script_rows(name, QUICK[name] if quick else args, timeout_s)
+            rows += found
+            if error:
+                errors.append(error)
     return rows, errors
 
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the project importable, not bench/
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.report import Row, format_value, machine, row_from_dict
-from bench.run import run_script
+from bench.report import Row, format_value, machine
+from bench.run import script_rows
 
 SCENARIOS: list[tuple[str, str, list[str], list[str]]] = [
     ("10x agents", "registry", ["--agents", "10000", "--repeats", "2"],
@@ -44,11 +43,7 @@ SCENARIOS: list[tuple[str, str, list[str], list[str]]] = [
 
 
 def rows_of(name: str, args: list[str], timeout_s: float) -> tuple[dict[str, Row], str | None]:
-    with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
-        rows_file = Path(tmp) / "rows.jsonl"
-        error = run_script(name, args, rows_file, timeout_s)
-        lines = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.exists() else []
-    rows = [row_from_dict(json.loads(line)) for line in lines if line]
+    rows, error = script_rows(name, args, timeout_s)
     return {row.metric: row for row in rows}, error
 
 

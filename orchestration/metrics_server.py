@@ -17,8 +17,7 @@ from prometheus_client import start_http_server
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from orchestration.exceptions import ConfigurationError
-from orchestration.settings import Settings
-from orchestration.stack.commands import url_host
+from orchestration.settings import Settings, url_host
 
 __all__ = ["sdk_runtime", "serve_metrics"]
 

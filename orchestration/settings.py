@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from workflows.saga_models import SagaConfig
 
 __all__ = [
+    "ANY_ADDRESS",
     "DatabaseConfig",
     "KafkaConfig",
     "RegistryConfig",
@@ -30,7 +31,9 @@ __all__ = [
     "TemporalConfig",
     "get_settings",
     "is_loopback",
+    "local_url",
     "split_host_port",
+    "url_host",
 ]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -70,6 +73,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
+"""Bind addresses meaning "every interface": a client on this machine connects to loopback."""
+
+
+def url_host(host: str) -> str:
+    """``host`` as it appears in a URL (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def local_url(host: str, port: int, path: str = "") -> str:
+    """``http://host:port/path`` for a client on this machine of a server bound to ``host``."""
+    return f"http://{url_host('127.0.0.1' if host in ANY_ADDRESS else host)}:{port}{path}"
 
 
 class TemporalConfig(BaseModel):
@@ -120,8 +137,7 @@ class TemporalConfig(BaseModel):
 
     def web_ui(self, workflow_id: str | None = None) -> str:
         """The Web UI's page of ``workflow_id`` (or of the namespace's workflow list)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        base = (self.ui_url or f"http://{host}:{self.ui_port}").rstrip("/")
+        base = (self.ui_url or f"http://{url_host(self.host)}:{self.ui_port}").rstrip("/")
         page = f"{base}/namespaces/{quote(self.namespace, safe='')}/workflows"
         return f"{page}/{quote(workflow_id, safe='')}" if workflow_id else page
 
@@ -386,9 +402,7 @@ class RegistryConfig(BaseModel):
         """The registry service: ``url``, or the one ``orchestration up`` runs on this host."""
         if self.url:
             return self.url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::", "[::]") else self.host
-        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-        return f"http://{host}:{self.port}"
+        return local_url(self.host, self.port)
 
     @field_validator("url")
     @classmethod

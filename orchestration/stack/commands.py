@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, SecretStr
 
 from orchestration.binaries import tansu_path, temporal_cli_path
-from orchestration.settings import Settings
+from orchestration.settings import Settings, url_host
 from workflows.search_attributes import REGISTERED
 
 __all__ = [
@@ -20,15 +20,9 @@ __all__ = [
     "settings_env",
     "tansu_command",
     "temporal_command",
-    "url_host",
     "worker_command",
     "worker_env",
 ]
-
-
-def url_host(host: str) -> str:
-    """``host`` as it appears in a URL (IPv6 addresses in brackets)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def temporal_command(settings: Settings) -> list[str]:

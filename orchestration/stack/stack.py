@@ -16,13 +16,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from orchestration.exceptions import OrchestrationError, StackError
-from orchestration.settings import Settings
+from orchestration.settings import Settings, local_url, url_host
 from orchestration.stack.commands import (
     bridge_command,
     registry_command,
     tansu_command,
     temporal_command,
-    url_host,
     worker_command,
     worker_env,
 )
@@ -38,8 +37,6 @@ from orchestration.stack.readiness import (
 __all__ = ["EmbeddedStack"]
 
 log = logging.getLogger(__name__)
-
-_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
 def mask_url(url: str) -> str:
@@ -129,10 +126,7 @@ class EmbeddedStack:
 
     def _local_url(self, port: int) -> str:
         """The /metrics URL of a child serving on ``ORCH_METRICS_HOST`` and ``port``."""
-        host = self._settings.metrics_host
-        if host in _ANY_ADDRESS:
-            host = "127.0.0.1"
-        return f"http://{url_host(host)}:{port}/metrics"
+        return local_url(self._settings.metrics_host, port, "/metrics")
 
     @property
     def web_ui_url(self) -> str:
