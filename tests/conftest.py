@@ -6,8 +6,30 @@ import uuid
 
 import pytest
 
+from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
+
 
 @pytest.fixture
 def unique() -> str:
     """A fresh suffix for task queues and workflow ids, so tests never share state."""
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def reliability_figures(pytestconfig: pytest.Config) -> Figures:
+    """Where fault and hostile-input tests record what they ran, injected and lost."""
+    return figures(pytestconfig)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    found = config.stash.get(KEY, None)
+    if found is None or not found.rows:
+        return
+    terminalreporter.section("reliability figures")
+    for line in summary_lines(found.rows):
+        terminalreporter.write_line(line)
+    cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+    if cache is not None:
+        cache.set(CACHE_KEY, found.as_json())

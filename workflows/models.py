@@ -18,11 +18,16 @@ __all__ = [
     "ActionRequest",
     "AgentTaskInput",
     "AgentTaskResult",
+    "MAX_TIMEOUT_MS",
+    "MIN_TIMEOUT_MS",
     "RetrySpec",
 ]
 
 MAX_TIMEOUT_MS = 7 * 24 * 3600 * 1000
 """Longest timeout accepted for one action: a week."""
+MIN_TIMEOUT_MS = 100
+"""Shortest timeout accepted for an action, a stage or a saga: less cannot cover one round trip
+through Temporal to an agent, so every attempt would time out."""
 
 
 class RetrySpec(BaseModel):
@@ -75,7 +80,7 @@ class AgentTaskInput(BaseModel):
     action: Name
     data: Any = None
     endpoint: str | None = Field(default=None, description="temporal://<queue> to override")
-    timeout_ms: int = Field(default=60_000, gt=0, le=MAX_TIMEOUT_MS)
+    timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
 

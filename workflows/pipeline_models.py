@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from registry.conditions import compile_condition
 from registry.models import AgentId, Name
-from workflows.models import MAX_TIMEOUT_MS, RetrySpec
+from workflows.models import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from workflows.reducers import REDUCERS
 
 __all__ = [
@@ -134,7 +134,7 @@ class PipelineStage(BaseModel):
     mode: ExecutionMode = ExecutionMode.SEQUENTIAL
     conditions: list[Condition] = Field(default_factory=list, max_length=20)
     retry_policy: RetrySpec = Field(default_factory=RetrySpec)
-    timeout_ms: int = Field(default=60_000, ge=1, le=MAX_TIMEOUT_MS)
+    timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     transform: TransformRef | None = None
     skip_on_error: bool = False
     until: Condition | None = None
@@ -179,7 +179,7 @@ class PipelineConfig(BaseModel):
 
     name: Name
     stages: list[PipelineStage] = Field(min_length=1, max_length=200)
-    global_timeout_ms: int = Field(default=600_000, ge=1, le=MAX_TIMEOUT_MS)
+    global_timeout_ms: int = Field(default=600_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     error_handling: ErrorHandling = ErrorHandling.FAIL_FAST
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from registry.models import AgentId, Name
-from workflows.models import MAX_TIMEOUT_MS, RetrySpec
+from workflows.models import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 
 __all__ = [
     "CompensationStrategy",
@@ -91,11 +91,11 @@ class SagaConfig(BaseModel):
     """Always true: a saga's history is Temporal's persistent event log."""
     enable_event_sourcing: bool = True
     """Always true: a saga's state is rebuilt from its history (replay)."""
-    default_timeout_ms: int = Field(default=300_000, gt=0, le=30 * 24 * 3600 * 1000)
+    default_timeout_ms: int = Field(default=300_000, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
     """Overall deadline of a saga that sets no ``timeout_ms``."""
-    step_timeout_ms: int = Field(default=60_000, gt=0, le=MAX_TIMEOUT_MS)
+    step_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     """Start-to-close timeout of one attempt of a step that sets no ``timeout_ms``."""
-    compensation_timeout_ms: int = Field(default=60_000, gt=0, le=MAX_TIMEOUT_MS)
+    compensation_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     """Start-to-close timeout of one attempt of a compensation."""
     compensation_retry: RetrySpec = Field(
         default_factory=lambda: RetrySpec(maximum_attempts=5, maximum_interval_ms=30_000)
@@ -128,7 +128,7 @@ class SagaStep(BaseModel):
     agent_id: AgentId
     action: Name
     compensation: Name | None = None
-    timeout_ms: int | None = Field(default=None, gt=0, le=MAX_TIMEOUT_MS)
+    timeout_ms: int | None = Field(default=None, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     retry_policy: RetrySpec = Field(default_factory=RetrySpec)
     depends_on: list[StepName] = Field(default_factory=list, max_length=MAX_STEPS)
     is_pivot: bool = False
@@ -192,7 +192,7 @@ class SagaTransaction(BaseModel):
     name: Name = "saga"
     steps: list[SagaStep] = Field(min_length=1, max_length=MAX_STEPS)
     compensation_strategy: CompensationStrategy = CompensationStrategy.BACKWARD
-    timeout_ms: int | None = Field(default=None, gt=0, le=30 * 24 * 3600 * 1000)
+    timeout_ms: int | None = Field(default=None, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
     transaction_id: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from registry.models import AgentId, Name
 from swarm.scheduling import SwarmBehavior
+from workflows.models import MIN_TIMEOUT_MS
 from workflows.reducers import check_reducer
 
 __all__ = [
@@ -78,7 +79,7 @@ class SwarmTask(BaseModel):
     agents_required: int = Field(ge=1, le=MAX_AGENTS)
     behavior: SwarmBehavior = SwarmBehavior.FORAGING
     convergence_threshold: float = Field(default=0.95, gt=0, le=1)
-    timeout_ms: int = Field(default=300_000, ge=100, le=30 * 24 * 3600 * 1000)
+    timeout_ms: int = Field(default=300_000, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
     action: Name = Field(description="The agent action that processes one partition.")
     agents: list[AgentId] = Field(
         default_factory=list,
@@ -99,11 +100,11 @@ class SwarmTask(BaseModel):
     reducer: str = "sum"
     max_attempts: int = Field(default=3, ge=1, le=100, description="Per partition.")
     max_batch: int = Field(default=10, ge=1, le=1000, description="Partitions per assignment.")
-    partition_timeout_ms: int = Field(default=60_000, ge=10, le=3_600_000)
-    heartbeat_timeout_ms: int = Field(default=10_000, ge=100, le=3_600_000)
+    partition_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=3_600_000)
+    heartbeat_timeout_ms: int = Field(default=10_000, ge=MIN_TIMEOUT_MS, le=3_600_000)
     agent_timeout_ms: int = Field(
         default=30_000,
-        ge=100,
+        ge=MIN_TIMEOUT_MS,
         le=3_600_000,
         description="An assignment no agent picks up within this long fails (agent gone).",
     )

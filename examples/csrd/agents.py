@@ -7,14 +7,16 @@ in ``factors.json`` (kg CO2e per unit).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from examples.csrd.workspace import workspace
+from examples.csrd.workspace import Workspace, workspace
 from orchestration import ActionContext, Agent, AgentDescriptor, ServiceType
 from orchestration.exceptions import AgentError
 
@@ -34,6 +36,9 @@ class ReportRequest(BaseModel):
     """Makes validation fail, so the saga compensates (for the demo and tests)."""
     publish_failures: int = Field(default=0, ge=0, le=10)
     """The publisher fails this many attempts first (forward recovery after the pivot)."""
+    latency_ms: int = Field(default=0, ge=0, le=60_000)
+    """Each action waits this long after applying its effect, as a slow system would; the
+    reliability tests kill agents in that window, after the effect and before the reply."""
 
     @property
     def key(self) -> str:
@@ -81,6 +86,19 @@ def activity_records(request: ReportRequest) -> list[dict[str, Any]]:
     return records
 
 
+async def _applied(
+    ws: Workspace,
+    data: ReportRequest,
+    ctx: ActionContext,
+    effect: Callable[[], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Apply ``effect`` once per idempotency key, then wait out the request's latency."""
+    result = dict(await ws.once(ctx, effect))
+    if data.latency_ms:
+        await asyncio.sleep(data.latency_ms / 1000)
+    return result
+
+
 @collector.action("collect")
 async def collect(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
     ws = await workspace()
@@ -90,7 +108,7 @@ async def collect(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
         path = ws.write("data", data.key, records)
         return {"records": len(records), "path": str(path)}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)
 
 
 @collector.action("delete_data")
@@ -100,7 +118,7 @@ async def delete_data(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]
     async def effect() -> dict[str, Any]:
         return {"deleted": ws.remove("data", data.key)}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)
 
 
 @validator.action("validate")
@@ -125,7 +143,7 @@ async def validate(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
         ws.write("validated", data.key, {"records": len(records)})
         return {"valid": True, "records": len(records)}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)
 
 
 @validator.action("reset_validation")
@@ -135,7 +153,7 @@ async def reset_validation(data: ReportRequest, ctx: ActionContext) -> dict[str,
     async def effect() -> dict[str, Any]:
         return {"reset": ws.remove("validated", data.key)}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)
 
 
 def emissions_kg(records: list[dict[str, Any]]) -> dict[str, str]:
@@ -160,7 +178,7 @@ async def generate(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
         path = ws.write("reports", data.key, report)
         return {"path": str(path), **report}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)
 
 
 @publisher.action("publish")
@@ -178,4 +196,4 @@ async def publish(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
         path = ws.write("published", data.key, report)
         return {"published": str(path)}
 
-    return dict(await ws.once(ctx, effect))
+    return await _applied(ws, data, ctx, effect)

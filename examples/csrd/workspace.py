@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from orchestration.settings import get_settings
 from registry.store import ActionLedger
 
 __all__ = ["Workspace", "use_workspace", "workspace"]
+
+log = logging.getLogger(__name__)
 
 
 class Workspace:
@@ -49,10 +52,30 @@ class Workspace:
         return existed
 
     async def once(self, ctx: ActionContext, effect: Callable[[], Awaitable[Any]]) -> Any:
-        """Apply ``effect`` at most once per idempotency key; return its (first) result."""
-        return await self.ledger.run_once(
-            ctx.idempotency_key, agent_id=ctx.agent_id, action=ctx.action, fn=effect
+        """Apply ``effect`` at most once per idempotency key; return its (first) result.
+
+        A call whose key is already in the ledger (a retry after the first reply was lost,
+        e.g. when the agent died before answering) logs that it returned the stored result.
+        """
+        applied = False
+
+        async def apply() -> Any:
+            nonlocal applied
+            applied = True
+            return await effect()
+
+        result = await self.ledger.run_once(
+            ctx.idempotency_key, agent_id=ctx.agent_id, action=ctx.action, fn=apply
         )
+        if not applied:
+            log.info(
+                "%s.%s: key %s already applied; returned its first result (attempt %d)",
+                ctx.agent_id,
+                ctx.action,
+                ctx.idempotency_key,
+                ctx.attempt,
+            )
+        return result
 
 
 _workspace: Workspace | None = None

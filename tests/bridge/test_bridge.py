@@ -24,6 +24,7 @@ from orchestration.exceptions import ConfigurationError
 from orchestration.lifecycle import cancel_and_wait
 from orchestration.settings import KafkaConfig
 from tests.bridge.order_workflow import SignalOrderWorkflow
+from tests.reliability.figures import Figures
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -80,7 +81,11 @@ async def running(bridge: Bridge) -> AsyncIterator[None]:
 
 
 async def test_messages_signal_one_workflow_per_facility_and_bad_ones_are_dead_lettered(
-    bus: MessageBus, temporal_client: Client, kafka_bootstrap_servers: str, unique: str
+    bus: MessageBus,
+    temporal_client: Client,
+    kafka_bootstrap_servers: str,
+    unique: str,
+    reliability_figures: Figures,
 ) -> None:
     topic = f"readings-{unique}"
     route = BridgeRoute(
@@ -117,6 +122,14 @@ async def test_messages_signal_one_workflow_per_facility_and_bad_ones_are_dead_l
         assert f1 is not None and f1.total_kg_co2e == pytest.approx(6.0)
         letters = await dead_letters(kafka_bootstrap_servers, topic, 2)
     errors = sorted(h["dlq.error"].decode() for h in letters)
+    reliability_figures.record(
+        "bad Kafka messages into the bridge",
+        trials=6,
+        faults=3,
+        lost=2 - len(errors),
+        duplicated=max(0, bridge.signaled - 3),
+        note="not JSON, missing field, a duplicate: 2 dead-lettered with a reason, 1 dropped",
+    )
     assert len(errors) == 2
     assert any("payload.facility_id is missing" in e for e in errors)
     assert any("not a valid message" in e for e in errors)

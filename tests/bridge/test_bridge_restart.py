@@ -17,6 +17,7 @@ from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
 from orchestration.settings import KafkaConfig
+from tests.reliability.figures import Figures
 
 FACILITIES = 4
 PER_FACILITY = 60
@@ -54,7 +55,11 @@ async def _readings(client: Client, ids: list[str]) -> int:
 
 
 async def test_a_bridge_killed_mid_stream_and_restarted_applies_every_message_once(
-    temporal_client: Client, kafka_bootstrap_servers: str, unique: str, tmp_path: Path
+    temporal_client: Client,
+    kafka_bootstrap_servers: str,
+    unique: str,
+    tmp_path: Path,
+    reliability_figures: Figures,
 ) -> None:
     topic = f"meters-{unique}"
     config = tmp_path / "routes.yaml"
@@ -115,6 +120,15 @@ async def test_a_bridge_killed_mid_stream_and_restarted_applies_every_message_on
             second.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(second.wait(), 20) == 0, log.read_text()
         states = [await _state(temporal_client, workflow_id) for workflow_id in ids]
+    counts = [state.readings if state else 0 for state in states]
+    reliability_figures.record(
+        "bridge SIGKILLed mid-stream and restarted",
+        trials=total,
+        faults=1,
+        lost=sum(max(0, PER_FACILITY - c) for c in counts),
+        duplicated=sum(max(0, c - PER_FACILITY) for c in counts),
+        note="Kafka readings signalled into entity workflows",
+    )
     for state in states:
         assert state is not None
         assert state.readings == PER_FACILITY

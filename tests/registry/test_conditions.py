@@ -20,6 +20,7 @@ from registry.conditions import (
     Condition,
     compile_condition,
 )
+from tests.reliability.figures import Figures
 
 
 def message(**payload: Any) -> dict[str, Any]:
@@ -226,7 +227,11 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize(("source", "reason"), ESCAPES, ids=[repr(s[:40]) for s, _ in ESCAPES])
-def test_sandbox_escapes_are_refused_when_the_rule_is_added(source: str, reason: str) -> None:
+def test_sandbox_escapes_are_refused_when_the_rule_is_added(
+    source: str, reason: str, reliability_figures: Figures
+) -> None:
+    reliability_figures.record("sandbox-escape route conditions", trials=1, faults=1,
+                               note="each refused when its rule is added")  # fmt: skip
     with pytest.raises(RoutingError) as refused:
         compile_condition(source)
     assert reason.lower() in refused.value.message.lower()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from orchestration.stack.processes import ManagedProcess
+from tests.reliability.figures import Figures
 from tests.reliability.service import free_port, service_env
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ def restart_postgres() -> None:
     reason="needs the local Postgres cluster and root to restart it (pg_ctlcluster)",
 )
 async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_registration(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, reliability_figures: Figures
 ) -> None:
     port = free_port()
     env = service_env(port, tmp_path, DATABASE_URL=postgres_url)
@@ -91,6 +92,14 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
     finally:
         await service.stop()
 
+    stored = {a["descriptor"]["agent_id"] for a in listed}
+    reliability_figures.record(
+        "Postgres restarted under registry load",
+        trials=AGENTS,
+        faults=1,
+        lost=len(acknowledged - stored) + AGENTS - len(acknowledged),
+        note=f"{len(unavailable)} requests answered 503, {statuses[500]} answered 500",
+    )
     assert acknowledged == {f"pg-{n:03d}" for n in range(AGENTS)}
     assert {a["descriptor"]["agent_id"] for a in listed} >= acknowledged  # none lost
     assert statuses[500] == 0

@@ -17,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from tests.reliability.figures import Figures
 from tests.reliability.service import free_port, service_env
 
 TOKEN = "fuzz-token-" + "x" * 24
@@ -54,13 +55,21 @@ def service_url(service_log: Path) -> Iterator[str]:
         log.close()
 
 
-def test_no_5xx_and_every_response_matches_the_schema(service_url: str) -> None:
+def test_no_5xx_and_every_response_matches_the_schema(
+    service_url: str, reliability_figures: Figures
+) -> None:
     schema = schemathesis.openapi.from_url(f"{service_url}/openapi.json", headers=AUTH)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 12  # every endpoint of the service, /metrics included
     tried: list[str] = []
     for operation in operations:
         fuzz_operation(operation, tried)
+    reliability_figures.record(
+        "registry API fuzzed from its OpenAPI schema",
+        trials=len(tried),
+        faults=len(tried),
+        note=f"{len(operations)} operations; no 5xx, no schema violation",
+    )
     print(f"{len(tried)} requests over {len(operations)} operations")
 
 
@@ -81,8 +90,15 @@ def fuzz_operation(operation: Any, tried: list[str]) -> None:
     fuzz()
 
 
-def test_without_the_token_every_endpoint_but_health_refuses(service_url: str) -> None:
+def test_without_the_token_every_endpoint_but_health_refuses(
+    service_url: str, reliability_figures: Figures
+) -> None:
     spec = httpx.get(f"{service_url}/openapi.json", headers=AUTH, timeout=10).json()
+    routes = [(path, method) for path, operations in spec["paths"].items() for method in operations]
+    reliability_figures.record(
+        "registry requests without the token", trials=len(routes), faults=len(routes),
+        note="every route but /health must answer 401",
+    )  # fmt: skip
     for path, operations in spec["paths"].items():
         for method in operations:
             concrete = path.replace("{agent_id}", "calc-1").replace("{name}", "rule-1")

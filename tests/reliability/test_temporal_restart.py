@@ -26,6 +26,7 @@ from orchestration.stack.readiness import wait_for_port
 from orchestration.swarm import SwarmOrchestrator
 from orchestration.temporal_client import connect
 from swarm.scheduling import SwarmBehavior
+from tests.reliability.figures import Figures
 from workers.orchestration_worker import build_worker
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 from workflows.saga_models import SagaStep, SagaTransaction
@@ -52,7 +53,7 @@ async def start_temporal(settings: Settings, log_file: Path) -> ManagedProcess:
 
 
 async def test_a_saga_a_swarm_and_a_pipeline_finish_across_a_temporal_restart(
-    tmp_path: Path, unique: str
+    tmp_path: Path, unique: str, reliability_figures: Figures
 ) -> None:
     grpc, ui = free_ports(2)
     settings = Settings(
@@ -124,6 +125,20 @@ async def test_a_saga_a_swarm_and_a_pipeline_finish_across_a_temporal_restart(
         release.set()
         await server.stop()
 
+    total, exact = Decimal(swarm_result["result"]), sequential_total(40, 10)
+    finished = [
+        execution_outputs == {"first": {"held": "first"}, "second": {"held": "second"}},
+        pipeline_execution.status == "COMPLETED",
+        swarm_result["status"] == "completed" and total == exact,
+    ]
+    reliability_figures.record(
+        "Temporal dev server SIGKILLed and restarted",
+        trials=3,
+        faults=1,
+        lost=finished.count(False),
+        duplicated=int(total > exact),
+        note="a saga, a pipeline and a 40-partition swarm, all mid-run",
+    )
     assert execution_outputs == {"first": {"held": "first"}, "second": {"held": "second"}}
     assert pipeline_execution.status == "COMPLETED", pipeline_execution
     assert swarm_result["status"] == "completed"

@@ -25,6 +25,7 @@ from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from registry.store import ActionLedger
+from tests.reliability.figures import Figures
 from tests.workers.test_saga_worker_restart import free_port, start_worker
 from workflows.saga_models import SagaStep, SagaTransaction
 
@@ -40,7 +41,7 @@ def failing(n: int) -> bool:
 
 
 async def test_sagas_survive_repeated_worker_kills_with_every_effect_applied_once(
-    temporal_dev_env: WorkflowEnvironment, unique: str, tmp_path: Path
+    temporal_dev_env: WorkflowEnvironment, unique: str, tmp_path: Path, reliability_figures: Figures
 ) -> None:
     client = temporal_dev_env.client
     address = client.service_client.config.target_host
@@ -101,6 +102,17 @@ async def test_sagas_survive_repeated_worker_kills_with_every_effect_applied_onc
         await ledger.close()
 
     applied = Counter(e.key for e in entries)
+    by_saga = Counter(key.split("/")[0] for key in applied)
+    expected = {f"kills-{unique}-{n}": 4 if failing(n) else 3 for n in range(SAGAS)}
+    retried = sum(count - 1 for count in calls.values())
+    reliability_figures.record(
+        "orchestration worker kills (sagas)",
+        trials=SAGAS,
+        faults=kills,
+        lost=sum(max(0, want - by_saga[saga]) for saga, want in expected.items()),
+        duplicated=sum(max(0, by_saga[saga] - want) for saga, want in expected.items()),
+        note=f"{len(applied)} effects; {retried} repeated calls",
+    )
     assert kills == KILLS
     for n, outcome in enumerate(outcomes):
         execution = await orchestrator.get_execution_status(f"kills-{unique}-{n}")
@@ -113,9 +125,6 @@ async def test_sagas_survive_repeated_worker_kills_with_every_effect_applied_onc
             assert execution.state == "COMPLETED", (n, execution.state)
     twice = {key: count for key, count in applied.items() if count > 1}
     assert twice == {}  # the ledger's key is unique anyway; a second row would have failed
-    by_saga = Counter(key.split("/")[0] for key in applied)
-    expected = {f"kills-{unique}-{n}": 4 if failing(n) else 3 for n in range(SAGAS)}
     assert dict(by_saga) == expected  # 2 steps + 2 compensations, or 3 steps: one key each
-    retried = sum(count - 1 for count in calls.values())
     print(f"{SAGAS} sagas, {kills} worker kills, {len(applied)} effects applied once each, "
           f"{retried} repeated calls absorbed by the ledger")  # fmt: skip

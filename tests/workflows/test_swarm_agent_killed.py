@@ -15,6 +15,7 @@ from examples.swarm.suppliers import sequential_total
 from orchestration.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
 from swarm.scheduling import SwarmBehavior
+from tests.reliability.figures import Figures
 from workers.orchestration_worker import build_worker
 from workflows.swarm_models import SwarmTask
 
@@ -42,7 +43,7 @@ async def _agents_process(
 
 
 async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, tmp_path: Path, reliability_figures: Figures
 ) -> None:
     log = tmp_path / "agents.log"
     processes = [
@@ -87,6 +88,15 @@ async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
                 await process.wait()
+    counted = sum(a["partitions"] for a in result["agents"].values())
+    reliability_figures.record(
+        "agent process killed mid-swarm",
+        trials=60,
+        faults=1,
+        lost=max(0, 60 - result["partitions_completed"]),
+        duplicated=max(0, counted - 60),
+        note="partitions; the total matches the sequential sum",
+    )
     assert progress.completed < 60, "the swarm finished before the kill"
     assert Decimal(result["result"]) == sequential_total(60, 10)
     assert result["partitions_completed"] == 60
