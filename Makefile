@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint up clean
+.PHONY: demo test chaos lint up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The fault suite as a soak: CHAOS_SCALE (default 10) times the sagas, kills and inputs.
+chaos: $(STAMP)
+	CHAOS_SCALE=$${CHAOS_SCALE:-10} $(PY) -m pytest -o timeout=7200 \
+		tests/reliability tests/bridge/test_bridge_restart.py \
+		tests/workflows/test_swarm_agent_killed.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -15,11 +15,11 @@ from temporalio.common import RetryPolicy
 from registry.models import AgentId, Name
 
 __all__ = [
+    "MAX_TIMEOUT_MS",
+    "MIN_TIMEOUT_MS",
     "ActionRequest",
     "AgentTaskInput",
     "AgentTaskResult",
-    "MAX_TIMEOUT_MS",
-    "MIN_TIMEOUT_MS",
     "RetrySpec",
 ]
 

@@ -30,14 +30,15 @@ from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from registry.store import ActionLedger
 from tests.reliability.figures import Figures
+from tests.reliability.scale import scaled
 from workers.orchestration_worker import build_worker
 from workflows.models import RetrySpec
 from workflows.saga_models import SagaConfig, SagaTransaction
 
 pytestmark = pytest.mark.slow
 
-SAGAS = 50
-KILLS = 5
+SAGAS = scaled(50)
+KILLS = scaled(5)
 STEP_TIMEOUT_MS = 2_000  # how long a call lost with its process takes to be retried
 RETRY = RetrySpec(maximum_attempts=20, initial_interval_ms=100, maximum_interval_ms=500)
 
@@ -116,7 +117,7 @@ async def test_agent_kills_mid_call_apply_every_effect_once(
                 kills += 1
                 agents = await start_agents(env, log)
             outcomes: list[Any] = await asyncio.wait_for(
-                asyncio.gather(*runs, return_exceptions=True), timeout=300
+                asyncio.gather(*runs, return_exceptions=True), timeout=scaled(300)
             )
     finally:
         await agents.stop()

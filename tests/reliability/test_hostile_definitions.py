@@ -23,6 +23,7 @@ from orchestration.exceptions import ValidationError
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from tests.reliability.figures import Figures, figures
+from tests.reliability.scale import scaled
 from workers.orchestration_worker import build_worker
 from workflows.models import MAX_TIMEOUT_MS
 from workflows.pipeline_models import ExecutionMode, PipelineConfig
@@ -74,7 +75,7 @@ def is_valid(document: dict[str, Any]) -> bool:
     return True
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=scaled(400), suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(saga_documents())
 def test_a_saga_definition_is_accepted_exactly_when_it_is_valid(
     pytestconfig: pytest.Config, document: dict[str, Any]
@@ -110,7 +111,7 @@ def pipeline_documents(draw: st.DrawFn) -> dict[str, Any]:
     return {"name": "generated", "stages": stages}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=scaled(300), deadline=None)
 @given(pipeline_documents())
 def test_a_pipeline_is_refused_for_repeated_names_bad_timeouts_or_no_agents(
     pytestconfig: pytest.Config, document: dict[str, Any]
@@ -155,10 +156,10 @@ async def test_generated_valid_sagas_run_to_completion_in_dependency_order(
     worker_settings = Settings(task_queue=f"hostile-{unique}")
     documents = []
 
-    @settings(max_examples=500, deadline=None, database=None)
+    @settings(max_examples=scaled(500), deadline=None, database=None)
     @given(saga_documents())
     def collect(document: dict[str, Any]) -> None:
-        if is_valid(document) and len(documents) < 12:
+        if is_valid(document) and len(documents) < scaled(12):
             documents.append(document)
 
     collect()

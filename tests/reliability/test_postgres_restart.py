@@ -21,12 +21,13 @@ import pytest
 
 from orchestration.stack.processes import ManagedProcess
 from tests.reliability.figures import Figures
+from tests.reliability.scale import scaled
 from tests.reliability.service import free_port, service_env
 
 pytestmark = pytest.mark.slow
 
 CLUSTERS = Path("/etc/postgresql")
-AGENTS = 200
+AGENTS = scaled(200)
 
 
 def restart_postgres() -> None:

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from tests.reliability.figures import Figures
+from tests.reliability.scale import scaled
 from tests.reliability.service import free_port, service_env
 
 TOKEN = "fuzz-token-" + "x" * 24
@@ -80,7 +81,7 @@ def fuzz_operation(operation: Any, tried: list[str]) -> None:
     an endpoint as a URL, which the schema documents in words only (they get a 422 naming the
     field)."""
 
-    @settings(max_examples=25, deadline=None, database=None,
+    @settings(max_examples=scaled(25), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(case=operation.as_strategy())
     def fuzz(case: schemathesis.Case) -> None:

@@ -26,13 +26,14 @@ from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from registry.store import ActionLedger
 from tests.reliability.figures import Figures
+from tests.reliability.scale import scaled
 from tests.workers.test_saga_worker_restart import free_port, start_worker
 from workflows.saga_models import SagaStep, SagaTransaction
 
 pytestmark = pytest.mark.slow
 
-SAGAS = 50
-KILLS = 4
+SAGAS = scaled(50)
+KILLS = scaled(4)
 STEPS = ("reserve", "calculate", "report")
 
 
@@ -94,7 +95,7 @@ async def test_sagas_survive_repeated_worker_kills_with_every_effect_applied_onc
                 kills += 1
                 worker = await start_worker(address, queue, tmp_path, port)
             outcomes = await asyncio.wait_for(
-                asyncio.gather(*runs, return_exceptions=True), timeout=300
+                asyncio.gather(*runs, return_exceptions=True), timeout=scaled(300)
             )
         entries = await ledger.entries()
     finally:
