@@ -16,13 +16,24 @@ import pydantic
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType, Priority
 from orchestration.exceptions import MessageBusError
 
-__all__ = ["DecodeError", "Headers", "decode", "encode", "error_headers"]
+__all__ = [
+    "DEAD_LETTER_KEPT_BYTES",
+    "DecodeError",
+    "Headers",
+    "dead_letter_value",
+    "decode",
+    "encode",
+    "error_headers",
+]
 
 Headers = list[tuple[str, bytes]]
 
+DEAD_LETTER_KEPT_BYTES = 64 * 1024
+"""How much of a too-large record's value its dead letter keeps (enough to identify it)."""
+
 
 class DecodeError(MessageBusError):
-    """A record's value is not a valid message (bad JSON, or fields that fail validation)."""
+    """A record's value is not a valid message (too large, bad JSON, or invalid fields)."""
 
 
 _TYPE_HEADER = {kind: ("message_type", kind.value.encode()) for kind in MessageType}
@@ -61,6 +72,11 @@ def decode(value: bytes | None) -> Message:
     """
     if value is None:
         raise DecodeError("the record has no value")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(
+            f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} a message "
+            "may be"
+        )
     try:
         return Message.model_validate_json(value)
     except pydantic.ValidationError as exc:
@@ -69,6 +85,14 @@ def decode(value: bytes | None) -> Message:
         raise DecodeError(
             f"not a valid message: {where}: {first['msg']} ({exc.error_count()} error(s))"
         ) from None
+
+
+def dead_letter_value(value: bytes | None) -> tuple[bytes | None, Headers]:
+    """What a dead letter carries of a record's value: all of it, or for a record too large to
+    be sent again its first ``DEAD_LETTER_KEPT_BYTES`` plus a ``dlq.original_bytes`` header."""
+    if value is None or len(value) <= MAX_PAYLOAD_BYTES:
+        return value, []
+    return value[:DEAD_LETTER_KEPT_BYTES], [("dlq.original_bytes", str(len(value)).encode())]
 
 
 def error_headers(

@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from bus.batching import Record, send_records
-from bus.codec import encode, error_headers
+from bus.codec import dead_letter_value, encode, error_headers
 from bus.errors import RequestFailedError, RequestTimeoutError
 from bus.message import Id, Message, MessageType
 from bus.metrics import (
@@ -324,17 +324,20 @@ class MessageBus:
     async def dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: str, attempts: int
     ) -> None:
-        """Send a consumed record, unchanged, to its topic's dead-letter topic."""
+        """Send a consumed record to its topic's dead-letter topic: unchanged, except that a
+        record too large to send again keeps only its beginning (see ``dead_letter_value``)."""
         producer = self._ready()
         topic = logical_topic(record.topic)
+        value, extra = dead_letter_value(record.value)
         try:
             await producer.send_and_wait(
                 dead_letter_topic(topic),
-                record.value,
+                value,
                 key=record.key,
                 headers=error_headers(
                     record.headers, error=error, source=record.topic, attempts=attempts
-                ),
+                )
+                + extra,
             )
         except (KafkaError, OSError) as exc:
             message_bus_errors_total.labels(kind="publish").inc()

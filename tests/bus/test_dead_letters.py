@@ -8,11 +8,12 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from bus.codec import decode
+from bus.codec import DEAD_LETTER_KEPT_BYTES, decode
 from bus.errors import RequestFailedError
-from bus.message import Message, MessageType
+from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType
 from bus.message_bus import MessageBus
 from tests.bus.helpers import headers_of, read_records, sample, take
+from tests.reliability.figures import Figures
 
 
 async def test_an_expired_message_is_dropped_counted_and_dead_lettered(
@@ -110,3 +111,38 @@ async def test_a_handler_that_always_fails_gives_an_error_reply_and_a_dead_lette
     assert headers["dlq.attempts"] == b"2"
     assert headers["dlq.error"] == b"RuntimeError: cannot compute 7"
     assert headers["dlq.source_topic"] == f"agent.{agent}".encode()
+
+
+async def test_an_oversized_record_is_dead_lettered_truncated_and_the_consumer_carries_on(
+    bus: MessageBus, kafka_bootstrap_servers: str, unique: str, reliability_figures: Figures
+) -> None:
+    topic = f"huge-{unique}"
+    sender = f"s-{unique}"
+    await bus.ensure_topics([topic])
+    huge = Message(sender_id=sender, payload={"blob": "x" * (MAX_PAYLOAD_BYTES + 500_000)})
+    value = huge.model_dump_json().encode()
+    # Another producer, with a larger request size than ours: the broker takes the record.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap_servers, max_request_size=4 * MAX_PAYLOAD_BYTES
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=sender.encode())
+    finally:
+        await producer.stop()
+    valid = Message(sender_id=sender, payload={"ok": True})
+    await bus.publish(valid, topic)
+
+    async with bus.subscribe([topic], group_id=f"g-{unique}") as subscription:
+        received = await take(subscription, 1)
+    [dead] = await read_records(kafka_bootstrap_servers, f"{topic}.dlq", 1)
+    reliability_figures.record("oversized Kafka record", trials=2, faults=1,
+                               lost=int(received != [valid]))  # fmt: skip
+    assert received == [valid]
+    headers = headers_of(dead)
+    assert headers["dlq.error"].decode() == (
+        f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} a message may be"
+    )
+    assert headers["dlq.original_bytes"] == str(len(value)).encode()
+    assert dead.value == value[:DEAD_LETTER_KEPT_BYTES]  # enough to tell which message it was
+    assert dead.key == sender.encode()
