@@ -32,6 +32,7 @@ from orchestration.stack.processes import ManagedProcess
 from registry.store import ActionLedger
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
+from tests.reliability.service import child_env
 from tests.reliability.waves import run_in_waves
 from workers.orchestration_worker import build_worker
 from workflows.models import RetrySpec
@@ -87,15 +88,10 @@ async def test_agent_kills_mid_call_apply_every_effect_once(
     temporal_client: Client, unique: str, tmp_path: Path, reliability_figures: Figures
 ) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ORCH_")},
-        "ORCH_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
-        "ORCH_TEMPORAL_NAMESPACE": temporal_client.namespace,
-        "ORCH_STATE_DIR": str(tmp_path),
-        "ORCH_DATABASE_URL": database_url,
-        "ORCH_AGENT_REGISTER": "false",
-        "ORCH_LOG_LEVEL": "INFO",
-    }
+    env = child_env(
+        tmp_path, temporal_client,
+        DATABASE_URL=database_url, AGENT_REGISTER="false", LOG_LEVEL="INFO",
+    )  # fmt: skip
     log = tmp_path / "agents.log"
     rng = random.Random(11)
     requests = [request(n, unique, rng) for n in range(SAGAS)]

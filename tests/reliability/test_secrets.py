@@ -11,7 +11,6 @@ is searched for the token, the wrong token and the password.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from tests.reliability.figures import Figures
-from tests.reliability.service import free_port
+from tests.reliability.service import child_env, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -72,20 +71,18 @@ async def test_no_secret_reaches_a_log_or_an_error_message(
     port = free_port()
     registry_url = f"http://127.0.0.1:{port}"
     queue = f"secrets-{unique}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ORCH_")},
-        "ORCH_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
-        "ORCH_TEMPORAL_NAMESPACE": temporal_client.namespace,
-        "ORCH_STATE_DIR": str(tmp_path),
-        "ORCH_TASK_QUEUE": queue,
-        "ORCH_DATABASE_URL": database,
-        "ORCH_REGISTRY_URL": registry_url,
-        "ORCH_REGISTRY_PORT": str(port),
-        "ORCH_REGISTRY_TOKEN": TOKEN,
-        "ORCH_REGISTRY_HEARTBEAT_INTERVAL_S": "0.2",
-        "ORCH_METRICS_PORT": str(free_port()),
-        "ORCH_LOG_LEVEL": "DEBUG",
-    }
+    env = child_env(
+        tmp_path,
+        temporal_client,
+        TASK_QUEUE=queue,
+        DATABASE_URL=database,
+        REGISTRY_URL=registry_url,
+        REGISTRY_PORT=str(port),
+        REGISTRY_TOKEN=TOKEN,
+        REGISTRY_HEARTBEAT_INTERVAL_S="0.2",
+        METRICS_PORT=str(free_port()),
+        LOG_LEVEL="DEBUG",
+    )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     outputs: dict[str, str] = {}
     failures = 0
