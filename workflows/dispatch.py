@@ -28,6 +28,7 @@ async def dispatch_action(
     summary: str | None = None,
     heartbeat_timeout_ms: int | None = None,
     cancellable: bool = True,
+    settle_on_cancel: bool = False,
     schedule_to_start_timeout_ms: int | None = None,
 ) -> Any:
     """Run ``action`` on the agent and return its output (JSON-decoded).
@@ -43,6 +44,9 @@ async def dispatch_action(
         heartbeat_timeout_ms: fail an attempt whose agent stops heartbeating for this long.
         cancellable: False for work that must finish even if the workflow is cancelled
             (compensations): the activity is then shielded from cancellation.
+        settle_on_cancel: when cancelled, wait until the agent's attempt has settled and
+            return its outcome (a result if it completed anyway) instead of giving up on it
+            at once: what a saga needs to know whether a step's effect must be undone.
         schedule_to_start_timeout_ms: fail when no worker of the agent picks the call up
             within this long (the agent is gone) instead of waiting for one.
     """
@@ -61,9 +65,13 @@ async def dispatch_action(
         ),
         retry_policy=retry.to_temporal(),
         summary=summary or f"{agent_id}.{action}",
-        cancellation_type=(
-            workflow.ActivityCancellationType.TRY_CANCEL
-            if cancellable
-            else workflow.ActivityCancellationType.ABANDON
-        ),
+        cancellation_type=_cancellation_type(cancellable, settle_on_cancel),
     )
+
+
+def _cancellation_type(cancellable: bool, settle: bool) -> workflow.ActivityCancellationType:
+    if not cancellable:
+        return workflow.ActivityCancellationType.ABANDON
+    if settle:
+        return workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+    return workflow.ActivityCancellationType.TRY_CANCEL

@@ -5,6 +5,11 @@ concurrently. Before the pivot step completed, a failed step stops new launches;
 already running finish, then completed steps are compensated in the order the strategy
 says. Once a pivot completed, failures are retried until they succeed (forward recovery).
 Compensation, once begun, runs to its end even if the workflow is cancelled meanwhile.
+
+When the saga is cancelled or times out while steps run, it asks their agents to stop and
+waits until each call has settled: a step whose agent completed it anyway is compensated
+with the others, so no effect is left behind (an agent that never heartbeats only settles
+when it finishes or its attempt times out).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ FAILURE_TYPES = {
 }
 """ApplicationError type of the workflow failure, by terminal state."""
 TIMED_OUT = "SagaTimedOut"
+SETTLE_CANCELLED_STEPS = "saga-settle-cancelled-steps"
+"""Patch id: steps cancelled mid-call are waited for, and compensated if they completed."""
 
 
 class _SagaTimeout(Exception):
@@ -211,6 +218,9 @@ class SagaWorkflow:
                 timeout_ms=step.timeout_ms or self._saga.config.step_timeout_ms,
                 retry=retry,
                 summary=f"step {step.name}: {step.agent_id}.{step.action}",
+                # A step cancelled mid-call (saga cancelled or timed out) may still complete
+                # on its agent: wait for its outcome, so a completed one is compensated too.
+                settle_on_cancel=workflow.patched(SETTLE_CANCELLED_STEPS),
             )
         except ActivityError as exc:
             record.state = StepState.FAILED

@@ -20,7 +20,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_test_server_path
 from orchestration.temporal_client import ensure_search_attributes
-from tests.workflows.test_replay import record, record_pipeline, record_saga, record_swarm
+from tests.workflows.test_replay import (
+    record,
+    record_cancelled_saga,
+    record_pipeline,
+    record_saga,
+    record_swarm,
+)
 
 Recorder = Callable[[Client, str], Awaitable[WorkflowHistory]]
 
@@ -29,6 +35,7 @@ RECORDINGS: dict[str, Recorder] = {
     "agent_task_failed": lambda c, i: record(c, i, {"nom": "x"}),
     "saga_completed": lambda c, i: record_saga(c, i, None),
     "saga_compensated": lambda c, i: record_saga(c, i, "d"),
+    "saga_cancelled": record_cancelled_saga,
     "swarm_swarming": lambda c, i: record_swarm(c, i, "swarming"),
     "swarm_foraging": lambda c, i: record_swarm(c, i, "foraging"),
     "pipeline_completed": lambda c, i: record_pipeline(c, i, False),

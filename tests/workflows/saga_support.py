@@ -62,6 +62,9 @@ class SagaAgent:
         """Step → how many more calls of its action fail (retryably)."""
         self.broken: set[str] = set()
         """Log entries (``do:x`` or ``undo:x``) whose calls fail for good."""
+        self.deaf: set[str] = set()
+        """Gated log entries whose calls do not heartbeat while held, so they never learn of
+        a cancellation and finish once released (like an agent without heartbeats)."""
         self._seen: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         for name in steps:
             self._declare(name)
@@ -121,6 +124,8 @@ class SagaAgent:
     async def _hold(self, entry: str, ctx: ActionContext) -> None:
         """Wait for the entry's gate (heartbeating, so cancellation arrives) and barrier."""
         gate = self.gates.get(entry)
+        if gate is not None and entry in self.deaf:
+            await gate.wait()
         while gate is not None and not gate.is_set():
             ctx.heartbeat()
             with contextlib.suppress(TimeoutError):
@@ -164,6 +169,16 @@ class SagaAgent:
                 raise RuntimeError(f"undoing {name} failed")
             self._note(f"undone:{name}")
             return {"undone": name}
+
+
+async def activity_cancel_requested(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the workflow's history shows an activity's cancellation was requested."""
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            async for event in handle.fetch_history_events():
+                if event.HasField("activity_task_cancel_requested_event_attributes"):
+                    return
+            await asyncio.sleep(0.05)
 
 
 async def saga_status(

@@ -20,6 +20,7 @@ from temporalio.worker import Replayer, Worker
 
 from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
+from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput, RetrySpec
@@ -133,6 +134,59 @@ async def test_a_fresh_saga_history_replays(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str
 ) -> None:
     history = await record_saga(temporal_time_skipping_env.client, f"replay-{unique}", "d")
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+async def record_cancelled_saga(client: Client, workflow_id: str) -> WorkflowHistory:
+    """Cancel a saga while its agent (which never heartbeats) runs step b; b completes after
+    the cancellation, and a and b are compensated."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @agent.action("do")
+    async def do(data: None, ctx: ActionContext) -> str:
+        if ctx.context["step"] == "b":
+            started.set()
+            await release.wait()
+        return str(ctx.context["step"])
+
+    @agent.action("undo")
+    async def undo(data: None, ctx: ActionContext) -> None:
+        return None
+
+    steps = [
+        SagaStep("a", agent.agent_id, "do", compensation="undo"),
+        SagaStep("b", agent.agent_id, "do", compensation="undo", depends_on=["a"]),
+    ]
+    saga = SagaInput(
+        transaction=SagaTransaction(name="replay", steps=steps, transaction_id=workflow_id)
+    )
+    queue = f"orch-{workflow_id}"
+    async with agent.worker(client), Worker(client, task_queue=queue, workflows=[SagaWorkflow]):
+        handle = await client.start_workflow(
+            SagaWorkflow.run, saga, id=workflow_id, task_queue=queue
+        )
+        await asyncio.wait_for(started.wait(), 60)
+        await handle.cancel()
+        await activity_cancel_requested(handle)
+        release.set()
+        with contextlib.suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 120)
+    return await handle.fetch_history()
+
+
+async def test_a_fresh_cancelled_saga_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str
+) -> None:
+    client = temporal_time_skipping_env.client
+    history = await record_cancelled_saga(client, f"replay-cancel-{unique}")
+    undone = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ].count("undo")
+    assert undone == 2  # b completed after the cancellation, and was undone with a
     result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

@@ -14,7 +14,12 @@ from temporalio.worker import Worker
 from orchestration.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
-from tests.workflows.saga_support import SagaAgent, saga_status, saga_worker
+from tests.workflows.saga_support import (
+    SagaAgent,
+    activity_cancel_requested,
+    saga_status,
+    saga_worker,
+)
 from workflows.models import RetrySpec
 from workflows.saga import SagaWorkflow
 from workflows.saga_models import SagaConfig, SagaExecution, SagaState, SagaTransaction, StepState
@@ -224,6 +229,38 @@ async def test_cancelling_before_the_pivot_compensates_and_ends_aborted(
     assert status.steps["pivot"].state == StepState.NOT_RUN
     assert agent.entries("do:") == ["a", "b"]
     assert await search_state(client, transaction) == "ABORTED"
+
+
+async def test_a_step_its_agent_completes_after_the_cancellation_is_compensated_too(
+    temporal_client: Client, unique: str
+) -> None:
+    """b's agent never heartbeats, so it never learns of the cancellation and applies its
+    effect anyway: the saga waits for b's call to settle and undoes b as well as a."""
+    agent = SagaAgent(f"agent-{unique}", ["a", "b", "pivot"])
+    transaction = SagaTransaction(
+        steps=[
+            agent.step("a"),
+            agent.step("b", "a"),
+            agent.step("pivot", "b", is_pivot=True, compensation=None),
+        ]
+    )
+    release = agent.gate("do:b")
+    agent.deaf.add("do:b")
+    async with saga_worker(temporal_client, unique, agent) as orchestrator:
+        handle = await orchestrator.start(transaction, DATA)
+        await agent.reached("do:b")
+        await orchestrator.cancel(transaction.transaction_id)
+        await activity_cancel_requested(handle)
+        release.set()  # b completes after all
+        with pytest.raises(SagaError):
+            await orchestrator.execute(transaction, DATA)
+        status = await orchestrator.get_execution_status(transaction.transaction_id)
+
+    assert agent.entries("done:") == ["a", "b"]
+    assert status.state == SagaState.ABORTED
+    assert status.compensated_steps == ["b", "a"]
+    assert agent.entries("undone:") == ["b", "a"]
+    assert status.steps["pivot"].state == StepState.NOT_RUN
 
 
 async def test_cancelling_while_compensating_does_not_stop_the_compensation(
