@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from examples.csrd.workspace import Workspace, use_workspace
+from registry.store import ActionLedger
 from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
 
 
@@ -19,6 +23,18 @@ def unique() -> str:
 def reliability_figures(pytestconfig: pytest.Config) -> Figures:
     """Where fault and hostile-input tests record what they ran, injected and lost."""
     return figures(pytestconfig)
+
+
+@pytest.fixture
+async def csrd_workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
+    """The files and idempotency ledger of the CSRD example agents run in this process, closed
+    after the test (the agents' own ``workspace()`` would stay open on a loop that is gone)."""
+    ledger = await ActionLedger.open(f"sqlite+aiosqlite:///{tmp_path}/ledger.db")
+    workspace = Workspace(tmp_path / "csrd", ledger)
+    use_workspace(workspace)
+    yield workspace
+    use_workspace(None)
+    await ledger.close()
 
 
 def pytest_terminal_summary(

@@ -465,6 +465,7 @@ async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None
             await asyncio.sleep(0.2)
 
 
+@pytest.mark.usefixtures("csrd_workspace")  # the in-process CSRD agents' files and ledger
 async def test_a_running_stack_serves_every_seed_metric(tmp_path: Path, unique: str) -> None:
     sdk_port, bridge_port = free_ports(2)
     routes = tmp_path / "routes.yaml"

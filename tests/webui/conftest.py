@@ -1,4 +1,4 @@
-"""Fixtures of the Web UI tests: a dev server with its UI on, and the CSRD agents' workspace."""
+"""Fixtures of the Web UI tests: a dev server with its UI on (the CSRD workspace is shared)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from tests.webui.server import TemporalWithUI, temporal_with_ui
-from tests.workers.test_saga_cli import csrd_workspace  # noqa: F401 (the fixture, reused)
 
 
 @pytest_asyncio.fixture(name="temporal_with_ui", scope="module", loop_scope="session")

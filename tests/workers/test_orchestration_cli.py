@@ -16,10 +16,8 @@ from orchestration.settings import Settings
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, ServiceType
 from tests.workers.cli import orchestration
-from tests.workers.test_saga_cli import CSRD_INPUT, csrd_workspace
+from tests.workers.test_saga_cli import CSRD_INPUT
 from workers.orchestration_worker import build_worker
-
-__all__ = ["csrd_workspace"]  # a fixture used here
 
 STEPS = ("collect_data", "validate", "generate_report", "publish")
 

@@ -5,30 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from examples.csrd.agents import ALL_AGENTS
-from examples.csrd.workspace import Workspace, use_workspace
+from examples.csrd.workspace import Workspace
 from orchestration.settings import Settings
-from registry.store import ActionLedger
 from tests.workers.test_temporal_cli import temporal_cli
 from workers.orchestration_worker import build_worker
 
 CSRD_INPUT = Path(__file__).parents[2] / "examples" / "inputs" / "csrd_saga.json"
-
-
-@pytest.fixture
-async def csrd_workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
-    ledger = await ActionLedger.open(f"sqlite+aiosqlite:///{tmp_path}/ledger.db")
-    workspace = Workspace(tmp_path / "csrd", ledger)
-    use_workspace(workspace)
-    yield workspace
-    use_workspace(None)
-    await ledger.close()
 
 
 async def test_the_csrd_saga_starts_from_the_example_json_and_reports_its_status(
