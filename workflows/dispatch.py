@@ -10,11 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from registry.models import task_queue_for
 from workflows.models import ActionRequest, RetrySpec
 
-__all__ = ["dispatch_action"]
+__all__ = ["describe_failure", "dispatch_action"]
 
 
 async def dispatch_action(
@@ -75,3 +76,16 @@ def _cancellation_type(cancellable: bool, settle: bool) -> workflow.ActivityCanc
     if settle:
         return workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
     return workflow.ActivityCancellationType.TRY_CANCEL
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line for a failed call, as statuses and the Web UI show it: the cause's type and
+    message (``AgentError: ... (non-retryable)``), or the error's own text when it is not an
+    activity failure."""
+    cause = error.cause if isinstance(error, ActivityError) else None
+    if isinstance(cause, ApplicationError):
+        suffix = " (non-retryable)" if cause.non_retryable else ""
+        return f"{cause.type or 'ApplicationError'}: {cause.message}{suffix}"
+    if cause is not None:
+        return f"{type(cause).__name__}: {cause}"
+    return str(error)

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration import metrics
     from registry.conditions import Condition, compile_condition
     from workflows.chunks import chunk_bounds
-    from workflows.dispatch import dispatch_action
+    from workflows.dispatch import describe_failure, dispatch_action
     from workflows.metrics_guard import count, observe
     from workflows.models import ActionRequest
     from workflows.pipeline_models import (
@@ -152,7 +152,7 @@ class PipelineWorkflow:
                     # We cancelled the call (the global timeout): not a stage failure to
                     # handle (CONTINUE would run the next stages past the deadline). Stop here.
                     raise asyncio.CancelledError from exc
-                error = _describe(exc)
+                error = describe_failure(exc)
                 result.duration_ms = _ms_since(started)
                 observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),
                         result.duration_ms)  # fmt: skip
@@ -336,10 +336,3 @@ def _chunks(items: list[Any], agents: int, size: int | None) -> list[list[Any]]:
 
 def _ms_since(started: datetime) -> float:
     return (workflow.now() - started).total_seconds() * 1000
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ActivityError) and exc.cause is not None:
-        cause = exc.cause
-        return f"{type(cause).__name__}: {cause}"
-    return str(exc)

@@ -24,7 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration import metrics
-    from workflows.dispatch import dispatch_action
+    from workflows.dispatch import describe_failure, dispatch_action
     from workflows.metrics_guard import count, observe
     from workflows.models import ActionRequest, RetrySpec
     from workflows.saga_models import (
@@ -224,7 +224,7 @@ class SagaWorkflow:
             )
         except ActivityError as exc:
             record.state = StepState.FAILED
-            record.error = _describe(exc)
+            record.error = describe_failure(exc)
             if _non_retryable(exc, retry):
                 self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")
@@ -363,7 +363,7 @@ class SagaWorkflow:
             )
         except ActivityError as exc:
             record.state = StepState.COMPENSATION_FAILED
-            record.compensation_error = _describe(exc)
+            record.compensation_error = describe_failure(exc)
             self._exec.errors.append(f"compensation of {name!r}: {record.compensation_error}")
             self._exec.manual_intervention_required = True
             return False
@@ -480,14 +480,3 @@ def _non_retryable(exc: ActivityError, retry: RetrySpec) -> bool:
     return isinstance(cause, ApplicationError) and (
         cause.non_retryable or cause.type in retry.non_retryable_error_types
     )
-
-
-def _describe(exc: ActivityError) -> str:
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        kind = f"{cause.type or 'ApplicationError'}"
-        suffix = " (non-retryable)" if cause.non_retryable else ""
-        return f"{kind}: {cause.message}{suffix}"
-    if cause is not None:
-        return f"{type(cause).__name__}: {cause}"
-    return str(exc)

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         avoid_repeat_failures,
         check_assignments,
     )
-    from workflows.dispatch import dispatch_action
+    from workflows.dispatch import describe_failure, dispatch_action
     from workflows.metrics_guard import observe
     from workflows.models import ActionRequest, RetrySpec
     from workflows.reducers import ReducerError
@@ -279,7 +279,7 @@ class SwarmWorkflow:
             if not isinstance(error, ActivityError | ReducerError):
                 raise error
             return state.finish(
-                number, results={}, errors={}, busy_ms=elapsed_ms, failure=_describe(error)
+                number, results={}, errors={}, busy_ms=elapsed_ms, failure=describe_failure(error)
             )
         answer = finished.result() or {}
         return state.finish(
@@ -401,12 +401,6 @@ def _tuning(tuning: dict[str, float]) -> dict[str, Any]:
     if "max_backups" in values:
         values["max_backups"] = int(values["max_backups"])
     return values
-
-
-def _describe(error: BaseException) -> str:
-    cause = error.__cause__
-    text = str(cause or error)
-    return f"{type(cause).__name__}: {text}" if cause is not None else text
 
 
 def _ranges(partitions: tuple[int, ...]) -> str:
