@@ -42,7 +42,7 @@ from orchestration.exceptions import RegistryError, ValidationError
 from registry.database_discovery import discover_in_database
 from registry.discovery import DiscoveryQuery
 from registry.errors import AgentNotFoundError
-from registry.health import HealthPolicy, should_pause_eviction
+from registry.health import HealthAssessment, HealthPolicy, should_pause_eviction
 from registry.heartbeat_flusher import HeartbeatFlusher
 from registry.metrics import registry_discovery_latency_ms, registry_heartbeats_total
 from registry.metrics_parsing import parse_metrics
@@ -178,7 +178,12 @@ class LocalAgentRegistry:
             store, self._snapshot, self._now, writes=self._flush_lock, on_outcome=self._follow
         )
         await sync.load()
-        self._known.remember({a: e.status for a, e in self._snapshot.entries.items()})
+        entries = self._snapshot.entries
+        self._known.remember({a: e.status for a, e in entries.items()})
+        # The gauges show the stored statuses and scores until the first health check.
+        self._known.publish(
+            {a: HealthAssessment(e.score, e.status, 0.0) for a, e in entries.items()}
+        )
         self._store, self._sync = store, sync
         if self._background:
             self._tasks = [

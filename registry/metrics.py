@@ -22,13 +22,17 @@ __all__ = [
 ]
 
 registry_agents_total = Gauge(
-    "registry_agents_total", "Registered agents by status, at the last health check.", ["status"]
+    "registry_agents_total",
+    "Registered agents by status, at the last health check (as stored, at start).",
+    ["status"],
 )
 registry_discovery_latency_ms = Histogram(
     "registry_discovery_latency_ms", "Time to answer a discovery query, in ms.", buckets=MS_BUCKETS
 )
 registry_agent_health = Gauge(
-    "registry_agent_health", "Agent health score (0..1), at the last health check.", ["agent_id"]
+    "registry_agent_health",
+    "Agent health score (0..1), at the last health check (as stored, at start).",
+    ["agent_id"],
 )
 registry_self_preservation = Gauge(
     "registry_self_preservation",

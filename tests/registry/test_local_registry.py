@@ -16,6 +16,7 @@ from orchestration.exceptions import RegistryError, ValidationError
 from registry.errors import AgentNotFoundError
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
+from registry.metrics import registry_agent_health, registry_agents_total
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.store import create_engine
 from registry.store.agents import AgentStore
@@ -422,3 +423,29 @@ async def test_using_the_registry_before_initialize_is_an_error(empty_database_u
 
     with pytest.raises(RegistryError, match="initialize"):
         await registry.heartbeat("a", HEALTHY)
+
+
+async def test_a_started_registry_publishes_its_stored_agents_before_any_health_check(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    async with LocalAgentRegistry(engine, policy=POLICY, clock=clock, background=False) as first:
+        for n in range(3):
+            await first.register(agent(f"stored-{n}"))
+        await first.heartbeat("stored-0", {"cpu_usage": 0.9, "error_rate": 0.5})
+    for status in AgentStatus:  # forget what the first registry published
+        registry_agents_total.labels(status=status.value).set(0)
+    registry_agent_health.clear()
+
+    async with LocalAgentRegistry(engine, policy=POLICY, clock=clock, background=False) as again:
+        counted = {
+            status: REGISTRY.get_sample_value("registry_agents_total", {"status": status.value})
+            for status in AgentStatus
+        }
+        stored = REGISTRY.get_sample_value("registry_agent_health", {"agent_id": "stored-0"})
+        fresh = REGISTRY.get_sample_value("registry_agent_health", {"agent_id": "stored-1"})
+        statuses = [await status_of(again, f"stored-{n}") for n in range(3)]
+
+    assert counted == {status: float(statuses.count(status)) for status in AgentStatus}
+    assert sum(counted.values()) == 3
+    assert fresh == 1.0
+    assert stored is not None and stored < 1.0  # the unhealthy metrics of its heartbeat
