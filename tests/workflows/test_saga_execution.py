@@ -196,6 +196,17 @@ async def test_a_compensation_that_keeps_failing_needs_manual_intervention(
     assert await search_state(client, transaction) == "FAILED"
 
 
+def a_b_pivot(unique: str) -> tuple[SagaAgent, SagaTransaction]:
+    """a -> b -> pivot (which has no compensation), on one agent."""
+    agent = SagaAgent(f"agent-{unique}", ["a", "b", "pivot"])
+    steps = [
+        agent.step("a"),
+        agent.step("b", "a"),
+        agent.step("pivot", "b", is_pivot=True, compensation=None),
+    ]
+    return agent, SagaTransaction(steps=steps)
+
+
 async def test_cancelling_before_the_pivot_compensates_and_ends_aborted(
     temporal_client: Client, unique: str
 ) -> None:
@@ -203,14 +214,7 @@ async def test_cancelling_before_the_pivot_compensates_and_ends_aborted(
     while one of its actions still runs (here b, which only learns of the cancellation
     through its next heartbeat)."""
     client = temporal_client
-    agent = SagaAgent(f"agent-{unique}", ["a", "b", "pivot"])
-    transaction = SagaTransaction(
-        steps=[
-            agent.step("a"),
-            agent.step("b", "a"),
-            agent.step("pivot", "b", is_pivot=True, compensation=None),
-        ]
-    )
+    agent, transaction = a_b_pivot(unique)
     agent.gate("do:b")  # never released: b only stops because it is cancelled
     async with saga_worker(client, unique, agent) as orchestrator:
         await orchestrator.start(transaction, DATA)
@@ -236,14 +240,7 @@ async def test_a_step_its_agent_completes_after_the_cancellation_is_compensated_
 ) -> None:
     """b's agent never heartbeats, so it never learns of the cancellation and applies its
     effect anyway: the saga waits for b's call to settle and undoes b as well as a."""
-    agent = SagaAgent(f"agent-{unique}", ["a", "b", "pivot"])
-    transaction = SagaTransaction(
-        steps=[
-            agent.step("a"),
-            agent.step("b", "a"),
-            agent.step("pivot", "b", is_pivot=True, compensation=None),
-        ]
-    )
+    agent, transaction = a_b_pivot(unique)
     release = agent.gate("do:b")
     agent.deaf.add("do:b")
     async with saga_worker(temporal_client, unique, agent) as orchestrator:
