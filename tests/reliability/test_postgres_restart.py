@@ -1,5 +1,6 @@
-"""Postgres restarted under registry load: meanwhile the service answers 503 with a clear
-message (never a 500), it recovers by itself, and no acknowledged registration is lost.
+"""Postgres restarted under registry load (``CHAOS_SCALE`` times, spread over the load):
+meanwhile the service answers 503 with a clear message (never a 500), it recovers by itself,
+and no acknowledged registration is lost.
 
 Restarts the machine's Postgres cluster (``pg_ctlcluster ... restart``); every engine of ours
 pings connections before use, so the rest of the suite reconnects."""
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.slow
 
 CLUSTERS = Path("/etc/postgresql")
 AGENTS = scaled(200)
+RESTARTS = scaled(1)  # spread over the registrations: after 1/(n+1), 2/(n+1), ... of them
 
 
 def restart_postgres() -> None:
@@ -57,7 +59,7 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
     statuses: Counter[int] = Counter()
     unavailable: list[httpx.Response] = []
     acknowledged: set[str] = set()
-    loaded = asyncio.Event()
+    progress = asyncio.Condition()
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             deadline = time.monotonic() + 60
@@ -78,16 +80,21 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
                             statuses[answer.status_code] += 1
                             if answer.status_code == 201:
                                 acknowledged.add(agent_id)
-                                if len(acknowledged) == AGENTS // 4:
-                                    loaded.set()  # under load when the restart comes
+                                async with progress:
+                                    progress.notify_all()
                                 break
                             assert answer.status_code == 503, answer.text  # never a 500
                             unavailable.append(answer)
                             await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
 
             load = asyncio.create_task(register_all())
-            await asyncio.wait_for(loaded.wait(), 60)
-            await asyncio.to_thread(restart_postgres)
+            for n in range(1, RESTARTS + 1):  # each restart comes under load
+                async with progress:
+                    threshold = n * AGENTS // (RESTARTS + 1)
+                    await asyncio.wait_for(
+                        progress.wait_for(lambda t=threshold: len(acknowledged) >= t), 120
+                    )
+                await asyncio.to_thread(restart_postgres)
             await load
             listed = (await http.get("/agents")).json()
     finally:
@@ -97,7 +104,7 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
     reliability_figures.record(
         "Postgres restarted under registry load",
         trials=AGENTS,
-        faults=1,
+        faults=RESTARTS,
         lost=len(acknowledged - stored) + AGENTS - len(acknowledged),
         note=f"{len(unavailable)} requests answered 503, {statuses[500]} answered 500",
     )
@@ -108,4 +115,5 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
         assert "Retry-After" in answer.headers
         assert "database" in answer.json()["error"].lower()
         assert "Traceback" not in answer.text and "asyncpg" not in answer.text
-    print(f"{AGENTS} registrations, {len(unavailable)} answered 503 during the restart, 0 lost")
+    print(f"{AGENTS} registrations, {len(unavailable)} answered 503 during {RESTARTS} "
+          "restart(s), 0 lost")  # fmt: skip
