@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The fault suite as a soak: CHAOS_SCALE (default 10) times the sagas, kills and inputs.
+# The fault suite as a soak: CHAOS_SCALE (default 10) times the sagas, kills, restarts, inputs.
 chaos: $(STAMP)
 	CHAOS_SCALE=$${CHAOS_SCALE:-10} $(PY) -m pytest -o timeout=7200 \
 		tests/reliability tests/bridge/test_bridge_restart.py \

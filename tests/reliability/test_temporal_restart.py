@@ -1,5 +1,6 @@
 """The Temporal dev server killed (SIGKILL) and restarted on its SQLite file while a saga, a
-swarm and a pipeline run: all three finish, with the right results."""
+swarm and a pipeline run (``CHAOS_SCALE`` times in a row): all three finish, with the right
+results."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from orchestration.swarm import SwarmOrchestrator
 from orchestration.temporal_client import connect
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures
+from tests.reliability.scale import scaled
 from workers.orchestration_worker import build_worker
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 from workflows.saga_models import SagaStep, SagaTransaction
@@ -35,6 +37,7 @@ from workflows.swarm_models import SourceRef, SwarmTask
 pytestmark = pytest.mark.slow
 
 DEADLINE_S = 180.0
+RESTARTS = scaled(1)
 
 
 def free_ports(count: int) -> list[int]:
@@ -113,9 +116,10 @@ async def test_a_saga_a_swarm_and_a_pipeline_finish_across_a_temporal_restart(
                     await asyncio.sleep(0.05)
             assert progress.completed < progress.partitions  # all three are mid-run
 
-            os.kill(server.pid, signal.SIGKILL)
-            await server.wait()
-            server = await start_temporal(settings, tmp_path / "temporal-2.log")
+            for n in range(RESTARTS):  # the held calls wait through every restart
+                os.kill(server.pid, signal.SIGKILL)
+                await server.wait()
+                server = await start_temporal(settings, tmp_path / f"temporal-{n + 2}.log")
             release.set()
 
             execution_outputs, pipeline_execution, swarm_result = await asyncio.wait_for(
@@ -134,7 +138,7 @@ async def test_a_saga_a_swarm_and_a_pipeline_finish_across_a_temporal_restart(
     reliability_figures.record(
         "Temporal dev server SIGKILLed and restarted",
         trials=3,
-        faults=1,
+        faults=RESTARTS,
         lost=finished.count(False),
         duplicated=int(total > exact),
         note="a saga, a pipeline and a 40-partition swarm, all mid-run",
