@@ -32,7 +32,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse
 import asyncio
-import socket
 import tempfile
 import time
 import uuid
@@ -55,15 +54,10 @@ from orchestration.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka
+from orchestration.testing.ports import free_port
 
 IN_FLIGHT = 32
 """Signals in flight at once, for the bridge (its default) and the direct calls alike."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _readings(workflows: int, messages: int) -> list[Message]:
@@ -137,7 +131,7 @@ async def _until(task: asyncio.Task[None], done: Callable[[], bool]) -> None:
 
 
 async def measure(args: argparse.Namespace) -> list[Row]:
-    servers = f"127.0.0.1:{_free_port()}"
+    servers = f"127.0.0.1:{free_port()}"
     kafka = KafkaConfig(bootstrap_servers=[servers])
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
         broker = await ManagedProcess.spawn(

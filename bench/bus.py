@@ -73,7 +73,6 @@ import gc
 import json
 import logging
 import math
-import socket
 import statistics
 import sys
 import tempfile
@@ -98,6 +97,7 @@ from orchestration.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka
+from orchestration.testing.ports import free_port
 
 log = logging.getLogger("bench.bus")
 
@@ -674,12 +674,6 @@ def bus_rows(samples: dict[str, list[float]]) -> list[Row]:
 
 
 # -- the broker -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

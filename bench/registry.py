@@ -48,7 +48,6 @@ import logging
 import math
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.cpu import CpuMeter
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
+from orchestration.testing.ports import free_port
 from registry.health import HealthPolicy, assess
 from registry.models import AgentDescriptor, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
@@ -280,12 +280,6 @@ async def written_heartbeats(connection: AsyncConnection) -> int:
 
 
 # -- the service ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ Set ``ORCH_TEST_KAFKA_BOOTSTRAP_SERVERS`` to use an existing Kafka instead.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,14 +15,9 @@ from orchestration.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka
+from orchestration.testing.ports import free_port
 
 __all__ = ["kafka_bootstrap_servers"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -35,7 +29,7 @@ async def kafka_bootstrap_servers(
     if external:
         yield external
         return
-    servers = f"127.0.0.1:{_free_port()}"
+    servers = f"127.0.0.1:{free_port()}"
     settings = Settings(kafka=KafkaConfig(bootstrap_servers=[servers]))
     log_file = tmp_path_factory.mktemp("kafka") / "tansu.log"
     broker = await ManagedProcess.spawn("Kafka broker", tansu_command(settings), log_file=log_file)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -17,16 +16,11 @@ from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
 from orchestration.settings import KafkaConfig
+from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 
 FACILITIES = 4
 PER_FACILITY = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _spawn_bridge(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -77,7 +71,7 @@ async def test_a_bridge_killed_mid_stream_and_restarted_applies_every_message_on
         "ORCH_TEMPORAL_NAMESPACE": temporal_client.namespace,
         "ORCH_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
         "ORCH_BRIDGE_CONFIG": str(config),
-        "ORCH_BRIDGE_METRICS_PORT": str(_free_port()),
+        "ORCH_BRIDGE_METRICS_PORT": str(free_port()),
         "ORCH_METRICS_HOST": "127.0.0.1",
         "ORCH_STATE_DIR": str(tmp_path / "state"),
     }

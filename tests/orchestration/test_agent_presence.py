@@ -11,10 +11,11 @@ from temporalio.testing import WorkflowEnvironment
 from orchestration.agent import ActionContext, Agent
 from orchestration.agent_presence import ActionStats, AgentPresence
 from orchestration.settings import Settings
+from orchestration.testing.ports import free_port
 from registry.errors import AgentNotFoundError
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry
-from tests.registry.service.test_serve import free_port, serving, settings_for
+from tests.registry.service.test_serve import serving, settings_for
 
 DEADLINE_S = 20.0
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from orchestration.testing.ports import free_port
 from registry.store.migrations import revisions
 
 
@@ -24,12 +24,6 @@ def orchestration(
         text=True,
         timeout=timeout,
     )
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def assert_one_line_error(
@@ -71,6 +65,6 @@ def test_an_unknown_agent_spec_is_one_line() -> None:
 
 
 def test_the_worker_says_where_it_could_not_reach_temporal() -> None:
-    address = f"127.0.0.1:{closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     result = orchestration("worker", env={"ORCH_TEMPORAL_ADDRESS": address})
     assert_one_line_error(result, 1, address, "ORCH_TEMPORAL_ADDRESS")

@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from orchestration.settings import Settings, TemporalConfig
 from orchestration.stack.commands import settings_env
 from orchestration.temporal_client import connect
+from orchestration.testing.ports import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -36,17 +37,6 @@ PORT_SETTINGS = (
     "ORCH_METRICS_PORT",
     "ORCH_REGISTRY_PORT",
 )
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def children_by_parent() -> dict[int, list[int]]:

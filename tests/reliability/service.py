@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from temporalio.client import Client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def child_env(state_dir: Path, client: Client | None = None, **settings: str) -> dict[str, str]:

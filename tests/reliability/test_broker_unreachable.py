@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,11 @@ from orchestration.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka
+from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 
 NEVER_HANGS_S = 60.0
 """A guard against a hang, far above the configured timeouts; not a timing assertion."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_a_bus_without_a_broker_refuses_to_start_with_one_clear_error() -> None:

@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from orchestration.stack.processes import ManagedProcess
+from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
-from tests.reliability.service import free_port, service_env
+from tests.reliability.service import service_env
 
 pytestmark = pytest.mark.slow
 

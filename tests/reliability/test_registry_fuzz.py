@@ -17,9 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
-from tests.reliability.service import free_port, service_env
+from tests.reliability.service import service_env
 
 TOKEN = "fuzz-token-" + "x" * 24
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -25,8 +25,9 @@ from orchestration.exceptions import SagaError
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
+from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
-from tests.reliability.service import child_env, free_port
+from tests.reliability.service import child_env
 
 pytestmark = pytest.mark.slow
 

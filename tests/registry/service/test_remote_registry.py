@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,6 +11,7 @@ import pytest_asyncio
 
 from bus.message import Message
 from orchestration.exceptions import RegistryError, RoutingError, ValidationError
+from orchestration.testing.ports import free_port
 from registry.errors import AgentNotFoundError
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentStatus, ServiceType
@@ -177,15 +177,8 @@ async def test_rules_loads_and_routes_through_the_client(
     assert (deleted, deleted_again) == (True, False)
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_service_is_a_retriable_error_naming_the_url() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     remote = RemoteAgentRegistry(url, timeout_s=2)
 
     with pytest.raises(RegistryError) as raised:

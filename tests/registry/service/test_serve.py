@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from orchestration.exceptions import ConfigurationError, PortInUseError
 from orchestration.settings import DatabaseConfig, RegistryConfig, Settings
+from orchestration.testing.ports import free_port
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry
 from registry.service.serve import serve
@@ -24,13 +25,6 @@ from registry.store import DatabaseUnavailableError
 from tests.registry.service.conftest import TOKEN
 
 DEADLINE_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def settings_for(tmp_path: Path, port: int, **registry: object) -> Settings:
