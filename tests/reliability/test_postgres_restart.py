@@ -8,12 +8,10 @@ pings connections before use, so the rest of the suite reconnects."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import httpx
 import pytest
 
 from orchestration.stack.processes import ManagedProcess
+from orchestration.stack.readiness import wait_for_http
 from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
@@ -62,14 +61,8 @@ async def test_the_registry_rides_out_a_postgres_restart_without_losing_a_regist
     acknowledged: set[str] = set()
     progress = asyncio.Condition()
     try:
+        await wait_for_http("registry service", f"{url}/health", timeout_s=60, process=service)
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                assert service.alive and time.monotonic() < deadline, service.tail()
-                await asyncio.sleep(0.1)
 
             async def register_all() -> None:
                 for n in range(AGENTS):

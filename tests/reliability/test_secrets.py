@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,7 @@ from orchestration.exceptions import SagaError
 from orchestration.saga import SagaOrchestrator
 from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
+from orchestration.stack.readiness import wait_for_http
 from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 from tests.reliability.service import child_env
@@ -41,11 +43,13 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "orchestration.cli", *args]
 
 
-async def until(check: object, what: str, process: ManagedProcess | None = None) -> None:
-    """Poll the coroutine function ``check`` until it is true, within the deadline."""
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, process: ManagedProcess | None = None
+) -> None:
+    """Poll ``check`` until it is true, within the deadline."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DEADLINE_S
-    while not await check():  # type: ignore[operator]
+    while not await check():
         if process is not None:
             assert process.alive, f"{process.name} exited:\n{process.log_file.read_text()[-3000:]}"
         assert loop.time() < deadline, f"not reached in time: {what}"
@@ -95,14 +99,9 @@ async def test_no_secret_reaches_a_log_or_an_error_message(
         )  # fmt: skip
         processes.append(service)
         async with httpx.AsyncClient(base_url=registry_url, headers=auth, timeout=5) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await until(healthy, "the registry service answers", service)
+            await wait_for_http(
+                "registry service", f"{registry_url}/health", timeout_s=DEADLINE_S, process=service
+            )
             for name, argv in (
                 ("worker", command("worker")),
                 ("agents", command("agent", "examples.csrd.agents:ALL_AGENTS")),
