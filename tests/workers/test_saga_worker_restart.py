@@ -18,17 +18,12 @@ from orchestration.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_http
 from orchestration.testing.ports import free_port
+from tests.reliability.service import child_env
 from workflows.saga_models import SagaStep, SagaTransaction
 
 
 async def start_worker(address: str, queue: str, tmp_path: Path, port: int) -> ManagedProcess:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ORCH_")},
-        "ORCH_TEMPORAL_ADDRESS": address,
-        "ORCH_TASK_QUEUE": queue,
-        "ORCH_METRICS_PORT": str(port),
-        "ORCH_STATE_DIR": str(tmp_path),
-    }
+    env = child_env(tmp_path, TEMPORAL_ADDRESS=address, TASK_QUEUE=queue, METRICS_PORT=str(port))
     worker = await ManagedProcess.spawn(
         "orchestration worker",
         [sys.executable, "-m", "orchestration.cli", "worker"],
