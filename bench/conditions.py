@@ -4,8 +4,8 @@ Run: ``.venv/bin/python bench/conditions.py [--calls N] [--repeats R] [--json]``
 
 Candidates (each one that is importable is measured; the others are named on stderr):
 
-- ``registry.conditions``: what the router uses — simpleeval's interpreter behind the
-  compile-time checker of ``registry/conditions.py``.
+- ``core.expressions``: what the router and pipelines use — simpleeval's interpreter
+  behind the compile-time checker of ``orchestration/core/expressions/``.
 - ``simpleeval``: the library as shipped (``EvalWithCompoundTypes``, tree parsed once, the
   context set as its names per call).
 - ``cel-python`` (``celpy``, pure Python) and ``cel-rust`` (PyPI ``common-expression-language``,
@@ -31,7 +31,7 @@ conditions (min/max across them).
 
 Targets: the router aims at 50k decisions/s with p50 <= 0.1 ms, i.e. 20 us per decision for
 everything (strategy, loads, a few rules), so one condition gets <= 5 us; compiling happens
-once per added rule, <= 1 ms. The exit status is 1 when a ``registry.conditions`` row misses
+once per added rule, <= 1 ms. The exit status is 1 when a ``core.expressions`` row misses
 its target (the other candidates are there to compare, not to pass).
 """
 
@@ -58,7 +58,8 @@ from importlib import metadata
 from typing import Any
 
 from bench.report import AT_MOST, Row, Target, exit_status, print_report
-from registry.conditions import compile_condition
+from bus.message import MESSAGE_NAMES
+from orchestration.core.expressions import compile_condition
 
 Context = Mapping[str, Any]
 Evaluate = Callable[[Context], Any]
@@ -66,7 +67,7 @@ Evaluate = Callable[[Context], Any]
 EVAL_TARGET = Target(5.0, AT_MOST)
 COMPILE_TARGET = Target(1000.0, AT_MOST)
 BATCH_SECONDS = 0.05
-CHOSEN = "registry.conditions"
+CHOSEN = "core.expressions"
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Candidate:
 
 
 def _chosen(case: Case, _: Context) -> Evaluate:
-    return compile_condition(case.python).evaluate
+    return compile_condition(case.python, allowed_names=MESSAGE_NAMES).evaluate
 
 
 def _simpleeval(case: Case, _: Context) -> Evaluate:
@@ -167,7 +168,7 @@ def _celpy_program(case: Case) -> tuple[Any, Any]:
 
 def _cel_python(case: Case, _: Context) -> Evaluate:
     celpy, program = _celpy_program(case)
-    names = sorted(compile_condition(case.python).names)
+    names = sorted(compile_condition(case.python, allowed_names=MESSAGE_NAMES).names)
     to_cel = celpy.json_to_cel
 
     def evaluate(context: Context) -> Any:

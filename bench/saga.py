@@ -81,12 +81,13 @@ with workflow.unsafe.imports_passed_through():
     from bench.report import AT_LEAST, Row, Target, exit_status, print_report
     from bench.stack import embedded_stack
     from orchestration.agent import ActionContext, Agent
-    from orchestration.exceptions import SagaError
+    from orchestration.core.exceptions import SagaError
+    from orchestration.core.retry import RetrySpec
+    from orchestration.core.temporal_client import connect
     from orchestration.saga import SagaOrchestrator
     from orchestration.stack import EmbeddedStack
-    from orchestration.temporal_client import connect
     from registry.models import AgentDescriptor
-    from workflows.models import ActionRequest, RetrySpec
+    from workflows.models import ActionRequest
     from workflows.saga_models import SagaState, SagaStep, SagaTransaction
 
 log = logging.getLogger("bench.saga")

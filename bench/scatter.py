@@ -38,7 +38,7 @@ from bench.report import AT_MOST, Row, Target, exit_status, print_report
 from bus.aggregation import AggregationStrategy
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
-from orchestration.settings import KafkaConfig
+from orchestration.core.settings import KafkaConfig
 from registry.router import MessageRouter
 from registry.scatter_gather import ScatterGather
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from orchestration.settings import KafkaConfig, RegistryConfig, Settings, TemporalConfig
+from orchestration.core.settings import KafkaConfig, RegistryConfig, Settings, TemporalConfig
 from orchestration.stack import EmbeddedStack
 
 __all__ = ["DEFAULT_PORTS", "bench_settings", "embedded_stack", "free_ports"]

@@ -54,9 +54,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from orchestration.exceptions import RoutingError, ValidationError
+from orchestration.core.exceptions import AggregationError, ValidationError
 
-__all__ = ["AggregationError", "AggregationResult", "AggregationStrategy", "Reply", "aggregate"]
+__all__ = ["AggregationResult", "AggregationStrategy", "Reply", "aggregate"]
 
 _MAX_FIELD_LENGTH = 200
 _MAX_SHOWN = 40
@@ -82,10 +82,6 @@ _ORDER_STATISTICS: dict[AggregationStrategy, Callable[[list[Any]], Any]] = {
     AggregationStrategy.MAX: max,
     AggregationStrategy.MEDIAN: statistics.median,
 }
-
-
-class AggregationError(RoutingError):
-    """The replies could not be aggregated: there were none, or none had a usable field."""
 
 
 @dataclass(frozen=True)

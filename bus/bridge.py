@@ -31,14 +31,14 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from bus.bridge_config import BridgeConfig, BridgeRoute, TemplateError, render_workflow_id
+from bus.bridge_config import BridgeConfig, BridgeRoute, render_workflow_id
 from bus.message import Message
 from bus.message_bus import MessageBus
 from bus.metrics import bridge_signals_total
 from bus.offsets import Receipt
 from bus.subscription import Subscription
-from orchestration.exceptions import MessageBusError
-from orchestration.lifecycle import cancel_and_wait
+from orchestration.core.exceptions import MessageBusError, TemplateError
+from orchestration.core.lifecycle import cancel_and_wait
 
 __all__ = ["Bridge"]
 

@@ -31,10 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bus.message import Message
 from bus.topics import check_topic
-from orchestration.exceptions import ConfigurationError, ValidationError
-from orchestration.validation import describe
+from orchestration.core.exceptions import ConfigurationError, TemplateError, ValidationError
+from orchestration.core.validation import describe
 
-__all__ = ["BridgeConfig", "BridgeRoute", "TemplateError", "render_workflow_id"]
+__all__ = ["BridgeConfig", "BridgeRoute", "render_workflow_id"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD = re.compile(
@@ -45,10 +45,6 @@ _ID_SAFE = re.compile(r"[^A-Za-z0-9._:\-/=@]")
 MAX_WORKFLOW_ID = 1000
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,199}$")]
-
-
-class TemplateError(ValidationError):
-    """A message lacks a field its route's workflow id template needs."""
 
 
 class BridgeRoute(BaseModel):

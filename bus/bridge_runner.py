@@ -8,11 +8,11 @@ import logging
 from bus.bridge import Bridge
 from bus.bridge_config import BridgeConfig
 from bus.message_bus import MessageBus
-from orchestration.exceptions import ConfigurationError
-from orchestration.lifecycle import cancel_and_wait, wait_for_stop_signal
-from orchestration.metrics_server import sdk_runtime, serve_metrics
-from orchestration.settings import Settings
-from orchestration.temporal_client import connect
+from orchestration.core.exceptions import ConfigurationError
+from orchestration.core.lifecycle import cancel_and_wait, wait_for_stop_signal
+from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.settings import Settings
+from orchestration.core.temporal_client import connect
 
 __all__ = ["run_bridge"]
 

@@ -14,11 +14,10 @@ from typing import Any
 import pydantic
 
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType, Priority
-from orchestration.exceptions import MessageBusError
+from orchestration.core.exceptions import DecodeError, MessageBusError
 
 __all__ = [
     "DEAD_LETTER_KEPT_BYTES",
-    "DecodeError",
     "Headers",
     "dead_letter_value",
     "decode",
@@ -30,10 +29,6 @@ Headers = list[tuple[str, bytes]]
 
 DEAD_LETTER_KEPT_BYTES = 64 * 1024
 """How much of a too-large record's value its dead letter keeps (enough to identify it)."""
-
-
-class DecodeError(MessageBusError):
-    """A record's value is not a valid message (too large, bad JSON, or invalid fields)."""
 
 
 _TYPE_HEADER = {kind: ("message_type", kind.value.encode()) for kind in MessageType}

@@ -25,7 +25,7 @@ class SeenIds:
 
     def __init__(self, capacity: int = 10_000, ids: Iterable[str] = ()) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            from orchestration.exceptions import ValidationError
+            from orchestration.core.exceptions import ValidationError
 
             raise ValidationError(
                 f"capacity must be a non-negative integer (got {capacity!r})",

@@ -5,17 +5,31 @@ from __future__ import annotations
 import time
 import uuid
 from enum import IntEnum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Message", "MessageType", "Priority"]
+__all__ = ["MAX_PAYLOAD_BYTES", "MESSAGE_NAMES", "Message", "MessageType", "Priority"]
 
 MAX_PAYLOAD_BYTES = 1_000_000
 """Largest encoded message accepted (Kafka's default max.message.bytes is about 1 MB)."""
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-/]{0,199}$")]
 """1-200 characters: letters, digits and ``. _ : - /``, starting with a letter or digit."""
+MESSAGE_NAMES: Final = frozenset(
+    {
+        "payload",
+        "sender_id",
+        "recipient_id",
+        "message_type",
+        "priority",
+        "headers",
+        "correlation_id",
+        "metadata",
+    }
+)
+"""The names a message-routing condition can read (:meth:`Message.routing_context`)."""
+
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")]
 
 
@@ -79,7 +93,7 @@ class Message(BaseModel):
         return self.expires_at is not None and (now or time.time()) >= self.expires_at
 
     def routing_context(self) -> dict[str, Any]:
-        """The names a route condition may read (see ``registry.conditions``)."""
+        """What a route condition reads: a value for each of :data:`MESSAGE_NAMES`."""
         return {
             "payload": self.payload,
             "sender_id": self.sender_id,

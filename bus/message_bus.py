@@ -34,7 +34,6 @@ from aiokafka.structs import ConsumerRecord
 
 from bus.batching import Record, send_records
 from bus.codec import dead_letter_value, encode, error_headers
-from bus.errors import RequestFailedError, RequestTimeoutError
 from bus.message import Id, Message, MessageType
 from bus.metrics import (
     message_bus_connections,
@@ -55,8 +54,14 @@ from bus.topics import (
     metric_label,
     reply_topic,
 )
-from orchestration.exceptions import ConfigurationError, MessageBusError, ValidationError
-from orchestration.settings import KafkaConfig, get_settings
+from orchestration.core.exceptions import (
+    ConfigurationError,
+    MessageBusError,
+    RequestFailedError,
+    RequestTimeoutError,
+    ValidationError,
+)
+from orchestration.core.settings import KafkaConfig, get_settings
 
 __all__ = ["Delivery", "MessageBus"]
 

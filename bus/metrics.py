@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from orchestration.metrics import MS_BUCKETS
+from orchestration.core.metrics import MS_BUCKETS
 
 __all__ = [
     "bridge_signals_total",

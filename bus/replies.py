@@ -15,10 +15,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from bus.codec import DecodeError, decode
+from bus.codec import decode
 from bus.message import Message
 from bus.metrics import message_bus_connections, message_bus_errors_total
-from orchestration.lifecycle import cancel_and_wait
+from orchestration.core.exceptions import DecodeError
+from orchestration.core.lifecycle import cancel_and_wait
 
 __all__ = ["ReplyListener"]
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from bus.message import Message, MessageType
 from bus.metrics import message_bus_errors_total
 from bus.subscription import Subscription
-from orchestration.exceptions import MessageBusError
-from orchestration.lifecycle import cancel_and_wait
+from orchestration.core.exceptions import MessageBusError
+from orchestration.core.lifecycle import cancel_and_wait
 
 if TYPE_CHECKING:
     from bus.message_bus import MessageBus

@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from bus.codec import DecodeError, decode
+from bus.codec import decode
 from bus.dedup import SeenIds
 from bus.lanes import LaneScheduler
 from bus.message import Message, Priority
@@ -45,7 +45,7 @@ from bus.metrics import (
 )
 from bus.offsets import OffsetTracker, Receipt
 from bus.topics import lane_topics, logical_topic, metric_label, priority_of_lane
-from orchestration.exceptions import MessageBusError
+from orchestration.core.exceptions import DecodeError, MessageBusError
 
 __all__ = ["DeadLetterSink", "Subscription"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from bus.message import Priority
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 
 __all__ = [
     "DLQ_SUFFIX",

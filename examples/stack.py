@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 
 from rich.console import Console
 
+from orchestration import Settings
+from orchestration.core.temporal_client import connect
 from orchestration.exceptions import OrchestrationError
-from orchestration.settings import Settings
 from orchestration.stack import EmbeddedStack
-from orchestration.temporal_client import connect
 
 __all__ = ["console", "running_stack", "ui_link"]
 

@@ -61,8 +61,8 @@ from orchestration import (
     SwarmTask,
     get_settings,
 )
+from orchestration.core.lifecycle import exit_process
 from orchestration.exceptions import OrchestrationError, SagaError
-from orchestration.lifecycle import exit_process
 
 EXAMPLE_TIMEOUT_S = 300
 """An example that has not finished by then fails (e.g. no orchestration worker polls)."""

@@ -3,9 +3,11 @@
 The public API of the quick reference, re-exported here. A name is exported only once it
 really works; ``tests/orchestration/test_exports.py`` pins this list.
 
-Names are imported on first use (PEP 562): every package imports ``orchestration.exceptions``
-and ``orchestration.settings``, so an eager facade would import, say, the registry while the
-registry is itself still being imported.
+Names are imported on first use (PEP 562). Every package of ours imports the ground floor,
+``orchestration.core``, and Python runs this file before any module under it: an eager
+facade would load every layer (the bus, the registry, the workflows) into a process, or a
+workflow sandbox, that only wanted an error class or the settings, and would import the
+registry while the registry is itself being imported.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ if TYPE_CHECKING:
     from bus.message import Message, MessageType, Priority
     from bus.message_bus import MessageBus
     from orchestration.agent import ActionContext, Agent
-    from orchestration.pipeline import Pipeline
-    from orchestration.saga import SagaOrchestrator
-    from orchestration.settings import (
+    from orchestration.core.settings import (
         KafkaConfig,
         SagaConfig,
         Settings,
         SwarmConfig,
         get_settings,
     )
+    from orchestration.pipeline import Pipeline
+    from orchestration.saga import SagaOrchestrator
     from orchestration.swarm import SwarmOrchestrator
     from registry.agent_registry import AgentRegistry
     from registry.models import AgentDescriptor, ServiceType
@@ -45,7 +47,7 @@ _EXPORTS = {
     "AgentDescriptor": "registry.models",
     "AgentRegistry": "registry.agent_registry",
     "CompensationStrategy": "workflows.saga_models",
-    "KafkaConfig": "orchestration.settings",
+    "KafkaConfig": "orchestration.core.settings",
     "LoadInfo": "registry.routing",
     "Message": "bus.message",
     "MessageBus": "bus.message_bus",
@@ -58,18 +60,18 @@ _EXPORTS = {
     "Priority": "bus.message",
     "RouteRule": "registry.router",
     "RoutingStrategy": "registry.routing",
-    "SagaConfig": "orchestration.settings",
+    "SagaConfig": "orchestration.core.settings",
     "SagaOrchestrator": "orchestration.saga",
     "SagaStep": "workflows.saga_models",
     "SagaTransaction": "workflows.saga_models",
     "ScatterGather": "registry.scatter_gather",
     "ServiceType": "registry.models",
-    "Settings": "orchestration.settings",
+    "Settings": "orchestration.core.settings",
     "SwarmBehavior": "swarm.scheduling",
-    "SwarmConfig": "orchestration.settings",
+    "SwarmConfig": "orchestration.core.settings",
     "SwarmOrchestrator": "orchestration.swarm",
     "SwarmTask": "workflows.swarm_models",
-    "get_settings": "orchestration.settings",
+    "get_settings": "orchestration.core.settings",
 }
 
 __all__ = [

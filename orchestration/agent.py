@@ -39,12 +39,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from orchestration.agent_presence import ActionStats, AgentPresence
-from orchestration.exceptions import AgentError, OrchestrationError
-from orchestration.lifecycle import wait_for_stop_signal
-from orchestration.metrics_server import sdk_runtime, serve_metrics
-from orchestration.settings import Settings, get_settings
-from orchestration.temporal_client import connect
-from orchestration.validation import describe
+from orchestration.core.exceptions import AgentError, OrchestrationError
+from orchestration.core.lifecycle import wait_for_stop_signal
+from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.settings import Settings, get_settings
+from orchestration.core.temporal_client import connect
+from orchestration.core.validation import describe
 from registry.models import AgentDescriptor
 from workflows.models import ActionRequest
 

@@ -16,9 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from orchestration.exceptions import OrchestrationError
-from orchestration.settings import Settings
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import AgentNotFoundError, OrchestrationError
+from orchestration.core.settings import Settings
 from registry.models import AgentDescriptor
 
 if TYPE_CHECKING:

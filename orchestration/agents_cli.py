@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from registry.agent_registry import AgentRegistry
 from registry.models import AgentStatus, ServiceType
 from registry.records import RegisteredAgent

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from orchestration.exceptions import ConfigurationError
+from orchestration.core.exceptions import ConfigurationError
 
 __all__ = ["tansu_path", "temporal_cli_path", "temporal_test_server_path"]
 

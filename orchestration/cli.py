@@ -19,8 +19,8 @@ import pydantic
 import typer
 from rich.console import Console
 
-from orchestration.exceptions import ConfigurationError, OrchestrationError
-from orchestration.settings import Settings, get_settings
+from orchestration.core.exceptions import ConfigurationError, OrchestrationError
+from orchestration.core.settings import Settings, get_settings
 from registry.models import AgentStatus, ServiceType
 from workflows.saga_models import SagaState
 
@@ -86,7 +86,7 @@ def setup_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from orchestration import log_filters
+    from orchestration.core import logs as log_filters
 
     log_filters.install()
 
@@ -398,7 +398,7 @@ def db_current() -> None:
 
 def main() -> None:
     """The console script: run the command, then exit without interpreter teardown."""
-    from orchestration.lifecycle import exit_process
+    from orchestration.core.lifecycle import exit_process
 
     try:
         app()

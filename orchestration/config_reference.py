@@ -1,6 +1,6 @@
 """The configuration reference, ``docs/configuration.md``, generated from the settings model.
 
-Variable names are derived from :class:`~orchestration.settings.Settings` the way
+Variable names are derived from :class:`~orchestration.core.settings.Settings` the way
 pydantic-settings reads them, so the page cannot drift from the code::
 
     python -m orchestration.config_reference          # rewrite docs/configuration.md
@@ -26,7 +26,7 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode
 
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 
 __all__ = ["DOCS_PATH", "Section", "Variable", "main", "render_markdown", "sections"]
 

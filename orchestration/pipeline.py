@@ -20,10 +20,10 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
-from orchestration.exceptions import PipelineError
-from orchestration.settings import Settings
+from orchestration.core.exceptions import PipelineError
+from orchestration.core.settings import Settings
+from orchestration.core.validation import check_agent_queues, validation_error
 from orchestration.ui_summaries import pipeline_summary
-from orchestration.validation import check_agent_queues, validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput

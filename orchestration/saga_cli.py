@@ -17,16 +17,16 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from orchestration.exceptions import ConfigurationError
-from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
-from orchestration.validation import validation_error
-from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
-from workflows.search_attributes import (
+from orchestration.core.exceptions import ConfigurationError
+from orchestration.core.search_attributes import (
     ORCHESTRATION_NAME,
     ORCHESTRATION_STATE,
     ORCHESTRATION_TYPE,
 )
+from orchestration.core.settings import Settings
+from orchestration.core.validation import validation_error
+from orchestration.saga import SagaOrchestrator
+from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
 
 __all__ = [
     "EXIT_MANUAL_INTERVENTION",
@@ -180,7 +180,7 @@ async def list_sagas(
     settings: Settings, *, state: SagaState | None, name: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """The newest sagas first, as rows; filtered by state and transaction name."""
-    from orchestration.temporal_client import connect
+    from orchestration.core.temporal_client import connect
 
     client: Client = await connect(settings)
     clauses = [f"{ORCHESTRATION_TYPE.name} = 'saga'"]

@@ -17,14 +17,10 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestration.exceptions import (
-    SwarmError,
-    SwarmNotConvergedError,
-    ValidationError,
-)
-from orchestration.settings import Settings, SwarmConfig
+from orchestration.core.exceptions import SwarmError, SwarmNotConvergedError, ValidationError
+from orchestration.core.settings import Settings, SwarmConfig
+from orchestration.core.validation import check_agent_queues, validation_error
 from orchestration.ui_summaries import swarm_summary
-from orchestration.validation import check_agent_queues, validation_error
 from orchestration.workflow_client import WorkflowClient
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask

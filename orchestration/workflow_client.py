@@ -11,9 +11,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestration.exceptions import OrchestrationError
-from orchestration.settings import Settings, get_settings
-from orchestration.temporal_client import connect
+from orchestration.core.exceptions import OrchestrationError
+from orchestration.core.settings import Settings, get_settings
+from orchestration.core.temporal_client import connect
 
 __all__ = ["WorkflowClient"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from orchestration.settings import Settings, get_settings
+from orchestration.core.settings import Settings, get_settings
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.models import AgentStatus, ServiceType
 from registry.versions import VersionConstraint, parse_constraint
 

@@ -20,9 +20,8 @@ from typing import Any
 
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
-from orchestration.exceptions import ValidationError
-from orchestration.lifecycle import cancel_and_wait
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import AgentNotFoundError, ValidationError
+from orchestration.core.lifecycle import cancel_and_wait
 from registry.local_registry import LocalAgentRegistry
 
 __all__ = ["DEFAULT_HEARTBEAT_TOPIC", "HeartbeatIngest", "heartbeat_message"]

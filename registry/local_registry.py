@@ -38,10 +38,14 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestration.exceptions import RegistryError, ValidationError
+from orchestration.core.exceptions import (
+    AgentNotFoundError,
+    DatabaseUnavailableError,
+    RegistryError,
+    ValidationError,
+)
 from registry.database_discovery import discover_in_database
 from registry.discovery import DiscoveryQuery
-from registry.errors import AgentNotFoundError
 from registry.health import HealthAssessment, HealthPolicy, should_pause_eviction
 from registry.heartbeat_flusher import HeartbeatFlusher
 from registry.metrics import registry_discovery_latency_ms, registry_heartbeats_total
@@ -54,7 +58,7 @@ from registry.snapshot_search import search, views
 from registry.snapshot_sync import SnapshotSync
 from registry.status_book import StatusBook
 from registry.store.agents import AgentStore, StoredAgent
-from registry.store.engine import DatabaseUnavailableError, create_engine
+from registry.store.engine import create_engine
 from registry.store.migrations import upgrade
 from registry.views import assess_agent, registered_agent
 

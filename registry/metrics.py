@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from orchestration.metrics import MS_BUCKETS
+from orchestration.core.metrics import MS_BUCKETS
 
 __all__ = [
     "registry_agent_health",

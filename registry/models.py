@@ -1,4 +1,4 @@
-"""Value types describing agents. Pure models: workflows may import this module."""
+"""Value types describing agents: who an agent is, what it offers, where it is in its life."""
 
 from __future__ import annotations
 
@@ -8,38 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-__all__ = [
-    "AGENT_ID_PATTERN",
-    "AgentDescriptor",
-    "AgentId",
-    "AgentStatus",
-    "Name",
-    "ServiceType",
-    "task_queue_for",
-]
+from orchestration.core.validation import TEMPORAL_SCHEME, AgentId, Name, task_queue_for
 
-AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$"
-AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
-"""1-200 characters: letters, digits and ``. _ : -``, starting with a letter or digit."""
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
-"""A capability, action or tag name: 1-128 characters of letters, digits and ``. _ -``."""
+__all__ = ["AgentDescriptor", "AgentStatus", "ServiceType"]
 
-_TEMPORAL_SCHEME = "temporal://"
 _VERSION = re.compile(r"^\d+(\.\d+){0,3}([.+\-]?[0-9A-Za-z][0-9A-Za-z.+\-]*)?$")
-
-
-def task_queue_for(agent_id: str, endpoint: str | None = None) -> str:
-    """The Temporal task queue an agent polls.
-
-    It is the agent's id unless its endpoint names another queue (``temporal://<queue>``).
-    Any Temporal worker polling that queue with activities named after the agent's actions
-    *is* that agent: this is the whole contract.
-    """
-    if endpoint and endpoint.startswith(_TEMPORAL_SCHEME):
-        queue = endpoint[len(_TEMPORAL_SCHEME) :].strip("/")
-        if queue:
-            return queue
-    return agent_id
 
 
 class ServiceType(StrEnum):
@@ -95,8 +68,8 @@ class AgentDescriptor(BaseModel):
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:
             raise ValueError("must be a URL such as temporal://agent-queue or tcp://host:5000")
-        if value is not None and value.startswith(_TEMPORAL_SCHEME):
-            queue = value[len(_TEMPORAL_SCHEME) :].strip("/")
+        if value is not None and value.startswith(TEMPORAL_SCHEME):
+            queue = value[len(TEMPORAL_SCHEME) :].strip("/")
             if not queue or len(queue) > 200:
                 raise ValueError("temporal:// must be followed by a task queue name")
         return value

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.models import AgentDescriptor, AgentStatus
 
 __all__ = [

@@ -1,7 +1,7 @@
 """``RemoteAgentRegistry``: the registry service's client, a drop-in for ``LocalAgentRegistry``.
 
 Same async methods, same return types (the wire format is the library's own models), same
-errors: 404 is :class:`~registry.errors.AgentNotFoundError`, 422 is
+errors: 404 is :class:`~orchestration.core.exceptions.AgentNotFoundError`, 422 is
 :class:`~orchestration.exceptions.ValidationError` with the service's ``problems`` as
 ``errors``, 409 from ``route`` is :class:`~orchestration.exceptions.RoutingError`. An
 unreachable service, a timeout or a 503 is a :class:`RegistryError` with ``retriable=True``.
@@ -26,8 +26,12 @@ import httpx
 import pydantic
 
 from bus.message import Message
-from orchestration.exceptions import RegistryError, RoutingError, ValidationError
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import (
+    AgentNotFoundError,
+    RegistryError,
+    RoutingError,
+    ValidationError,
+)
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import RegisteredAgent
 from registry.router import RouteRule

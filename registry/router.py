@@ -18,12 +18,13 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from bus.message import Message
-from orchestration.exceptions import RoutingError
-from orchestration.lifecycle import cancel_and_wait
-from registry.conditions import Condition, compile_condition
+from bus.message import MESSAGE_NAMES, Message
+from orchestration.core.exceptions import RoutingError
+from orchestration.core.expressions import Condition, compile_condition
+from orchestration.core.lifecycle import cancel_and_wait
+from orchestration.core.validation import AgentId, Name
 from registry.metrics import routing_latency_ms, routing_messages_total
-from registry.models import AgentId, AgentStatus, Name
+from registry.models import AgentStatus
 from registry.routing import (
     Candidate,
     LoadInfo,
@@ -109,7 +110,9 @@ class _CompiledRule:
     def __init__(self, rule: RouteRule) -> None:
         self.rule = rule
         self.condition: Condition | None = (
-            compile_condition(rule.condition) if rule.condition else None
+            compile_condition(rule.condition, allowed_names=MESSAGE_NAMES)
+            if rule.condition
+            else None
         )
 
     def matches(self, context: Mapping[str, Any]) -> bool:

@@ -15,16 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bus.aggregation import (
-    AggregationError,
-    AggregationResult,
-    AggregationStrategy,
-    Reply,
-    aggregate,
-)
+from bus.aggregation import AggregationResult, AggregationStrategy, Reply, aggregate
 from bus.message import Message, MessageType
 from bus.metrics import scatter_gather_duration_ms
-from orchestration.exceptions import RoutingError, ValidationError
+from orchestration.core.exceptions import AggregationError, RoutingError, ValidationError
 from registry.routing import RoutingStrategy
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from functools import lru_cache
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 
 __all__ = ["VersionConstraint", "parse_constraint", "parse_version", "satisfies"]
 

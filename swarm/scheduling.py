@@ -23,10 +23,13 @@ and their memory (pheromone, plans) round-trips through :meth:`Policy.export` /
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from orchestration.core.exceptions import OrchestrationError
+from orchestration.core.settings import SwarmConfig
 
 __all__ = [
     "AgentView",
@@ -55,13 +58,16 @@ class SwarmBehavior(StrEnum):
     ROUND_ROBIN = "round_robin"
 
 
-class SchedulingError(ValueError):
+class SchedulingError(OrchestrationError, ValueError):
     """A policy broke one of the rules in the module docstring (a bug, not bad input)."""
+
+
+_TUNING = SwarmConfig()
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Tuning shared by the policies (defaults from ``SwarmConfig``).
+    """Tuning shared by the policies; the defaults are ``SwarmConfig``'s (``ORCH_SWARM_*``).
 
     Attributes:
         max_batch: most partitions in one assignment.
@@ -77,13 +83,23 @@ class PolicyConfig:
     """
 
     max_batch: int = 10
-    neighbor_radius: float = 5.0
-    pheromone_evaporation_rate: float = 0.01
-    scout_fraction: float = 0.1
-    load_cap: float = 1.25
-    migration_margin: float = 0.2
-    straggler_factor: float = 2.0
-    max_backups: int = 1
+    neighbor_radius: float = _TUNING.neighbor_radius
+    pheromone_evaporation_rate: float = _TUNING.pheromone_evaporation_rate
+    scout_fraction: float = _TUNING.scout_fraction
+    load_cap: float = _TUNING.load_cap
+    migration_margin: float = _TUNING.migration_margin
+    straggler_factor: float = _TUNING.straggler_factor
+    max_backups: int = _TUNING.max_backups
+
+    @classmethod
+    def from_tuning(cls, max_batch: int, tuning: Mapping[str, float]) -> PolicyConfig:
+        """The config of a swarm: its ``max_batch`` and the ``SwarmConfig.policy_tuning()``
+        its input carries (unknown keys ignored, integers where the config wants them)."""
+        known = {f for f in cls.__dataclass_fields__ if f != "max_batch"}
+        values: dict[str, Any] = {k: v for k, v in tuning.items() if k in known}
+        if "max_backups" in values:
+            values["max_backups"] = int(values["max_backups"])
+        return cls(max_batch=max_batch, **values)
 
 
 @dataclass(frozen=True)

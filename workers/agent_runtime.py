@@ -12,8 +12,8 @@ import os
 import sys
 
 from orchestration.agent import Agent
-from orchestration.exceptions import AgentError
-from orchestration.settings import Settings
+from orchestration.core.exceptions import AgentError
+from orchestration.core.settings import Settings
 
 __all__ = ["load_agent", "load_agents", "run_agents"]
 
@@ -70,9 +70,9 @@ def load_agents(specs: list[str]) -> list[Agent]:
 
 async def run_agents(agents: list[Agent], settings: Settings) -> None:
     """Run every agent until SIGINT/SIGTERM, on one Temporal connection."""
-    from orchestration.lifecycle import wait_for_stop_signal
-    from orchestration.metrics_server import sdk_runtime
-    from orchestration.temporal_client import connect
+    from orchestration.core.lifecycle import wait_for_stop_signal
+    from orchestration.core.metrics import sdk_runtime
+    from orchestration.core.temporal_client import connect
 
     client = await connect(settings, runtime=sdk_runtime(settings))
     stop = asyncio.Event()

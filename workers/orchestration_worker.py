@@ -17,11 +17,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.transforms import run_transform
-from orchestration.exceptions import ConfigurationError
-from orchestration.lifecycle import wait_for_stop_signal
-from orchestration.metrics_server import sdk_runtime, serve_metrics
-from orchestration.settings import Settings
-from orchestration.temporal_client import connect, ensure_search_attributes
+from orchestration.core.exceptions import ConfigurationError
+from orchestration.core.lifecycle import wait_for_stop_signal
+from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.settings import Settings
+from orchestration.core.temporal_client import connect, ensure_search_attributes
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.pipeline import PipelineWorkflow
 from workflows.saga import SagaWorkflow

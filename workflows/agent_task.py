@@ -6,13 +6,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from orchestration.core.search_attributes import orchestration_attributes
     from workflows.dispatch import dispatch_action
     from workflows.models import ActionRequest, AgentTaskInput, AgentTaskResult
-    from workflows.search_attributes import (
-        ORCHESTRATION_NAME,
-        ORCHESTRATION_STATE,
-        ORCHESTRATION_TYPE,
-    )
 
 __all__ = ["AgentTaskWorkflow"]
 
@@ -63,10 +59,4 @@ class AgentTaskWorkflow:
 
     def _set_state(self, state: str) -> None:
         self._state = state
-        workflow.upsert_search_attributes(
-            [
-                ORCHESTRATION_TYPE.value_set("agent_task"),
-                ORCHESTRATION_NAME.value_set(self._name),
-                ORCHESTRATION_STATE.value_set(state),
-            ]
-        )
+        workflow.upsert_search_attributes(orchestration_attributes("agent_task", self._name, state))

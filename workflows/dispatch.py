@@ -12,8 +12,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from registry.models import task_queue_for
-from workflows.models import ActionRequest, RetrySpec
+from orchestration.core.retry import RetrySpec
+from orchestration.core.validation import task_queue_for
+from workflows.models import ActionRequest
 
 __all__ = ["describe_failure", "dispatch_action"]
 

@@ -24,12 +24,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.metrics as metrics
     from activities.transforms import TRANSFORM_ACTIVITY, TransformRequest
-    from orchestration import metrics
-    from registry.conditions import Condition, compile_condition
+    from orchestration.core.expressions import Condition, compile_condition
+    from orchestration.core.search_attributes import orchestration_attributes
     from workflows.chunks import chunk_bounds
     from workflows.dispatch import describe_failure, dispatch_action
-    from workflows.metrics_guard import count, observe
+    from workflows.metrics import count, observe
     from workflows.models import ActionRequest
     from workflows.pipeline_models import (
         CONDITION_NAMES,
@@ -44,11 +45,6 @@ with workflow.unsafe.imports_passed_through():
         StageStatus,
     )
     from workflows.reducers import ReducerError, Reduction
-    from workflows.search_attributes import (
-        ORCHESTRATION_NAME,
-        ORCHESTRATION_STATE,
-        ORCHESTRATION_TYPE,
-    )
 
 __all__ = ["PIPELINE_FAILED", "PIPELINE_TIMED_OUT", "PipelineWorkflow"]
 
@@ -308,11 +304,7 @@ class PipelineWorkflow:
         execution = self._exec
         assert execution is not None
         workflow.upsert_search_attributes(
-            [
-                ORCHESTRATION_TYPE.value_set("pipeline"),
-                ORCHESTRATION_NAME.value_set(execution.name),
-                ORCHESTRATION_STATE.value_set(status.value),
-            ]
+            orchestration_attributes("pipeline", execution.name, status.value)
         )
 
 

@@ -18,10 +18,11 @@ calls agent actions (``AgentRef``: agent id and action) in one of five modes:
   ``workflows/reducers.py``) or ``agent:<agent_id>.<action>``, which receives
   ``{"partials": [...]}`` in chunk order.
 
-Conditions (a stage's ``conditions``, a branch's ``condition``, a loop's ``until``) are the
-router's safe expressions (``registry/conditions.py``) over the names ``input`` (the stage's
-input), ``output`` (the latest output: ``until`` only), ``outputs`` (finished stages' outputs
-by name) and ``iteration``. A stage whose conditions are not all true is skipped.
+Conditions (a stage's ``conditions``, a branch's ``condition``, a loop's ``until``) are safe
+expressions (:mod:`orchestration.core.expressions`, as in route rules) over the names
+``input`` (the stage's input), ``output`` (the latest output: ``until`` only), ``outputs``
+(finished stages' outputs by name) and ``iteration``. A stage whose conditions are not all
+true is skipped.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from registry.conditions import compile_condition
-from registry.models import AgentId, Name
-from workflows.models import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.exceptions import ConditionError
+from orchestration.core.expressions import compile_condition
+from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.validation import AgentId, Name
 from workflows.reducers import REDUCERS
 
 __all__ = [
@@ -92,7 +94,7 @@ def _check_condition(source: str | None, field: str) -> None:
         return
     try:
         compile_condition(source, allowed_names=CONDITION_NAMES)
-    except Exception as exc:  # RoutingError says why; name the field too
+    except ConditionError as exc:  # it says why; name the field too
         raise ValueError(f"{field}: {exc}") from None
 
 

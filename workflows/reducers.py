@@ -23,12 +23,14 @@ import decimal
 from collections.abc import Callable
 from typing import Any
 
+from orchestration.core.exceptions import ValidationError
+
 __all__ = ["REDUCERS", "ReducerError", "Reduction", "check_reducer"]
 
 _CONTEXT = decimal.Context(prec=60)
 
 
-class ReducerError(ValueError):
+class ReducerError(ValidationError):
     """A partial result the reducer cannot use (the text says which partition and why)."""
 
 

@@ -23,10 +23,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from orchestration import metrics
+    import workflows.metrics as metrics
+    from orchestration.core.retry import RetrySpec
+    from orchestration.core.search_attributes import orchestration_attributes
     from workflows.dispatch import describe_failure, dispatch_action
-    from workflows.metrics_guard import count, observe
-    from workflows.models import ActionRequest, RetrySpec
+    from workflows.metrics import count, observe
+    from workflows.models import ActionRequest
     from workflows.saga_models import (
         CompensationStrategy,
         SagaExecution,
@@ -36,11 +38,6 @@ with workflow.unsafe.imports_passed_through():
         StepState,
     )
     from workflows.saga_plan import ancestors, cascade_ready, ready_steps
-    from workflows.search_attributes import (
-        ORCHESTRATION_NAME,
-        ORCHESTRATION_STATE,
-        ORCHESTRATION_TYPE,
-    )
 
 __all__ = ["FAILURE_TYPES", "SagaWorkflow"]
 
@@ -437,11 +434,7 @@ class SagaWorkflow:
         assert self._exec is not None
         self._exec.state = state
         workflow.upsert_search_attributes(
-            [
-                ORCHESTRATION_TYPE.value_set("saga"),
-                ORCHESTRATION_NAME.value_set(self._exec.name),
-                ORCHESTRATION_STATE.value_set(state.value),
-            ]
+            orchestration_attributes("saga", self._exec.name, state.value)
         )
 
     def _update_details(self) -> None:

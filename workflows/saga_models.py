@@ -17,15 +17,14 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
-from registry.models import AgentId, Name
-from workflows.models import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.settings import SagaConfig
+from orchestration.core.validation import AgentId, Name
 
 __all__ = [
     "CompensationStrategy",
-    "SagaConfig",
     "SagaExecution",
     "SagaInput",
     "SagaState",
@@ -76,43 +75,6 @@ class StepState(StrEnum):
     COMPENSATED = "COMPENSATED"
     COMPENSATION_FAILED = "COMPENSATION_FAILED"
     NOT_RUN = "NOT_RUN"
-
-
-class SagaConfig(BaseModel):
-    """Saga defaults (``ORCH_SAGA_*``).
-
-    Persistence and event sourcing are Temporal's workflow history, which is always on;
-    the two flags exist for compatibility with the quick reference and must stay true.
-    """
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-    enable_persistence: bool = True
-    """Always true: a saga's history is Temporal's persistent event log."""
-    enable_event_sourcing: bool = True
-    """Always true: a saga's state is rebuilt from its history (replay)."""
-    default_timeout_ms: int = Field(default=300_000, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
-    """Overall deadline of a saga that sets no ``timeout_ms``."""
-    step_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
-    """Start-to-close timeout of one attempt of a step that sets no ``timeout_ms``."""
-    compensation_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
-    """Start-to-close timeout of one attempt of a compensation."""
-    compensation_retry: RetrySpec = Field(
-        default_factory=lambda: RetrySpec(maximum_attempts=5, maximum_interval_ms=30_000)
-    )
-    """Retries of a failed compensation (5 attempts, backoff up to 30 s by default) before the
-    saga ends FAILED for manual intervention."""
-    forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
-    """FORWARD strategy: how many more times a failed step is dispatched before compensating."""
-
-    @model_validator(mode="after")
-    def _history_is_always_on(self) -> SagaConfig:
-        if not (self.enable_persistence and self.enable_event_sourcing):
-            raise ValueError(
-                "sagas are Temporal workflows: their history is the persistent event log and "
-                "cannot be turned off (leave enable_persistence and enable_event_sourcing true)"
-            )
-        return self
 
 
 class SagaStep(BaseModel):

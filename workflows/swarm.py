@@ -39,8 +39,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.metrics as metrics
     from activities.swarm_batch import SWARM_BATCH
-    from swarm import metrics
+    from orchestration.core.retry import RetrySpec
+    from orchestration.core.search_attributes import ORCHESTRATION_STATE, orchestration_attributes
     from swarm.policies import make_policy
     from swarm.scheduling import (
         PolicyConfig,
@@ -49,14 +51,9 @@ with workflow.unsafe.imports_passed_through():
         check_assignments,
     )
     from workflows.dispatch import describe_failure, dispatch_action
-    from workflows.metrics_guard import observe
-    from workflows.models import ActionRequest, RetrySpec
+    from workflows.metrics import observe
+    from workflows.models import ActionRequest
     from workflows.reducers import ReducerError
-    from workflows.search_attributes import (
-        ORCHESTRATION_NAME,
-        ORCHESTRATION_STATE,
-        ORCHESTRATION_TYPE,
-    )
     from workflows.swarm_models import SwarmCarry, SwarmInput, SwarmProgress, SwarmTask
     from workflows.swarm_plan import (
         PartitionPlan,
@@ -96,11 +93,7 @@ class SwarmWorkflow:
         self._iterations = carry.iterations if carry else 0
         self._runs = carry.runs if carry else 1
         workflow.upsert_search_attributes(
-            [
-                ORCHESTRATION_TYPE.value_set("swarm"),
-                ORCHESTRATION_NAME.value_set(task.objective[:200]),
-                ORCHESTRATION_STATE.value_set("RUNNING"),
-            ]
+            orchestration_attributes("swarm", task.objective[:200], "RUNNING")
         )
         plan = await self._plan(task, carry)
         state = self._state = SwarmState.new(
@@ -112,7 +105,7 @@ class SwarmWorkflow:
             max_agent_failures=task.max_agent_failures,
         )
         state.agent_info = {a: (i.location, i.upstream) for a, i in task.agent_info.items()}
-        config = PolicyConfig(max_batch=task.max_batch, **_tuning(swarm.tuning))
+        config = PolicyConfig.from_tuning(task.max_batch, swarm.tuning)
         policy = make_policy(task.behavior, config, carry.policy_memory if carry else None)
         converged_at = carry.converged_at if carry else None
         if carry is not None:
@@ -392,15 +385,6 @@ class SwarmWorkflow:
                 non_retryable=True,
             )
         return result
-
-
-def _tuning(tuning: dict[str, float]) -> dict[str, Any]:
-    """``PolicyConfig`` fields from the input (integers where the config wants them)."""
-    known = {f for f in PolicyConfig.__dataclass_fields__ if f != "max_batch"}
-    values: dict[str, Any] = {k: v for k, v in tuning.items() if k in known}
-    if "max_backups" in values:
-        values["max_backups"] = int(values["max_backups"])
-    return values
 
 
 def _ranges(partitions: tuple[int, ...]) -> str:

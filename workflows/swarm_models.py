@@ -24,9 +24,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from registry.models import AgentId, Name
+from orchestration.core.retry import MIN_TIMEOUT_MS
+from orchestration.core.validation import AgentId, Name
 from swarm.scheduling import SwarmBehavior
-from workflows.models import MIN_TIMEOUT_MS
 from workflows.reducers import check_reducer
 
 __all__ = [

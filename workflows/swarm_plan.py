@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.core.exceptions import ValidationError
 from workflows.chunks import chunk_bounds
 from workflows.swarm_models import SwarmTask
 
 __all__ = ["PartitionPlan", "SourceError", "plan_indexed", "plan_inline", "plan_source"]
 
 
-class SourceError(ValueError):
+class SourceError(ValidationError):
     """A source action's answer is not a list of partition descriptors."""
 
 

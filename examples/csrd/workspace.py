@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from orchestration import ActionContext
-from orchestration.settings import get_settings
+from orchestration import ActionContext, get_settings
 from registry.store import ActionLedger
 
 __all__ = ["Workspace", "use_workspace", "workspace"]

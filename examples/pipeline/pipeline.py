@@ -31,11 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from examples.pipeline.agents import AGENTS, PipelineAgents
 from examples.swarm.suppliers import sequential_total
-from orchestration import Pipeline
+from orchestration import Pipeline, get_settings
+from orchestration.core.retry import RetrySpec
+from orchestration.core.temporal_client import connect
 from orchestration.exceptions import OrchestrationError
-from orchestration.settings import get_settings
-from orchestration.temporal_client import connect
-from workflows.models import RetrySpec
 from workflows.pipeline_models import (
     AgentRef,
     ErrorHandling,

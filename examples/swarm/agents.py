@@ -19,10 +19,10 @@ from examples.swarm.suppliers import (
     partition_emissions,
     partition_region,
 )
+from orchestration import get_settings
 from orchestration.agent import ActionContext, Agent
-from orchestration.lifecycle import wait_for_stop_signal
-from orchestration.settings import get_settings
-from orchestration.temporal_client import connect
+from orchestration.core.lifecycle import wait_for_stop_signal
+from orchestration.core.temporal_client import connect
 from registry.models import AgentDescriptor, ServiceType
 
 __all__ = ["CAPABILITY", "agent_id", "make_agent", "make_agents"]

@@ -11,8 +11,9 @@ from pathlib import Path
 from pydantic import BaseModel, SecretStr
 
 from orchestration.binaries import tansu_path, temporal_cli_path
-from orchestration.settings import Settings, url_host
-from workflows.search_attributes import REGISTERED
+from orchestration.core.network import url_host
+from orchestration.core.search_attributes import REGISTERED
+from orchestration.core.settings import Settings
 
 __all__ = [
     "bridge_command",

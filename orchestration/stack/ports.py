@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestration.exceptions import ConfigurationError, PortInUseError
+from orchestration.core.exceptions import ConfigurationError, PortInUseError
 
 __all__ = ["PortNeed", "check_ports", "ensure_free"]
 

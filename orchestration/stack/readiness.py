@@ -16,10 +16,10 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from orchestration.exceptions import StackError
-from orchestration.settings import Settings
+from orchestration.core.exceptions import StackError
+from orchestration.core.settings import Settings
+from orchestration.core.temporal_client import connect
 from orchestration.stack.processes import ManagedProcess
-from orchestration.temporal_client import connect
 
 __all__ = [
     "NotReady",

@@ -15,8 +15,9 @@ from types import TracebackType
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from orchestration.exceptions import OrchestrationError, StackError
-from orchestration.settings import Settings, local_url, url_host
+from orchestration.core.exceptions import OrchestrationError, StackError
+from orchestration.core.network import local_url, url_host
+from orchestration.core.settings import Settings
 from orchestration.stack.commands import (
     bridge_command,
     registry_command,

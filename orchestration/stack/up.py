@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.stack import EmbeddedStack
 

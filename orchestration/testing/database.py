@@ -19,7 +19,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from orchestration.exceptions import ConfigurationError, OrchestrationError
+from orchestration.core.exceptions import ConfigurationError, OrchestrationError
 from registry.store.engine import create_engine, describe_url, translate_connect_errors
 from registry.store.migrations import upgrade
 

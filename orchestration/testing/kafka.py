@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from orchestration.settings import KafkaConfig, Settings
+from orchestration.core.settings import KafkaConfig, Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka

@@ -15,8 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_cli_path, temporal_test_server_path
-from orchestration.settings import Settings, TemporalConfig
-from orchestration.temporal_client import connect, ensure_search_attributes
+from orchestration.core.settings import Settings, TemporalConfig
+from orchestration.core.temporal_client import connect, ensure_search_attributes
 
 __all__ = ["temporal_client", "temporal_dev_env", "temporal_time_skipping_env"]
 

@@ -8,10 +8,11 @@ router which agents to mark ejected.
 
 from __future__ import annotations
 
+from orchestration.core.hashing import RendezvousHasher
 from registry.routing.base import Strategy, load_score
 from registry.routing.ejection import OutlierDetector, without_ejected
 from registry.routing.factory import make_strategy
-from registry.routing.hashing import AffinityStrategy, ConsistentHashStrategy, RendezvousHasher
+from registry.routing.hashing import AffinityStrategy, ConsistentHashStrategy
 from registry.routing.strategies import (
     BroadcastStrategy,
     ContentBasedStrategy,

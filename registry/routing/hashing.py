@@ -1,5 +1,6 @@
 """Key-based routing: CONSISTENT_HASH (multi-probe consistent hashing) and AFFINITY (sticky,
-bounded load). :class:`RendezvousHasher` remains for callers that want rendezvous hashing.
+bounded load). Rendezvous hashing, which swarm policies use, is
+:class:`orchestration.core.hashing.RendezvousHasher`.
 
 Both hash with BLAKE2b and SHAKE-128, which give the same answer in every process and on
 every run (Python's ``hash()`` of a string is salted per process and would reshuffle keys on
@@ -17,66 +18,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
 
+from orchestration.core.hashing import encode_key
 from registry.routing.listcache import ListCache
 from registry.routing.types import Candidate, RouteRequest, RoutingStrategy, _rejected
 
-__all__ = ["AffinityStrategy", "ConsistentHashStrategy", "RendezvousHasher"]
-
-_DIGEST_SIZE = 16
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-class RendezvousHasher:
-    """Rendezvous (highest random weight) hashing with a stable hash.
-
-    The weight of agent ``a`` for key ``k`` is ``blake2b(len(a) || a || k)``; a key belongs to
-    the candidate with the highest weight. Removing one candidate therefore moves exactly the
-    keys that candidate held, and adding one takes about ``1/N`` of the keys from the others.
-    The per-agent hash prefix is computed once and copied for each key, so a decision costs
-    one short hash per candidate.
-
-    Args:
-        max_agents: how many agent prefixes to keep; the cache is cleared when it is full.
-    """
-
-    def __init__(self, *, max_agents: int = 4096) -> None:
-        self._max_agents = max_agents
-        self._prefixes: dict[str, hashlib.blake2b] = {}
-
-    def _prefix(self, agent_id: str) -> hashlib.blake2b:
-        prefix = self._prefixes.get(agent_id)
-        if prefix is None:
-            if len(self._prefixes) >= self._max_agents:
-                self._prefixes.clear()
-            raw = _encode(agent_id)
-            prefix = hashlib.blake2b(len(raw).to_bytes(4, "big") + raw, digest_size=_DIGEST_SIZE)
-            self._prefixes[agent_id] = prefix
-        return prefix
-
-    def weight(self, agent_id: str, key: bytes) -> bytes:
-        """The agent's weight for ``key``; compare weights as bytes, higher wins."""
-        digest = self._prefix(agent_id).copy()
-        digest.update(key)
-        return digest.digest()
-
-    def best(self, candidates: Sequence[Candidate], key: bytes) -> Candidate:
-        """The candidate with the highest weight for ``key`` (``candidates`` must not be empty)."""
-        best = candidates[0]
-        best_weight = b""
-        for candidate in candidates:
-            weight = self.weight(candidate.agent_id, key)
-            if weight > best_weight:
-                best, best_weight = candidate, weight
-        return best
-
-    def ranked(self, candidates: Sequence[Candidate], key: bytes) -> list[Candidate]:
-        """The candidates from the highest weight for ``key`` to the lowest."""
-        return sorted(
-            candidates, key=lambda candidate: self.weight(candidate.agent_id, key), reverse=True
-        )
+__all__ = ["AffinityStrategy", "ConsistentHashStrategy"]
 
 
 class _KeylessRotation:
@@ -136,7 +82,7 @@ class _Ring:
         if index is None:
             if len(self._owner_of) >= _MEMO_KEYS:
                 self._owner_of.clear()
-            index = self._owner_of[key] = self.position(_encode(key))
+            index = self._owner_of[key] = self.position(encode_key(key))
         return index
 
     def refresh(
@@ -166,7 +112,7 @@ class _AgentPoints:
         if point is None:
             if len(self._points) >= self._max_agents:
                 self._points.clear()
-            raw = _encode(agent_id)
+            raw = encode_key(agent_id)
             digest = hashlib.blake2b(len(raw).to_bytes(4, "big") + raw, digest_size=8).digest()
             point = self._points[agent_id] = int.from_bytes(digest, "big")
         return point

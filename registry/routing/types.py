@@ -13,8 +13,8 @@ from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestration.exceptions import ValidationError
-from registry.models import AgentId
+from orchestration.core.exceptions import ValidationError
+from orchestration.core.validation import AgentId
 
 __all__ = [
     "PROCESSING_TIME_REFERENCE_MS",

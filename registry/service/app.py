@@ -40,9 +40,13 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
-from orchestration.exceptions import RegistryError, RoutingError, ValidationError
-from orchestration.settings import Settings
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import (
+    AgentNotFoundError,
+    RegistryError,
+    RoutingError,
+    ValidationError,
+)
+from orchestration.core.settings import Settings
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus

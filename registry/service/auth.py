@@ -13,7 +13,7 @@ from fastapi.security import HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestration.exceptions import ConfigurationError
+from orchestration.core.exceptions import ConfigurationError
 from registry.service.errors import error_response
 
 __all__ = ["PUBLIC_PATHS", "TOKEN_SETTING", "BearerAuthMiddleware", "bearer_scheme", "check_token"]

@@ -25,13 +25,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestration.exceptions import (
+from orchestration.core.exceptions import (
+    AgentNotFoundError,
     OrchestrationError,
     RegistryError,
     RoutingError,
     ValidationError,
 )
-from registry.errors import AgentNotFoundError
 from registry.service.schemas import ErrorBody, ErrorCode, Problem
 
 __all__ = ["RETRY_AFTER_S", "CatchAllMiddleware", "error_response", "install_error_handlers"]

@@ -18,8 +18,9 @@ from typing import Any
 
 import uvicorn
 
-from orchestration.exceptions import ConfigurationError, PortInUseError
-from orchestration.settings import Settings, is_loopback
+from orchestration.core.exceptions import ConfigurationError, PortInUseError
+from orchestration.core.network import is_loopback
+from orchestration.core.settings import Settings
 from registry.service.app import create_app_from_settings
 from registry.service.auth import TOKEN_SETTING
 

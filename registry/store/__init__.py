@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from registry.store.engine import DatabaseUnavailableError, create_engine
-from registry.store.ledger import (
-    ActionLedger,
-    LedgerConflictError,
-    LedgerRecord,
-    LedgerTransaction,
-)
+from registry.store.engine import create_engine
+from registry.store.ledger import ActionLedger, LedgerRecord, LedgerTransaction
 from registry.store.migrations import current_revision, upgrade
 from registry.store.tables import ActionLedgerEntry, Base
 
@@ -16,8 +11,6 @@ __all__ = [
     "ActionLedger",
     "ActionLedgerEntry",
     "Base",
-    "DatabaseUnavailableError",
-    "LedgerConflictError",
     "LedgerRecord",
     "LedgerTransaction",
     "create_engine",

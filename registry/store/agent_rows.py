@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.models import AgentDescriptor, AgentStatus
 from registry.records import HeartbeatMetrics
 

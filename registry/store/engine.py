@@ -18,10 +18,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from orchestration.exceptions import ConfigurationError, RegistryError
+from orchestration.core.exceptions import ConfigurationError, DatabaseUnavailableError
 
 __all__ = [
-    "DatabaseUnavailableError",
     "create_engine",
     "describe_url",
     "translate_connect_errors",
@@ -33,24 +32,6 @@ SETTING = "ORCH_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Seconds before a Postgres connection attempt gives up (asyncpg's ``timeout``).
 POSTGRES_CONNECT_TIMEOUT_S = 10.0
-
-
-class DatabaseUnavailableError(RegistryError):
-    """The database could not be reached or refused the connection; retrying may help.
-
-    Attributes:
-        url: the database URL with its password hidden.
-    """
-
-    retriable = True
-
-    def __init__(self, message: str, *, url: str) -> None:
-        super().__init__(message)
-        self._url = url
-
-    @property
-    def url(self) -> str:
-        return self._url
 
 
 def _parse(url: str) -> URL:

@@ -19,38 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from orchestration.exceptions import OrchestrationError, ValidationError
+from orchestration.core.exceptions import LedgerConflictError, ValidationError
 from registry.store.engine import create_engine, translate_connect_errors
 from registry.store.migrations import upgrade
 from registry.store.tables import ActionLedgerEntry
 
-__all__ = ["ActionLedger", "LedgerConflictError", "LedgerRecord", "LedgerTransaction"]
+__all__ = ["ActionLedger", "LedgerRecord", "LedgerTransaction"]
 
 MAX_KEY_LENGTH = 512
 MAX_NAME_LENGTH = 200
-
-
-class LedgerConflictError(OrchestrationError):
-    """A concurrent run recorded the same idempotency key first; this run was rolled back.
-
-    Retrying is safe: the retry sees the key as done.
-
-    Attributes:
-        key: the idempotency key.
-    """
-
-    retriable = True
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            f"another run recorded idempotency key {key!r} first and this run was rolled back: "
-            "retry to read its result"
-        )
-        self._key = key
-
-    @property
-    def key(self) -> str:
-        return self._key
 
 
 @dataclass(frozen=True, slots=True)

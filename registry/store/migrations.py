@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.store.engine import create_engine, translate_connect_errors
 
 __all__ = ["SCRIPT_LOCATION", "alembic_config", "current_revision", "revisions", "upgrade"]

@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-from registry.routing.hashing import RendezvousHasher
+from orchestration.core.hashing import RendezvousHasher
 from swarm.scheduling import (
     Assignment,
     Outcome,

@@ -16,13 +16,13 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
 from bus.bridge import Bridge
-from bus.bridge_config import BridgeConfig, BridgeRoute, TemplateError, render_workflow_id
+from bus.bridge_config import BridgeConfig, BridgeRoute, render_workflow_id
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
-from orchestration.exceptions import ConfigurationError
-from orchestration.lifecycle import cancel_and_wait
-from orchestration.settings import KafkaConfig
+from orchestration.core.exceptions import ConfigurationError, TemplateError
+from orchestration.core.lifecycle import cancel_and_wait
+from orchestration.core.settings import KafkaConfig
 from tests.bridge.order_workflow import SignalOrderWorkflow
 from tests.reliability.figures import Figures
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bus.codec import DecodeError, decode, encode, error_headers
+from bus.codec import decode, encode, error_headers
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType, Priority
-from orchestration.exceptions import MessageBusError
+from orchestration.core.exceptions import DecodeError, MessageBusError
 
 
 def test_a_message_survives_the_round_trip() -> None:

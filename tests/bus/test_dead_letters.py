@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from bus.codec import DEAD_LETTER_KEPT_BYTES, decode
-from bus.errors import RequestFailedError
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType
 from bus.message_bus import MessageBus
+from orchestration.core.exceptions import RequestFailedError
 from tests.bus.helpers import headers_of, read_records, sample, take
 from tests.reliability.figures import Figures
 

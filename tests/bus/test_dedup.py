@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bus.dedup import SeenIds
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 
 
 def test_add_tells_new_from_duplicate() -> None:

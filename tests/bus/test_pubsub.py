@@ -10,8 +10,8 @@ import pytest
 
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
-from orchestration.exceptions import MessageBusError, ValidationError
-from orchestration.settings import KafkaConfig
+from orchestration.core.exceptions import MessageBusError, ValidationError
+from orchestration.core.settings import KafkaConfig
 from tests.bus.helpers import take
 
 

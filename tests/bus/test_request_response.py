@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bus.errors import RequestTimeoutError
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
-from orchestration.exceptions import MessageBusError, OrchestrationTimeoutError
+from orchestration.core.exceptions import (
+    MessageBusError,
+    OrchestrationTimeoutError,
+    RequestTimeoutError,
+)
 from tests.bus.helpers import DEADLINE_S
 
 RESPONDER = Path(__file__).with_name("responder.py")

@@ -14,7 +14,7 @@ import pytest_asyncio
 from bus.aggregation import AggregationStrategy
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.router import MessageRouter
 from registry.scatter_gather import ScatterGather, ScatterGatherError
 from tests.bus.helpers import label_values, sample

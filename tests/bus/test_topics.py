@@ -17,7 +17,7 @@ from bus.topics import (
     priority_of_lane,
     reply_topic,
 )
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 
 
 def test_lane_and_dead_letter_names() -> None:

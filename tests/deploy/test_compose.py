@@ -28,12 +28,12 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel, SecretStr
 
 import bus.metrics
-import orchestration.metrics
 import registry.metrics
-import swarm.metrics
+import workflows.metrics
 from bus.bridge_config import BridgeConfig
 from orchestration.cli import app
-from orchestration.settings import Settings, split_host_port
+from orchestration.core.network import split_host_port
+from orchestration.core.settings import Settings
 from workers.agent_runtime import load_agents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +50,13 @@ SEED_METRICS = {
     "routing_messages_total": registry.metrics.routing_messages_total,
     "routing_latency_ms": registry.metrics.routing_latency_ms,
     "scatter_gather_duration_ms": bus.metrics.scatter_gather_duration_ms,
-    "swarm_agents_total": swarm.metrics.swarm_agents_total,
-    "swarm_convergence_time_ms": swarm.metrics.swarm_convergence_time_ms,
-    "swarm_efficiency": swarm.metrics.swarm_efficiency,
-    "saga_executions_total": orchestration.metrics.saga_executions_total,
-    "saga_steps_total": orchestration.metrics.saga_steps_total,
-    "saga_compensations_total": orchestration.metrics.saga_compensations_total,
-    "saga_duration_ms": orchestration.metrics.saga_duration_ms,
+    "swarm_agents_total": workflows.metrics.swarm_agents_total,
+    "swarm_convergence_time_ms": workflows.metrics.swarm_convergence_time_ms,
+    "swarm_efficiency": workflows.metrics.swarm_efficiency,
+    "saga_executions_total": workflows.metrics.saga_executions_total,
+    "saga_steps_total": workflows.metrics.saga_steps_total,
+    "saga_compensations_total": workflows.metrics.saga_compensations_total,
+    "saga_duration_ms": workflows.metrics.saga_duration_ms,
     "registry_agents_total": registry.metrics.registry_agents_total,
     "registry_discovery_latency_ms": registry.metrics.registry_discovery_latency_ms,
     "registry_agent_health": registry.metrics.registry_agent_health,

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import Agent, AgentDescriptor, SagaOrchestrator, SagaStep, SagaTransaction
+from orchestration import (
+    Agent,
+    AgentDescriptor,
+    SagaOrchestrator,
+    SagaStep,
+    SagaTransaction,
+    Settings,
+)
 from orchestration.exceptions import AgentError, SagaError
-from orchestration.settings import Settings
 from workers.orchestration_worker import build_worker
 
 warehouse = Agent(AgentDescriptor(agent_id="warehouse", agent_type="Warehouse"))

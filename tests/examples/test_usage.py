@@ -21,7 +21,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.suppliers import sequential_total
-from orchestration.settings import Settings
+from orchestration import Settings
 from workers.orchestration_worker import build_worker
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.agent import ActionContext, Agent
 from orchestration.agent_presence import ActionStats, AgentPresence
-from orchestration.settings import Settings
+from orchestration.core.exceptions import AgentNotFoundError
+from orchestration.core.settings import Settings
 from orchestration.testing.ports import free_port
-from registry.errors import AgentNotFoundError
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry
 from tests.registry.service.test_serve import serving, settings_for

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
+from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.pipeline import Pipeline
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 from workflows.saga_models import SagaStep, SagaTransaction

@@ -21,8 +21,8 @@ from orchestration.config_reference import (
     render_markdown,
     sections,
 )
-from orchestration.settings import Settings
-from workflows.models import RetrySpec
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import Settings
 
 VARIABLES = [variable for section in sections() for variable in section.variables]
 

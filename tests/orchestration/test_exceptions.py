@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from orchestration.exceptions import (
+from orchestration.core.exceptions import (
     OrchestrationError,
     OrchestrationTimeoutError,
     PortInUseError,

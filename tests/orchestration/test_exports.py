@@ -50,7 +50,7 @@ def test_every_exported_name_resolves() -> None:
 
 
 def test_the_seed_error_classes_import_from_orchestration_exceptions() -> None:
-    from orchestration.exceptions import (
+    from orchestration.core.exceptions import (
         MessageBusError,
         OrchestrationError,
         RegistryError,

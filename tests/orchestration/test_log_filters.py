@@ -7,7 +7,7 @@ import logging
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from orchestration import log_filters
+from orchestration.core import logs as log_filters
 
 
 def failing_record(error: BaseException) -> logging.LogRecord:

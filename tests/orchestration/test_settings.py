@@ -5,7 +5,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from orchestration.settings import SagaConfig, Settings, SwarmConfig, get_settings
+from orchestration.core.settings import SagaConfig, Settings, SwarmConfig, get_settings
 
 
 @pytest.fixture(autouse=True)

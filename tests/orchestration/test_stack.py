@@ -21,9 +21,9 @@ from prometheus_client.samples import Sample
 from temporalio import activity
 from temporalio.worker import Worker
 
-from orchestration.settings import Settings, TemporalConfig
+from orchestration.core.settings import Settings, TemporalConfig
+from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import settings_env
-from orchestration.temporal_client import connect
 from orchestration.testing.ports import free_ports
 
 pytestmark = pytest.mark.slow
@@ -350,9 +350,9 @@ async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None
     from examples.csrd.agents import ALL_AGENTS
     from examples.csrd.saga import csrd_transaction
     from examples.swarm.agents import make_agents
-    from orchestration.exceptions import SagaError
+    from orchestration.core.exceptions import SagaError
+    from orchestration.core.settings import SwarmConfig
     from orchestration.saga import SagaOrchestrator
-    from orchestration.settings import SwarmConfig
     from orchestration.swarm import SwarmOrchestrator
     from swarm.scheduling import SwarmBehavior
     from workflows.swarm_models import SourceRef, SwarmTask

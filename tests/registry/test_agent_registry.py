@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestration import AgentDescriptor, AgentRegistry, ServiceType, Settings
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import AgentNotFoundError
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.metrics_parsing import parse_metrics
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample

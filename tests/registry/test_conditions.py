@@ -11,16 +11,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.exceptions import RoutingError
-from registry.conditions import (
+from bus.message import MESSAGE_NAMES
+from orchestration.core.exceptions import RoutingError
+from orchestration.core.expressions import (
     MAX_DEPTH,
     MAX_SEQUENCE_LENGTH,
     MAX_SOURCE_LENGTH,
-    MESSAGE_NAMES,
     Condition,
     compile_condition,
 )
 from tests.reliability.figures import Figures
+
+
+def route_condition(source: str) -> Condition:
+    """A condition in the vocabulary of route rules (the bus message's fields)."""
+    return compile_condition(source, allowed_names=MESSAGE_NAMES)
 
 
 def message(**payload: Any) -> dict[str, Any]:
@@ -72,7 +77,7 @@ def message(**payload: Any) -> dict[str, Any]:
 def test_seed_conditions_evaluate_as_python_would(
     source: str, context: dict[str, Any], expected: bool
 ) -> None:
-    assert compile_condition(source).evaluate(context) is expected
+    assert route_condition(source).evaluate(context) is expected
 
 
 @pytest.mark.parametrize(
@@ -103,21 +108,21 @@ def test_the_allowed_language_evaluates(source: str) -> None:
     context = message(tags=["scope1", "scope3"], readings=[3, 7], delta=-0.25, count="3")
     context["payload"]["amount"] = 15
     context["payload"]["task"] = "calculate"
-    condition = compile_condition(source)
+    condition = route_condition(source)
     assert condition.evaluate(context) is True
     assert condition.error_count == 0
 
 
 def test_names_are_the_context_names_the_condition_reads() -> None:
-    condition = compile_condition("payload['amount'] > 1000 and sender_id.startswith('agent-')")
+    condition = route_condition("payload['amount'] > 1000 and sender_id.startswith('agent-')")
     assert condition.names == frozenset({"payload", "sender_id"})
-    assert compile_condition("len('abc') == 3").names == frozenset()
+    assert route_condition("len('abc') == 3").names == frozenset()
 
 
 def test_parts_without_names_are_computed_when_the_rule_is_added() -> None:
-    condition = compile_condition("priority == 2 ** 3 - 7 and 'ab' * 2 == 'abab'")
+    condition = route_condition("priority == 2 ** 3 - 7 and 'ab' * 2 == 'abab'")
     assert condition.evaluate(message()) is True
-    assert compile_condition("True").evaluate({}) is True
+    assert route_condition("True").evaluate({}) is True
 
 
 def test_pipeline_conditions_read_their_own_names() -> None:
@@ -233,25 +238,25 @@ def test_sandbox_escapes_are_refused_when_the_rule_is_added(
     reliability_figures.record("sandbox-escape route conditions", trials=1, faults=1,
                                note="each refused when its rule is added")  # fmt: skip
     with pytest.raises(RoutingError) as refused:
-        compile_condition(source)
+        route_condition(source)
     assert reason.lower() in refused.value.message.lower()
     assert "refused" in refused.value.message
 
 
 def test_a_condition_must_be_a_string() -> None:
     with pytest.raises(RoutingError, match="a condition is a string, not int"):
-        compile_condition(42)  # type: ignore[arg-type]
+        route_condition(42)  # type: ignore[arg-type]
 
 
 def test_the_length_and_depth_limits_are_inclusive() -> None:
     longest = "priority == 1" + " " * (MAX_SOURCE_LENGTH - len("priority == 1"))
-    assert compile_condition(longest).evaluate(message()) is True
+    assert route_condition(longest).evaluate(message()) is True
     with pytest.raises(RoutingError, match="characters long"):
-        compile_condition(longest + " ")
+        route_condition(longest + " ")
     deepest = "not " * (MAX_DEPTH - 1) + "priority"
-    assert compile_condition(deepest).evaluate(message()) is False
+    assert route_condition(deepest).evaluate(message()) is False
     with pytest.raises(RoutingError, match="nested more than"):
-        compile_condition("not " + deepest)
+        route_condition("not " + deepest)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,7 +282,7 @@ def test_run_time_bounds_make_the_condition_false_without_side_effects(
 ) -> None:
     context = message(**payload)
     before = copy.deepcopy(context)
-    condition = compile_condition(source)
+    condition = route_condition(source)
     assert condition.evaluate(context) is False
     assert condition.error_count == 1
     assert context == before
@@ -299,7 +304,7 @@ def test_run_time_bounds_make_the_condition_false_without_side_effects(
 def test_evaluation_errors_return_false_and_are_counted(
     source: str, context: dict[str, Any], error: str
 ) -> None:
-    condition = compile_condition(source)
+    condition = route_condition(source)
     assert condition.evaluate(context) is False
     assert condition.evaluate(context) is False
     assert condition.error_count == 2
@@ -310,13 +315,17 @@ def test_evaluation_errors_return_false_and_are_counted(
 def test_evaluation_errors_are_logged_once_per_condition(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    failing = compile_condition("payload['amount'] > 1000")
-    other = compile_condition("payload['amount'] < 1000")
-    with caplog.at_level(logging.WARNING, logger="registry.conditions"):
+    failing = route_condition("payload['amount'] > 1000")
+    other = route_condition("payload['amount'] < 1000")
+    with caplog.at_level(logging.WARNING, logger="orchestration.core.expressions.condition"):
         for _ in range(3):
             failing.evaluate(message())
         other.evaluate(message())
-    logged = [r.getMessage() for r in caplog.records if r.name == "registry.conditions"]
+    logged = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "orchestration.core.expressions.condition"
+    ]
     assert len(logged) == 2
     assert "payload['amount'] > 1000" in logged[0]
     assert "KeyError" in logged[0]
@@ -324,7 +333,7 @@ def test_evaluation_errors_are_logged_once_per_condition(
 
 
 def test_conditions_evaluate_correctly_from_many_threads() -> None:
-    condition = compile_condition("payload['n'] % 2 == 0")
+    condition = route_condition("payload['n'] % 2 == 0")
 
     def check(n: int) -> bool:
         return condition.evaluate(message(n=n)) is (n % 2 == 0)
@@ -339,17 +348,17 @@ def test_conditions_evaluate_correctly_from_many_threads() -> None:
 
 
 def test_conditions_are_equal_and_hashed_by_source() -> None:
-    first = compile_condition("priority <= 1")
-    assert first == compile_condition("priority <= 1")
-    assert first != compile_condition("priority <= 2")
-    assert len({first, compile_condition("priority <= 1")}) == 1
+    first = route_condition("priority <= 1")
+    assert first == route_condition("priority <= 1")
+    assert first != route_condition("priority <= 2")
+    assert len({first, route_condition("priority <= 1")}) == 1
     assert str(first) == "priority <= 1"
     assert repr(first) == "Condition('priority <= 1')"
-    assert Condition("priority <= 1") == first
+    assert Condition("priority <= 1", allowed_names=MESSAGE_NAMES) == first
 
 
 def test_conditions_are_immutable() -> None:
-    condition = compile_condition("priority <= 1")
+    condition = route_condition("priority <= 1")
     with pytest.raises(AttributeError):
         condition.source = "True"  # type: ignore[misc]
     with pytest.raises(AttributeError):
@@ -357,7 +366,7 @@ def test_conditions_are_immutable() -> None:
 
 
 def test_conditions_pickle_as_their_source_and_compile_again() -> None:
-    condition = compile_condition("payload.get('task') == 'calculate'")
+    condition = route_condition("payload.get('task') == 'calculate'")
     condition.evaluate({})  # a failure is not part of the value
     data = pickle.dumps(condition)
     assert b"payload.get('task') == 'calculate'" in data
@@ -435,7 +444,7 @@ EXPRESSIONS = st.recursive(LEAVES, _expressions, max_leaves=12)
 
 def _check_compiles_or_refuses(source: str) -> None:
     try:
-        condition = compile_condition(source)
+        condition = route_condition(source)
     except RoutingError:
         return
     for context in ({}, message(task="calculate", amount=1500, tags=["scope3"])):

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 
 from bus.message import Message
 from bus.message_bus import MessageBus
-from orchestration.settings import KafkaConfig
+from orchestration.core.settings import KafkaConfig
 from registry.heartbeat_ingest import HeartbeatIngest, heartbeat_message
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor

@@ -12,8 +12,7 @@ import pytest_asyncio
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestration.exceptions import RegistryError, ValidationError
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import AgentNotFoundError, RegistryError, ValidationError
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.metrics import registry_agent_health, registry_agents_total

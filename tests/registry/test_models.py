@@ -3,7 +3,8 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from registry.models import AgentDescriptor, ServiceType, task_queue_for
+from orchestration.core.validation import task_queue_for
+from registry.models import AgentDescriptor, ServiceType
 
 
 def test_the_task_queue_is_the_agent_id_unless_the_endpoint_names_one() -> None:

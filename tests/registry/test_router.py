@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bus.message import Message, MessageType, Priority
-from orchestration.exceptions import RegistryError, RoutingError
+from orchestration.core.exceptions import RegistryError, RoutingError
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 from registry.router import MessageRouter, RouteRule

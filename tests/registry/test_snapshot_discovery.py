@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry.errors import AgentNotFoundError
+from orchestration.core.exceptions import AgentNotFoundError
 from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.versions import parse_constraint, parse_version, satisfies
 
 

@@ -25,9 +25,10 @@ from temporalio.client import Client
 
 from examples.csrd.agents import ALL_AGENTS, ReportRequest
 from examples.csrd.saga import csrd_transaction
-from orchestration.exceptions import SagaError
+from orchestration.core.exceptions import SagaError
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import SagaConfig, Settings
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from registry.store import ActionLedger
 from tests.reliability.figures import Figures
@@ -35,8 +36,7 @@ from tests.reliability.scale import scaled
 from tests.reliability.service import child_env
 from tests.reliability.waves import run_in_waves
 from workers.orchestration_worker import build_worker
-from workflows.models import RetrySpec
-from workflows.saga_models import SagaConfig, SagaTransaction
+from workflows.saga_models import SagaTransaction
 
 pytestmark = pytest.mark.slow
 

@@ -19,13 +19,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration import Agent, AgentDescriptor
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
+from orchestration.core.retry import MAX_TIMEOUT_MS
+from orchestration.core.settings import Settings
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
 from tests.reliability.figures import Figures, figures
 from tests.reliability.scale import scaled
 from workers.orchestration_worker import build_worker
-from workflows.models import MAX_TIMEOUT_MS
 from workflows.pipeline_models import ExecutionMode, PipelineConfig
 from workflows.saga_models import SagaTransaction
 

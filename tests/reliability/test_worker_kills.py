@@ -21,9 +21,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration import ActionContext, Agent, AgentDescriptor
-from orchestration.exceptions import AgentError, SagaError
+from orchestration.core.exceptions import AgentError, SagaError
+from orchestration.core.settings import Settings
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
 from orchestration.stack.processes import ManagedProcess
 from orchestration.testing.ports import free_port
 from registry.store import ActionLedger

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from registry.routing.hashing import RendezvousHasher
+from orchestration.core.hashing import RendezvousHasher
 from swarm.policies import (
     POLICIES,
     ClusteringPolicy,

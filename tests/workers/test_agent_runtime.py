@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from examples.csrd.agents import ALL_AGENTS
-from orchestration.exceptions import AgentError
+from orchestration.core.exceptions import AgentError
 from tests.workers.cli import orchestration
 from workers.agent_runtime import load_agents
 

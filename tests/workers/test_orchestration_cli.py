@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.csrd.agents import ALL_AGENTS
 from examples.csrd.workspace import Workspace
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, ServiceType
 from tests.workers.cli import orchestration

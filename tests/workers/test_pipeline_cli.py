@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.pipeline.agents import make_agents
 from examples.pipeline.pipeline import DEFAULT_INPUT, emissions_pipeline
 from examples.swarm.suppliers import sequential_total
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from tests.workers.test_temporal_cli import temporal_cli
 from workers.orchestration_worker import build_worker
 from workflows.pipeline_models import PipelineExecution, PipelineInput

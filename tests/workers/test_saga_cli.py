@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.csrd.agents import ALL_AGENTS
 from examples.csrd.workspace import Workspace
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from tests.workers.test_temporal_cli import temporal_cli
 from workers.orchestration_worker import build_worker
 

@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
-from orchestration.settings import Settings
+from orchestration.core.settings import Settings
 from tests.workers.cli import orchestration
 from workers.orchestration_worker import build_worker
 

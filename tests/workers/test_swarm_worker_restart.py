@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
-from orchestration.settings import Settings, SwarmConfig
+from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
 from orchestration.testing.ports import free_port
 from swarm.scheduling import SwarmBehavior

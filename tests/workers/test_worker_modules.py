@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.exceptions import ConfigurationError
-from orchestration.settings import Settings
+from orchestration.core.exceptions import ConfigurationError
+from orchestration.core.settings import Settings
 from workers.orchestration_worker import build_worker, user_workflows
 
 

@@ -21,9 +21,9 @@ from temporalio.exceptions import ApplicationError
 
 from examples.pipeline.agents import PipelineAgents, make_agents
 from orchestration import ActionContext, Agent, AgentDescriptor
-from orchestration.settings import Settings
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import Settings
 from workers.orchestration_worker import build_worker
-from workflows.models import RetrySpec
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 
 __all__ = [

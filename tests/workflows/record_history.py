@@ -19,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration.binaries import temporal_test_server_path
-from orchestration.temporal_client import ensure_search_attributes
+from orchestration.core.temporal_client import ensure_search_attributes
 from tests.workflows.test_replay import (
     record,
     record_cancelled_saga,

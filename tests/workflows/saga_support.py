@@ -25,12 +25,12 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from orchestration import ActionContext, Agent, AgentDescriptor
-from orchestration.exceptions import AgentError, SagaError
+from orchestration.core.exceptions import AgentError, SagaError
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import SagaConfig, Settings
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
 from workers.orchestration_worker import build_worker
-from workflows.models import RetrySpec
-from workflows.saga_models import SagaConfig, SagaExecution, SagaStep, SagaTransaction
+from workflows.saga_models import SagaExecution, SagaStep, SagaTransaction
 
 DEADLINE_S = 10.0
 """How long anything in these tests may wait for something that should happen at once."""

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from examples.swarm.agents import make_agents
 from orchestration.agent import Agent
-from orchestration.settings import Settings, SwarmConfig
+from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
 from workers.orchestration_worker import build_worker
 from workflows.swarm_models import SwarmTask

@@ -14,10 +14,11 @@ from temporalio.worker import Worker
 
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.agent import INVALID_INPUT
-from orchestration.exceptions import AgentError
+from orchestration.core.exceptions import AgentError
+from orchestration.core.retry import RetrySpec
+from orchestration.core.search_attributes import ORCHESTRATION_STATE, ORCHESTRATION_TYPE
 from workflows.agent_task import AgentTaskWorkflow
-from workflows.models import AgentTaskInput, AgentTaskResult, RetrySpec
-from workflows.search_attributes import ORCHESTRATION_STATE, ORCHESTRATION_TYPE
+from workflows.models import AgentTaskInput, AgentTaskResult
 
 
 class Greeting(BaseModel):

@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from examples.pipeline.pipeline import emissions_pipeline
 from examples.swarm.suppliers import sequential_total
 from orchestration import Pipeline
-from orchestration.exceptions import PipelineError, ValidationError
-from orchestration.settings import Settings
+from orchestration.core.exceptions import PipelineError, ValidationError
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import Settings
 from tests.workflows.pipeline_support import (
     DEADLINE_S,
     StepAgent,
@@ -28,7 +29,7 @@ from tests.workflows.pipeline_support import (
     running_example,
     stage,
 )
-from workflows.models import ActionRequest, RetrySpec
+from workflows.models import ActionRequest
 from workflows.pipeline_models import (
     AgentRef,
     ErrorHandling,

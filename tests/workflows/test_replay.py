@@ -20,10 +20,11 @@ from temporalio.worker import Replayer, Worker
 
 from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
+from orchestration.core.retry import RetrySpec
 from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
-from workflows.models import AgentTaskInput, RetrySpec
+from workflows.models import AgentTaskInput
 from workflows.pipeline import PipelineWorkflow
 from workflows.pipeline_models import (
     AgentRef,

@@ -11,19 +11,19 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from orchestration.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
+from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
+from orchestration.core.retry import RetrySpec
+from orchestration.core.search_attributes import ORCHESTRATION_STATE
+from orchestration.core.settings import SagaConfig, Settings
 from orchestration.saga import SagaOrchestrator
-from orchestration.settings import Settings
 from tests.workflows.saga_support import (
     SagaAgent,
     activity_cancel_requested,
     saga_status,
     saga_worker,
 )
-from workflows.models import RetrySpec
 from workflows.saga import SagaWorkflow
-from workflows.saga_models import SagaConfig, SagaExecution, SagaState, SagaTransaction, StepState
-from workflows.search_attributes import ORCHESTRATION_STATE
+from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
 
 DATA = {"company": "acme", "year": 2024}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from workflows.models import RetrySpec
+from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import SagaConfig
 from workflows.saga_models import (
     CompensationStrategy,
-    SagaConfig,
     SagaInput,
     SagaStep,
     SagaTransaction,

@@ -11,12 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.exceptions import SagaCompensationError, SagaError
+from orchestration.core.exceptions import SagaCompensationError, SagaError
+from orchestration.core.settings import SagaConfig
 from orchestration.saga import SagaOrchestrator
 from tests.workflows.saga_support import SagaAgent, saga_status, saga_worker
 from workflows.saga_models import (
     CompensationStrategy,
-    SagaConfig,
     SagaExecution,
     SagaState,
     SagaTransaction,

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from examples.swarm.agents import CAPABILITY
 from examples.swarm.suppliers import sequential_total
-from orchestration.exceptions import SwarmNotConvergedError, ValidationError
+from orchestration.core.exceptions import SwarmNotConvergedError, ValidationError
 from registry.local_registry import LocalAgentRegistry
 from swarm.scheduling import SwarmBehavior
 from tests.workflows.swarm_support import running_swarm, task

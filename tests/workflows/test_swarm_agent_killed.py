@@ -12,7 +12,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from examples.swarm.suppliers import sequential_total
-from orchestration.settings import Settings, SwarmConfig
+from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.swarm import SwarmOrchestrator
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures

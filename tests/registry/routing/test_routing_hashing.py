@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.routing import AffinityStrategy, Candidate, ConsistentHashStrategy, hashing
 from tests.registry.routing.support import agents, request
 

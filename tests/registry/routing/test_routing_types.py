@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import registry.routing
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.routing import Candidate, LoadInfo, Priority, RouteRequest, RoutingStrategy
 from tests.registry.routing.support import load_infos
 

@@ -12,7 +12,7 @@ import pytest_asyncio
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from orchestration.exceptions import ConfigurationError, RegistryError
+from orchestration.core.exceptions import ConfigurationError, RegistryError
 from registry.local_registry import LocalAgentRegistry
 from registry.remote_registry import RemoteAgentRegistry
 from registry.router import MessageRouter

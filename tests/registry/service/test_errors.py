@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 
-from orchestration.exceptions import RegistryError
+from orchestration.core.exceptions import RegistryError
 from orchestration.testing.database import temporary_postgres_database
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor

@@ -10,9 +10,13 @@ import pytest
 import pytest_asyncio
 
 from bus.message import Message
-from orchestration.exceptions import RegistryError, RoutingError, ValidationError
+from orchestration.core.exceptions import (
+    AgentNotFoundError,
+    RegistryError,
+    RoutingError,
+    ValidationError,
+)
 from orchestration.testing.ports import free_port
-from registry.errors import AgentNotFoundError
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentStatus, ServiceType
 from registry.records import RegisteredAgent

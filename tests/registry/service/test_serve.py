@@ -15,13 +15,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from orchestration.exceptions import ConfigurationError, PortInUseError
-from orchestration.settings import DatabaseConfig, RegistryConfig, Settings
+from orchestration.core.exceptions import (
+    ConfigurationError,
+    DatabaseUnavailableError,
+    PortInUseError,
+)
+from orchestration.core.settings import DatabaseConfig, RegistryConfig, Settings
 from orchestration.testing.ports import free_port
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry
 from registry.service.serve import serve
-from registry.store import DatabaseUnavailableError
 from tests.registry.service.conftest import TOKEN
 
 DEADLINE_S = 20.0

@@ -12,7 +12,7 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store import create_engine, current_revision, upgrade

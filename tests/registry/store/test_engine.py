@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from orchestration.exceptions import ConfigurationError
+from orchestration.core.exceptions import ConfigurationError
 from registry.store import create_engine
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from orchestration.exceptions import ValidationError
-from registry.store import ActionLedger, ActionLedgerEntry, LedgerConflictError, current_revision
+from orchestration.core.exceptions import LedgerConflictError, ValidationError
+from registry.store import ActionLedger, ActionLedgerEntry, current_revision
 from registry.store.migrations import revisions
 
 

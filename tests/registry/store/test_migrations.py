@@ -9,15 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from orchestration.exceptions import OrchestrationError, ValidationError
-from registry.store import (
-    ActionLedger,
-    Base,
+from orchestration.core.exceptions import (
     DatabaseUnavailableError,
-    create_engine,
-    current_revision,
-    upgrade,
+    OrchestrationError,
+    ValidationError,
 )
+from registry.store import ActionLedger, Base, create_engine, current_revision, upgrade
 from registry.store.migrations import revisions
 
 UNREACHABLE_URL = "postgresql+asyncpg://orch:s3cret-pw@127.0.0.1:1/orch"

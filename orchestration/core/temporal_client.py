@@ -9,8 +9,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestration.exceptions import StackError
-from orchestration.settings import Settings, get_settings
+from orchestration.core.exceptions import StackError
+from orchestration.core.settings import Settings, get_settings
 
 __all__ = ["connect", "ensure_search_attributes"]
 
@@ -62,7 +62,7 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
         ListSearchAttributesRequest,
     )
 
-    from workflows.search_attributes import REGISTERED
+    from orchestration.core.search_attributes import REGISTERED
 
     try:
         existing = await client.operator_service.list_search_attributes(

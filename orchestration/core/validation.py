@@ -1,14 +1,50 @@
-"""One way to turn a pydantic ``ValidationError`` into ours: every problem, naming its field."""
+"""Checking input: the id and name types every definition uses, and one way to turn a
+pydantic ``ValidationError`` into ours, every problem naming its field."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated
 
 import pydantic
+from pydantic import StringConstraints
 
-from orchestration.exceptions import ValidationError
+from orchestration.core.exceptions import ValidationError
 
-__all__ = ["check_agent_queues", "describe", "field_problems", "validation_error"]
+__all__ = [
+    "AGENT_ID_PATTERN",
+    "TEMPORAL_SCHEME",
+    "AgentId",
+    "Name",
+    "check_agent_queues",
+    "describe",
+    "field_problems",
+    "task_queue_for",
+    "validation_error",
+]
+
+AGENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$"
+AgentId = Annotated[str, StringConstraints(pattern=AGENT_ID_PATTERN)]
+"""1-200 characters: letters, digits and ``. _ : -``, starting with a letter or digit."""
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
+"""A capability, action or tag name: 1-128 characters of letters, digits and ``. _ -``."""
+
+TEMPORAL_SCHEME = "temporal://"
+"""An agent endpoint ``temporal://<queue>`` names the task queue the agent polls."""
+
+
+def task_queue_for(agent_id: str, endpoint: str | None = None) -> str:
+    """The Temporal task queue an agent polls.
+
+    It is the agent's id unless its endpoint names another queue (``temporal://<queue>``).
+    Any Temporal worker polling that queue with activities named after the agent's actions
+    *is* that agent: this is the whole contract.
+    """
+    if endpoint and endpoint.startswith(TEMPORAL_SCHEME):
+        queue = endpoint[len(TEMPORAL_SCHEME) :].strip("/")
+        if queue:
+            return queue
+    return agent_id
 
 
 def field_problems(exc: pydantic.ValidationError, root: str = "value") -> list[dict[str, str]]:
@@ -47,8 +83,6 @@ def check_agent_queues(agents: Iterable[tuple[str, str, str | None]], task_queue
     Raises:
         ValidationError: naming every such field.
     """
-    from registry.models import task_queue_for
-
     problem = (
         f"the agent's task queue is {task_queue!r}, the orchestration worker's own "
         "(ORCH_TASK_QUEUE): give the agent another id or endpoint"

@@ -6,9 +6,15 @@ production cluster register them once with ``temporal operator search-attribute 
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
-__all__ = ["ORCHESTRATION_NAME", "ORCHESTRATION_STATE", "ORCHESTRATION_TYPE", "REGISTERED"]
+__all__ = [
+    "ORCHESTRATION_NAME",
+    "ORCHESTRATION_STATE",
+    "ORCHESTRATION_TYPE",
+    "REGISTERED",
+    "orchestration_attributes",
+]
 
 ORCHESTRATION_TYPE = SearchAttributeKey.for_keyword("OrchestrationType")
 """What runs: ``agent_task``, ``saga``, ``swarm`` or ``pipeline``."""
@@ -21,3 +27,15 @@ REGISTERED: dict[str, str] = {
     key.name: "Keyword" for key in (ORCHESTRATION_TYPE, ORCHESTRATION_NAME, ORCHESTRATION_STATE)
 }
 """Name → dev-server type, for ``temporal server start-dev --search-attribute``."""
+
+
+def orchestration_attributes(kind: str, name: str, state: str) -> list[SearchAttributeUpdate[str]]:
+    """What a workflow upserts when its state changes: its kind, its name and the state.
+
+    Workflow code passes it to ``workflow.upsert_search_attributes``.
+    """
+    return [
+        ORCHESTRATION_TYPE.value_set(kind),
+        ORCHESTRATION_NAME.value_set(name),
+        ORCHESTRATION_STATE.value_set(state),
+    ]

@@ -1,4 +1,5 @@
-"""One way for a process to serve ``/metrics``, and the Temporal SDK's own metrics.
+"""One way for a process to serve ``/metrics``, the Temporal SDK's own metrics, and the
+millisecond buckets every ``*_ms`` histogram uses.
 
 Our metrics (the quick reference's names) come from ``prometheus_client`` and are served by
 :func:`serve_metrics`. The Temporal SDK's metrics (worker polls, task latencies, sticky cache)
@@ -16,10 +17,32 @@ import threading
 from prometheus_client import start_http_server
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from orchestration.exceptions import ConfigurationError
-from orchestration.settings import Settings, url_host
+from orchestration.core.exceptions import ConfigurationError
+from orchestration.core.network import url_host
+from orchestration.core.settings import Settings
 
-__all__ = ["sdk_runtime", "serve_metrics"]
+__all__ = ["MS_BUCKETS", "sdk_runtime", "serve_metrics"]
+
+MS_BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    300_000,
+    1_800_000,
+)
+"""Bucket bounds, in milliseconds, of every ``*_ms`` histogram: 1 ms to 30 minutes."""
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,18 @@ by their full name.
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from workflows.saga_models import SagaConfig
+from orchestration.core.network import is_loopback, local_url, split_host_port, url_host
+from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 
 __all__ = [
-    "ANY_ADDRESS",
     "DatabaseConfig",
     "KafkaConfig",
     "RegistryConfig",
@@ -30,10 +29,6 @@ __all__ = [
     "SwarmConfig",
     "TemporalConfig",
     "get_settings",
-    "is_loopback",
-    "local_url",
-    "split_host_port",
-    "url_host",
 ]
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -44,49 +39,6 @@ def comma_list(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
-
-
-def split_host_port(address: str, *, default_port: int) -> tuple[str, int]:
-    """Split ``host:port`` (or ``[v6]:port``) into its parts."""
-    address = address.strip()
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        port = rest.lstrip(":")
-    elif address.count(":") == 1:
-        host, _, port = address.partition(":")
-    else:
-        host, port = address, ""
-    if not host:
-        raise ValueError(f"address {address!r} has no host")
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address {address!r} has an invalid port {port!r}")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """True when ``host`` names this machine (so the embedded stack may start a server for it)."""
-    if host in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
-"""Bind addresses meaning "every interface": a client on this machine connects to loopback."""
-
-
-def url_host(host: str) -> str:
-    """``host`` as it appears in a URL (IPv6 addresses in brackets)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def local_url(host: str, port: int, path: str = "") -> str:
-    """``http://host:port/path`` for a client on this machine of a server bound to ``host``."""
-    return f"http://{url_host('127.0.0.1' if host in ANY_ADDRESS else host)}:{port}{path}"
 
 
 class TemporalConfig(BaseModel):
@@ -298,8 +250,49 @@ class DatabaseConfig(BaseModel):
         return value
 
 
+class SagaConfig(BaseModel):
+    """Saga defaults (``ORCH_SAGA_*``).
+
+    Persistence and event sourcing are Temporal's workflow history, which is always on;
+    the two flags exist for compatibility with the quick reference and must stay true.
+    """
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    enable_persistence: bool = True
+    """Always true: a saga's history is Temporal's persistent event log."""
+    enable_event_sourcing: bool = True
+    """Always true: a saga's state is rebuilt from its history (replay)."""
+    default_timeout_ms: int = Field(default=300_000, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
+    """Overall deadline of a saga that sets no ``timeout_ms``."""
+    step_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    """Start-to-close timeout of one attempt of a step that sets no ``timeout_ms``."""
+    compensation_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    """Start-to-close timeout of one attempt of a compensation."""
+    compensation_retry: RetrySpec = Field(
+        default_factory=lambda: RetrySpec(maximum_attempts=5, maximum_interval_ms=30_000)
+    )
+    """Retries of a failed compensation (5 attempts, backoff up to 30 s by default) before the
+    saga ends FAILED for manual intervention."""
+    forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
+    """FORWARD strategy: how many more times a failed step is dispatched before compensating."""
+
+    @model_validator(mode="after")
+    def _history_is_always_on(self) -> SagaConfig:
+        if not (self.enable_persistence and self.enable_event_sourcing):
+            raise ValueError(
+                "sagas are Temporal workflows: their history is the persistent event log and "
+                "cannot be turned off (leave enable_persistence and enable_event_sourcing true)"
+            )
+        return self
+
+
 class SwarmConfig(BaseModel):
-    """Swarm pool bounds and behaviour tuning."""
+    """Swarm pool bounds and behaviour tuning.
+
+    The one source of the tuning defaults: ``swarm.scheduling.PolicyConfig`` takes its own
+    from here, and a swarm's input carries ``policy_tuning()``.
+    """
 
     min_agents: int = Field(default=10, ge=1, description="Fewest agents a swarm task may require.")
     max_agents: int = Field(default=1000, ge=1, description="Most agents a swarm task may require.")
@@ -325,16 +318,8 @@ class SwarmConfig(BaseModel):
     max_backups: int = Field(default=1, ge=0, le=10, description="SWARMING: copies per partition.")
 
     def policy_tuning(self) -> dict[str, float]:
-        """The behaviour tuning, as ``PolicyConfig`` fields."""
-        return {
-            "neighbor_radius": self.neighbor_radius,
-            "pheromone_evaporation_rate": self.pheromone_evaporation_rate,
-            "scout_fraction": self.scout_fraction,
-            "load_cap": self.load_cap,
-            "migration_margin": self.migration_margin,
-            "straggler_factor": self.straggler_factor,
-            "max_backups": self.max_backups,
-        }
+        """The behaviour tuning (every field but the pool bounds), as ``PolicyConfig`` takes it."""
+        return self.model_dump(exclude={"min_agents", "max_agents"})
 
     @model_validator(mode="after")
     def _bounds(self) -> SwarmConfig:
