@@ -13,40 +13,32 @@ count); the activity itself fails only when it cannot run at all.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.context import ActionContext
 from workflows.models import ActionRequest
+from workflows.swarm_models import SWARM_BATCH, SwarmBatch, SwarmBatchResult
 
-if TYPE_CHECKING:
-    from orchestration.agent import Agent
-
-__all__ = ["SWARM_BATCH", "SwarmBatch", "SwarmBatchResult", "swarm_batch_activity"]
-
-SWARM_BATCH = "orchestration.swarm_batch"
+__all__ = ["BatchAgent", "swarm_batch_activity"]
 
 
-class SwarmBatch(BaseModel):
-    """``ActionRequest.data`` of a swarm assignment."""
+class BatchAgent(Protocol):
+    """What the batch activity needs of an agent: its id, its actions and a way to run one."""
 
-    action: str
-    partitions: list[dict[str, Any]] = Field(min_length=1)
+    @property
+    def agent_id(self) -> str: ...
 
+    @property
+    def actions(self) -> list[str]: ...
 
-class SwarmBatchResult(BaseModel):
-    """Partial results and errors by partition id, and the agent's busy time."""
-
-    results: dict[str, Any] = Field(default_factory=dict)
-    errors: dict[str, str] = Field(default_factory=dict)
-    busy_ms: float = 0.0
+    async def invoke(self, action_name: str, data: Any, ctx: ActionContext) -> Any: ...
 
 
-def swarm_batch_activity(agent: Agent) -> Any:
+def swarm_batch_activity(agent: BatchAgent) -> Any:
     """The batch activity of ``agent`` (bound to its handlers)."""
-    from orchestration.agent import ActionContext
 
     async def swarm_batch(request: ActionRequest) -> SwarmBatchResult:
         batch = SwarmBatch.model_validate(request.data)

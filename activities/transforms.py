@@ -26,23 +26,16 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from workflows.pipeline_models import TRANSFORM_ACTIVITY, TransformRequest
 from workflows.reducers import Reduction
 
-__all__ = ["TRANSFORM_ACTIVITY", "TransformRequest", "registered", "run_transform", "transform"]
+__all__ = ["registered", "run_transform", "transform"]
 
-TRANSFORM_ACTIVITY = "orchestration.transform"
 Transform = Callable[[Any, dict[str, Any]], Any]
 _TRANSFORMS: dict[str, Transform] = {}
-
-
-class TransformRequest(BaseModel):
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    value: Any = None
 
 
 def transform(name: str) -> Callable[[Transform], Transform]:

@@ -48,9 +48,9 @@ from bus.bridge_config import BridgeConfig, BridgeRoute
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
-from orchestration.binaries import temporal_cli_path
 from orchestration.core.lifecycle import cancel_and_wait
 from orchestration.core.settings import KafkaConfig, Settings
+from orchestration.stack.binaries import temporal_cli_path
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka

@@ -77,14 +77,15 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.exceptions import ApplicationError
     from temporalio.worker import Worker
 
+    from activities.agent import Agent
+    from activities.context import ActionContext
     from bench.cpu import CpuMeter
     from bench.report import AT_LEAST, Row, Target, exit_status, print_report
     from bench.stack import embedded_stack
-    from orchestration.agent import ActionContext, Agent
+    from orchestration.clients.saga import SagaOrchestrator
     from orchestration.core.exceptions import SagaError
     from orchestration.core.retry import RetrySpec
     from orchestration.core.temporal_client import connect
-    from orchestration.saga import SagaOrchestrator
     from orchestration.stack import EmbeddedStack
     from registry.models import AgentDescriptor
     from workflows.models import ActionRequest

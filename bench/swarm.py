@@ -47,10 +47,10 @@ from typing import Any
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
 from bench.stack import embedded_stack
 from examples.swarm.suppliers import sequential_total
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import worker_env
-from orchestration.swarm import SwarmOrchestrator
 from swarm.scheduling import SwarmBehavior
 from workflows.swarm_models import SourceRef, SwarmTask
 

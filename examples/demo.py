@@ -32,11 +32,11 @@ from examples.stack import console, running_stack, ui_link
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration import Settings, SwarmConfig, get_settings
+from orchestration.clients.saga import SagaOrchestrator
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.lifecycle import exit_process
 from orchestration.core.temporal_client import connect
 from orchestration.exceptions import OrchestrationError, SagaError
-from orchestration.saga import SagaOrchestrator
-from orchestration.swarm import SwarmOrchestrator
 from swarm.scheduling import SwarmBehavior
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput

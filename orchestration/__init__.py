@@ -16,10 +16,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from activities.agent import Agent
+    from activities.context import ActionContext
     from bus.aggregation import AggregationStrategy
     from bus.message import Message, MessageType, Priority
     from bus.message_bus import MessageBus
-    from orchestration.agent import ActionContext, Agent
+    from orchestration.clients.pipeline import Pipeline
+    from orchestration.clients.saga import SagaOrchestrator
+    from orchestration.clients.swarm import SwarmOrchestrator
     from orchestration.core.settings import (
         KafkaConfig,
         SagaConfig,
@@ -27,9 +31,6 @@ if TYPE_CHECKING:
         SwarmConfig,
         get_settings,
     )
-    from orchestration.pipeline import Pipeline
-    from orchestration.saga import SagaOrchestrator
-    from orchestration.swarm import SwarmOrchestrator
     from registry.agent_registry import AgentRegistry
     from registry.models import AgentDescriptor, ServiceType
     from registry.router import MessageRouter, RouteRule
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from workflows.swarm_models import SwarmTask
 
 _EXPORTS = {
-    "ActionContext": "orchestration.agent",
-    "Agent": "orchestration.agent",
+    "ActionContext": "activities.context",
+    "Agent": "activities.agent",
     "AggregationStrategy": "bus.aggregation",
     "AgentDescriptor": "registry.models",
     "AgentRegistry": "registry.agent_registry",
@@ -54,14 +55,14 @@ _EXPORTS = {
     "MessageRouter": "registry.router",
     "MessageType": "bus.message",
     "ExecutionMode": "workflows.pipeline_models",
-    "Pipeline": "orchestration.pipeline",
+    "Pipeline": "orchestration.clients.pipeline",
     "PipelineConfig": "workflows.pipeline_models",
     "PipelineStage": "workflows.pipeline_models",
     "Priority": "bus.message",
     "RouteRule": "registry.router",
     "RoutingStrategy": "registry.routing",
     "SagaConfig": "orchestration.core.settings",
-    "SagaOrchestrator": "orchestration.saga",
+    "SagaOrchestrator": "orchestration.clients.saga",
     "SagaStep": "workflows.saga_models",
     "SagaTransaction": "workflows.saga_models",
     "ScatterGather": "registry.scatter_gather",
@@ -69,7 +70,7 @@ _EXPORTS = {
     "Settings": "orchestration.core.settings",
     "SwarmBehavior": "swarm.scheduling",
     "SwarmConfig": "orchestration.core.settings",
-    "SwarmOrchestrator": "orchestration.swarm",
+    "SwarmOrchestrator": "orchestration.clients.swarm",
     "SwarmTask": "workflows.swarm_models",
     "get_settings": "orchestration.core.settings",
 }

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from activities.ledger import ActionLedger
 from examples.csrd.workspace import Workspace, use_workspace
-from registry.store import ActionLedger
 from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
 
 

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from orchestration.agent import Agent
+from activities.agent import Agent
 from orchestration.core.exceptions import AgentError
 from orchestration.core.settings import Settings
 

@@ -25,7 +25,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
-    from activities.transforms import TRANSFORM_ACTIVITY, TransformRequest
     from orchestration.core.expressions import Condition, compile_condition
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.chunks import chunk_bounds
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import ActionRequest
     from workflows.pipeline_models import (
         CONDITION_NAMES,
+        TRANSFORM_ACTIVITY,
         AgentRef,
         ErrorHandling,
         ExecutionMode,
@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineStatus,
         StageResult,
         StageStatus,
+        TransformRequest,
     )
     from workflows.reducers import ReducerError, Reduction
 

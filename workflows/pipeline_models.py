@@ -41,6 +41,7 @@ from workflows.reducers import REDUCERS
 
 __all__ = [
     "CONDITION_NAMES",
+    "TRANSFORM_ACTIVITY",
     "AgentRef",
     "ErrorHandling",
     "ExecutionMode",
@@ -52,6 +53,7 @@ __all__ = [
     "StageResult",
     "StageStatus",
     "TransformRef",
+    "TransformRequest",
 ]
 
 CONDITION_NAMES = ("input", "output", "outputs", "iteration")
@@ -231,3 +233,16 @@ class PipelineExecution(BaseModel):
 
     def stage(self, name: str) -> StageResult:
         return next(s for s in self.stages if s.name == name)
+
+
+TRANSFORM_ACTIVITY = "orchestration.transform"
+"""The activity type of a stage's transform, run on the orchestration worker
+(``activities.transforms``)."""
+
+
+class TransformRequest(BaseModel):
+    """What the transform activity receives: the transform's name, its params and the value."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    value: Any = None

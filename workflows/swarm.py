@@ -40,7 +40,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
-    from activities.swarm_batch import SWARM_BATCH
     from orchestration.core.retry import RetrySpec
     from orchestration.core.search_attributes import ORCHESTRATION_STATE, orchestration_attributes
     from swarm.policies import make_policy
@@ -54,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.metrics import observe
     from workflows.models import ActionRequest
     from workflows.reducers import ReducerError
-    from workflows.swarm_models import SwarmCarry, SwarmInput, SwarmProgress, SwarmTask
+    from workflows.swarm_models import SWARM_BATCH, SwarmCarry, SwarmInput, SwarmProgress, SwarmTask
     from workflows.swarm_plan import (
         PartitionPlan,
         SourceError,

@@ -32,8 +32,11 @@ from workflows.reducers import check_reducer
 __all__ = [
     "MAX_PARTITIONS",
     "MAX_SOURCE_PARTITIONS",
+    "SWARM_BATCH",
     "SourceRef",
     "SwarmAgentInfo",
+    "SwarmBatch",
+    "SwarmBatchResult",
     "SwarmCarry",
     "SwarmInput",
     "SwarmProgress",
@@ -196,3 +199,22 @@ class SwarmProgress(BaseModel):
     iterations: int
     elapsed_ms: float
     runs: int
+
+
+SWARM_BATCH = "orchestration.swarm_batch"
+"""The activity type of a swarm assignment; every agent has it (``activities.swarm_batch``)."""
+
+
+class SwarmBatch(BaseModel):
+    """``ActionRequest.data`` of a swarm assignment."""
+
+    action: str
+    partitions: list[dict[str, Any]] = Field(min_length=1)
+
+
+class SwarmBatchResult(BaseModel):
+    """Partial results and errors by partition id, and the agent's busy time."""
+
+    results: dict[str, Any] = Field(default_factory=dict)
+    errors: dict[str, str] = Field(default_factory=dict)
+    busy_ms: float = 0.0

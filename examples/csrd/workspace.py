@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from activities.ledger import ActionLedger
 from orchestration import ActionContext, get_settings
-from registry.store import ActionLedger
 
 __all__ = ["Workspace", "use_workspace", "workspace"]
 

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 from typing import Any
 
+from activities.agent import Agent
+from activities.context import ActionContext
 from examples.swarm.suppliers import (
     SUPPLIERS_PER_PARTITION,
     partition_emissions,
     partition_region,
 )
 from orchestration import get_settings
-from orchestration.agent import ActionContext, Agent
 from orchestration.core.lifecycle import wait_for_stop_signal
 from orchestration.core.temporal_client import connect
 from registry.models import AgentDescriptor, ServiceType

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from orchestration.binaries import tansu_path, temporal_cli_path
 from orchestration.core.network import url_host
 from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings
+from orchestration.stack.binaries import tansu_path, temporal_cli_path
 
 __all__ = [
     "bridge_command",

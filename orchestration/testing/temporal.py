@@ -14,9 +14,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.binaries import temporal_cli_path, temporal_test_server_path
 from orchestration.core.settings import Settings, TemporalConfig
 from orchestration.core.temporal_client import connect, ensure_search_attributes
+from orchestration.stack.binaries import temporal_cli_path, temporal_test_server_path
 
 __all__ = ["temporal_client", "temporal_dev_env", "temporal_time_skipping_env"]
 

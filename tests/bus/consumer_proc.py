@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from activities.ledger import ActionLedger
 from bus.message import Message
 from bus.message_bus import MessageBus
 from orchestration.core.settings import KafkaConfig
-from registry.store.ledger import ActionLedger
 
 
 async def apply_effect(ledger: ActionLedger, message: Message, effects: Path) -> Any:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from aiokafka.structs import TopicPartition
 
+from activities.ledger import ActionLedger
 from bus.message import Message, Priority
 from bus.message_bus import MessageBus
 from orchestration.core.settings import KafkaConfig
-from registry.store.ledger import ActionLedger
 from tests.bus.consumer_proc import apply_effect
 from tests.bus.helpers import DEADLINE_S, sample, take, take_until
 

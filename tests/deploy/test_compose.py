@@ -31,7 +31,7 @@ import bus.metrics
 import registry.metrics
 import workflows.metrics
 from bus.bridge_config import BridgeConfig
-from orchestration.cli import app
+from orchestration.cli.app import app
 from orchestration.core.network import split_host_port
 from orchestration.core.settings import Settings
 from workers.agent_runtime import load_agents

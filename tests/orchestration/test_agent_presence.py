@@ -8,8 +8,9 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.agent import ActionContext, Agent
-from orchestration.agent_presence import ActionStats, AgentPresence
+from activities.agent import Agent
+from activities.context import ActionContext
+from activities.presence import ActionStats, AgentPresence
 from orchestration.core.exceptions import AgentNotFoundError
 from orchestration.core.settings import Settings
 from orchestration.testing.ports import free_port

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from orchestration.clients.pipeline import Pipeline
+from orchestration.clients.saga import SagaOrchestrator
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.exceptions import ValidationError
 from orchestration.core.settings import Settings, SwarmConfig
-from orchestration.pipeline import Pipeline
-from orchestration.saga import SagaOrchestrator
-from orchestration.swarm import SwarmOrchestrator
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 from workflows.saga_models import SagaStep, SagaTransaction
 from workflows.swarm_models import SwarmTask

@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from orchestration.config_reference import (
+from orchestration.cli.config_reference import (
     DOCS_PATH,
     REGENERATE,
     Variable,

@@ -7,9 +7,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaError, ValidationError
 from orchestration.core.settings import Settings
-from orchestration.saga import SagaOrchestrator
 from workflows.saga_models import SagaState, SagaStep, SagaTransaction, StepState
 
 

@@ -350,10 +350,10 @@ async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None
     from examples.csrd.agents import ALL_AGENTS
     from examples.csrd.saga import csrd_transaction
     from examples.swarm.agents import make_agents
+    from orchestration.clients.saga import SagaOrchestrator
+    from orchestration.clients.swarm import SwarmOrchestrator
     from orchestration.core.exceptions import SagaError
     from orchestration.core.settings import SwarmConfig
-    from orchestration.saga import SagaOrchestrator
-    from orchestration.swarm import SwarmOrchestrator
     from swarm.scheduling import SwarmBehavior
     from workflows.swarm_models import SourceRef, SwarmTask
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestration.ui_summaries import pipeline_summary, saga_summary, swarm_summary
+from orchestration.clients.ui_summaries import pipeline_summary, saga_summary, swarm_summary
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 from workflows.saga_models import SagaStep, SagaTransaction
 from workflows.swarm_models import SwarmTask

@@ -17,8 +17,8 @@ from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.metrics import registry_agent_health, registry_agents_total
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
-from registry.store import create_engine
 from registry.store.agents import AgentStore
+from registry.store.engine import create_engine
 from tests.registry.clock import Clock
 from tests.registry.statements import recorded_statements
 

@@ -18,8 +18,8 @@ from registry.health import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
-from registry.store import create_engine
 from registry.store.agents import AgentStore
+from registry.store.engine import create_engine
 from tests.registry.clock import Clock
 
 # So long that no background flush, health check or re-synchronisation (nor the staleness

@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from activities.ledger import ActionLedger
 from examples.csrd.agents import ALL_AGENTS, ReportRequest
 from examples.csrd.saga import csrd_transaction
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import SagaConfig, Settings
-from orchestration.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
-from registry.store import ActionLedger
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
 from tests.reliability.service import child_env

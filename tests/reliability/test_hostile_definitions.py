@@ -19,10 +19,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration import Agent, AgentDescriptor
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import ValidationError
 from orchestration.core.retry import MAX_TIMEOUT_MS
 from orchestration.core.settings import Settings
-from orchestration.saga import SagaOrchestrator
 from tests.reliability.figures import Figures, figures
 from tests.reliability.scale import scaled
 from workers.orchestration_worker import build_worker

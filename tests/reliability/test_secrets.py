@@ -22,9 +22,9 @@ from temporalio.client import Client
 
 from examples.csrd.agents import ReportRequest
 from examples.csrd.saga import csrd_transaction
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaError
 from orchestration.core.settings import Settings
-from orchestration.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_http
 from orchestration.testing.ports import free_port

@@ -17,14 +17,14 @@ import pytest
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration import ActionContext, Agent, AgentDescriptor
+from orchestration.clients.pipeline import Pipeline
+from orchestration.clients.saga import SagaOrchestrator
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig, TemporalConfig
 from orchestration.core.temporal_client import connect
-from orchestration.pipeline import Pipeline
-from orchestration.saga import SagaOrchestrator
 from orchestration.stack.commands import temporal_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_port
-from orchestration.swarm import SwarmOrchestrator
 from orchestration.testing.ports import free_ports
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures

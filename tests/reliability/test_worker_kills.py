@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.ledger import ActionLedger
 from orchestration import ActionContext, Agent, AgentDescriptor
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import AgentError, SagaError
 from orchestration.core.settings import Settings
-from orchestration.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
 from orchestration.testing.ports import free_port
-from registry.store import ActionLedger
 from tests.reliability.figures import Figures
 from tests.reliability.scale import scaled
 from tests.reliability.waves import run_in_waves

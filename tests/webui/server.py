@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.binaries import temporal_cli_path
 from orchestration.core.temporal_client import ensure_search_attributes
+from orchestration.stack.binaries import temporal_cli_path
 from orchestration.testing.ports import free_port
 
 __all__ = ["TemporalWithUI", "temporal_with_ui"]

@@ -11,9 +11,9 @@ import pytest
 
 from examples.csrd.agents import ALL_AGENTS
 from examples.csrd.saga import csrd_transaction
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaError
 from orchestration.core.settings import Settings
-from orchestration.saga import SagaOrchestrator
 from tests.webui.browser import CHROMEDRIVER, CHROMIUM, WebUI
 from tests.webui.server import TemporalWithUI
 from workers.orchestration_worker import build_worker

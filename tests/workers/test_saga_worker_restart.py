@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration import ActionContext, Agent, AgentDescriptor, Settings
-from orchestration.saga import SagaOrchestrator
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_http
 from orchestration.testing.ports import free_port

@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
-from orchestration.swarm import SwarmOrchestrator
 from orchestration.testing.ports import free_port
 from swarm.scheduling import SwarmBehavior
 from tests.workers.test_saga_worker_restart import start_worker

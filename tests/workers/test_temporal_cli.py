@@ -8,8 +8,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.binaries import temporal_cli_path
 from orchestration.core.settings import Settings
+from orchestration.stack.binaries import temporal_cli_path
 from workers.agent_runtime import load_agent
 from workers.orchestration_worker import build_worker
 from workflows.models import AgentTaskResult

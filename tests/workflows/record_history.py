@@ -18,8 +18,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.binaries import temporal_test_server_path
 from orchestration.core.temporal_client import ensure_search_attributes
+from orchestration.stack.binaries import temporal_test_server_path
 from tests.workflows.test_replay import (
     record,
     record_cancelled_saga,

@@ -25,10 +25,10 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from orchestration import ActionContext, Agent, AgentDescriptor
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import AgentError, SagaError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import SagaConfig, Settings
-from orchestration.saga import SagaOrchestrator
 from workers.orchestration_worker import build_worker
 from workflows.saga_models import SagaExecution, SagaStep, SagaTransaction
 

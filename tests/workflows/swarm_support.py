@@ -8,10 +8,10 @@ from typing import Any
 
 from temporalio.client import Client
 
+from activities.agent import Agent
 from examples.swarm.agents import make_agents
-from orchestration.agent import Agent
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
-from orchestration.swarm import SwarmOrchestrator
 from workers.orchestration_worker import build_worker
 from workflows.swarm_models import SwarmTask
 

@@ -12,8 +12,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.agent import INVALID_INPUT
 from orchestration import ActionContext, Agent, AgentDescriptor
-from orchestration.agent import INVALID_INPUT
 from orchestration.core.exceptions import AgentError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.search_attributes import ORCHESTRATION_STATE, ORCHESTRATION_TYPE

@@ -11,11 +11,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import SagaConfig, Settings
-from orchestration.saga import SagaOrchestrator
 from tests.workflows.saga_support import (
     SagaAgent,
     activity_cancel_requested,

@@ -11,9 +11,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaCompensationError, SagaError
 from orchestration.core.settings import SagaConfig
-from orchestration.saga import SagaOrchestrator
 from tests.workflows.saga_support import SagaAgent, saga_status, saga_worker
 from workflows.saga_models import (
     CompensationStrategy,

@@ -12,8 +12,8 @@ from pathlib import Path
 from temporalio.client import Client
 
 from examples.swarm.suppliers import sequential_total
+from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
-from orchestration.swarm import SwarmOrchestrator
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures
 from workers.orchestration_worker import build_worker

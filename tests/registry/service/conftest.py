@@ -23,7 +23,8 @@ from registry.models import AgentDescriptor, ServiceType
 from registry.remote_registry import RemoteAgentRegistry
 from registry.router import MessageRouter
 from registry.service.app import create_app
-from registry.store import create_engine, upgrade
+from registry.store.engine import create_engine
+from registry.store.migrations import upgrade
 from registry.store.rules import SqlRuleStore
 
 BASE_URL = "http://registry.test"

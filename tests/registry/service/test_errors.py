@@ -18,7 +18,8 @@ from registry.remote_registry import RemoteAgentRegistry
 from registry.router import MessageRouter
 from registry.service.app import create_app
 from registry.service.errors import RETRY_AFTER_S
-from registry.store import create_engine, upgrade
+from registry.store.engine import create_engine
+from registry.store.migrations import upgrade
 from tests.registry.service.conftest import BASE_URL
 
 SECRET_DETAIL = "password=hunter2 at internal-db:5432"

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orchestration.core.exceptions import ValidationError
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
-from registry.store import create_engine, current_revision, upgrade
 from registry.store.agents import AgentStore, location_of
+from registry.store.engine import create_engine
+from registry.store.migrations import current_revision, upgrade
 from registry.store.tables import AgentCapabilityEntry
 from tests.registry.statements import recorded_statements
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from orchestration.core.exceptions import ConfigurationError
-from registry.store import create_engine
+from registry.store.engine import create_engine
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from activities.ledger import ActionLedger
 from orchestration.core.exceptions import LedgerConflictError, ValidationError
-from registry.store import ActionLedger, ActionLedgerEntry, current_revision
-from registry.store.migrations import revisions
+from registry.store.migrations import current_revision, revisions
+from registry.store.tables import ActionLedgerEntry
 
 
 class Boom(Exception):

@@ -9,13 +9,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from activities.ledger import ActionLedger
 from orchestration.core.exceptions import (
     DatabaseUnavailableError,
     OrchestrationError,
     ValidationError,
 )
-from registry.store import ActionLedger, Base, create_engine, current_revision, upgrade
-from registry.store.migrations import revisions
+from registry.store.engine import create_engine
+from registry.store.migrations import current_revision, revisions, upgrade
+from registry.store.tables import Base
 
 UNREACHABLE_URL = "postgresql+asyncpg://orch:s3cret-pw@127.0.0.1:1/orch"
 

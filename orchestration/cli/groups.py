@@ -1,155 +1,36 @@
-"""The ``orchestration`` command.
+"""The command groups: ``saga``, ``swarm``, ``agents``, ``registry`` and ``db``.
 
-Errors are one line on stderr, saying what to change. Exit codes: 0 ok, 1 failure (for
-``saga start --wait`` and ``saga status``: the saga was rolled back or aborted), 2 bad
-configuration or usage, 3 a saga needs manual intervention, 130 interrupted.
+Each command imports the module that does its work inside its function, so that
+``orchestration --help`` and every other command load only what they use.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import subprocess
-import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated
 
-import pydantic
 import typer
-from rich.console import Console
 
-from orchestration.core.exceptions import ConfigurationError, OrchestrationError
-from orchestration.core.settings import Settings, get_settings
+from orchestration.cli.common import (
+    EXIT_CONFIG,
+    err,
+    fail,
+    load_settings,
+    out,
+    run_async,
+    setup_logging,
+)
+from orchestration.core.exceptions import OrchestrationError
 from registry.models import AgentStatus, ServiceType
 from workflows.saga_models import SagaState
 
-app = typer.Typer(
-    name="orchestration",
-    help="GreenLang Orchestration: durable agent orchestration on Temporal and Kafka.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+__all__ = ["agents_app", "db_app", "registry_app", "saga_app", "swarm_app"]
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 registry_app = typer.Typer(help="The agent registry service.", no_args_is_help=True)
-app.add_typer(registry_app, name="registry")
 swarm_app = typer.Typer(help="Swarm deployments.", no_args_is_help=True)
-app.add_typer(swarm_app, name="swarm")
 saga_app = typer.Typer(help="Sagas: start one, follow it, list them.", no_args_is_help=True)
-app.add_typer(saga_app, name="saga")
 agents_app = typer.Typer(help="Agents in the registry.", no_args_is_help=True)
-app.add_typer(agents_app, name="agents")
-
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
-
-T = TypeVar("T")
-
-EXIT_FAILURE = 1
-EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a one-line error per bad variable."""
-    try:
-        return get_settings()
-    except pydantic.ValidationError as exc:
-        for problem in exc.errors():
-            path = "_".join(str(p) for p in problem["loc"]).upper()
-            err.print(f"[bold red]error:[/] ORCH_{path}: {problem['msg']}", soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-
-
-def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine, turning library errors into one-line messages."""
-    try:
-        return asyncio.run(factory())
-    except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except OrchestrationError as exc:
-        fail(str(exc))
-
-
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    from orchestration.core import logs as log_filters
-
-    log_filters.install()
-
-
-@app.command()
-def up() -> None:
-    """Start the embedded stack (Temporal, Kafka broker, database, worker) in the foreground."""
-    settings = load_settings()
-    setup_logging(settings)
-    from orchestration.stack import run_up
-
-    raise typer.Exit(run_async(lambda: run_up(settings)))
-
-
-@app.command()
-def worker() -> None:
-    """Run the orchestration worker (workflows and activities) on ORCH_TASK_QUEUE."""
-    settings = load_settings()
-    setup_logging(settings)
-    from workers.orchestration_worker import run_worker
-
-    run_async(lambda: run_worker(settings))
-
-
-@app.command()
-def agent(
-    specs: Annotated[
-        list[str],
-        typer.Argument(
-            help="Where the agents are: 'package.module:attribute', an Agent or a list of them."
-        ),
-    ],
-) -> None:
-    """Run agents: Temporal workers polling each agent's own task queue, registered and
-    heartbeating while they run."""
-    settings = load_settings()
-    setup_logging(settings)
-    from workers.agent_runtime import load_agents, run_agents
-
-    try:
-        agents = load_agents(specs)
-    except OrchestrationError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    run_async(lambda: run_agents(agents, settings))
-
-
-@app.command()
-def bridge(
-    config: Annotated[
-        Path | None,
-        typer.Option(help="YAML or JSON file of bridge routes (default: ORCH_BRIDGE_CONFIG)."),
-    ] = None,
-) -> None:
-    """Run the Kafka -> Temporal bridge: each message of a routed topic signals a workflow."""
-    settings = load_settings()
-    if config is not None:
-        settings = settings.model_copy(
-            update={"bridge": settings.bridge.model_copy(update={"config": config})}
-        )
-    setup_logging(settings)
-    from bus.bridge_runner import run_bridge
-
-    run_async(lambda: run_bridge(settings))
 
 
 @swarm_app.command("deploy")
@@ -159,7 +40,7 @@ def swarm_deploy(
     """Deploy a swarm and follow it with a progress bar; print its result as JSON."""
     settings = load_settings()
     setup_logging(settings)
-    from orchestration.swarm_cli import deploy, load_task
+    from orchestration.cli.swarm import deploy, load_task
 
     try:
         task = load_task(task_file)
@@ -177,7 +58,7 @@ def swarm_status(
 ) -> None:
     """Where a swarm is: partitions done, failed and in flight, convergence, rounds."""
     settings = load_settings()
-    from orchestration.swarm_cli import progress_table, status
+    from orchestration.cli.swarm import progress_table, status
 
     progress = run_async(lambda: status(swarm_id, settings))
     if progress is None:
@@ -204,7 +85,7 @@ def saga_start(
     """Start a saga; with --wait (the default) follow it and exit by how it ended."""
     settings = load_settings()
     setup_logging(settings)
-    from orchestration.saga_cli import exit_code, load_saga, start, steps_table
+    from orchestration.cli.saga import exit_code, load_saga, start, steps_table
 
     try:
         transaction, initial_data = load_saga(saga_file, transaction_id=transaction_id, data=data)
@@ -223,7 +104,7 @@ def saga_status(
 ) -> None:
     """A saga's state and steps, live or finished; exits by its state like `saga start`."""
     settings = load_settings()
-    from orchestration.saga_cli import exit_code, show, steps_table
+    from orchestration.cli.saga import exit_code, show, steps_table
 
     execution = run_async(lambda: show(transaction_id, settings))
     if as_json:
@@ -245,7 +126,7 @@ def saga_list(
 ) -> None:
     """Recent sagas, newest first (from Temporal's visibility store)."""
     settings = load_settings()
-    from orchestration.saga_cli import list_sagas, sagas_table
+    from orchestration.cli.saga import list_sagas, sagas_table
 
     rows = run_async(lambda: list_sagas(settings, state=state, name=name, limit=limit))
     if as_json:
@@ -263,7 +144,7 @@ def agents_list(
 ) -> None:
     """Registered agents with their status and health."""
     settings = load_settings()
-    from orchestration.agents_cli import agents_table, as_rows, list_agents
+    from orchestration.cli.agents import agents_table, as_rows, list_agents
 
     agents = run_async(lambda: list_agents(settings, status))
     if as_json:
@@ -292,7 +173,7 @@ def agents_discover(
 ) -> None:
     """Find agents the way `registry.discover` does: best first."""
     settings = load_settings()
-    from orchestration.agents_cli import agents_table, as_rows, discover
+    from orchestration.cli.agents import agents_table, as_rows, discover
 
     agents = run_async(
         lambda: discover(
@@ -310,55 +191,6 @@ def agents_discover(
         out.print_json(data=as_rows(agents))
     else:
         out.print(agents_table(agents, f"{len(agents)} agent(s), best first"))
-
-
-@app.command()
-def examples(
-    example: Annotated[
-        str, typer.Argument(help="swarm, routing, saga, registry, integrated or all.")
-    ] = "all",
-) -> None:
-    """Run the quick reference's usage examples (examples/usage.py) on the embedded stack."""
-    raise typer.Exit(run_script("examples/usage.py", ["--example", example]))
-
-
-@app.command()
-def bench(
-    component: Annotated[
-        str, typer.Option(help="all, bus, routing, swarm, saga or registry.")
-    ] = "all",
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows.")] = False,
-    quick: Annotated[bool, typer.Option(help="Tiny sizes: checks the benchmarks run.")] = False,
-) -> None:
-    """Measure every performance target (bench/run.py); exit 1 when one is missed."""
-    argv = [
-        "--component",
-        component,
-        *(["--json"] if as_json else []),
-        *(["--quick"] if quick else []),
-    ]
-    raise typer.Exit(run_script("bench/run.py", argv))
-
-
-def run_script(relative: str, argv: list[str]) -> int:
-    """Run one of the repository's scripts with this Python; its exit status."""
-    script = project_root() / relative
-    if not script.is_file():
-        fail(
-            f"{relative} is not here: run this command from a checkout of the repository "
-            "(the script is not part of the installed package)",
-            EXIT_CONFIG,
-        )
-    try:
-        return subprocess.call([sys.executable, str(script), *argv])
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-
-
-def project_root() -> Path:
-    """The checkout this package runs from, else the current directory."""
-    source = Path(__file__).resolve().parent.parent
-    return source if (source / "pyproject.toml").is_file() else Path.cwd()
 
 
 @registry_app.command("serve")
@@ -394,23 +226,3 @@ def db_current() -> None:
 
     revision = run_async(lambda: current_revision(settings.database_url))
     out.print(revision or "no migrations applied")
-
-
-def main() -> None:
-    """The console script: run the command, then exit without interpreter teardown."""
-    from orchestration.core.lifecycle import exit_process
-
-    try:
-        app()
-    except SystemExit as exc:
-        code = exc.code
-        if not isinstance(code, int):  # None is success; a message is a failure
-            if code is not None:
-                err.print(str(code), soft_wrap=True)
-            code = 0 if code is None else 1
-        exit_process(code)
-    exit_process(0)
-
-
-if __name__ == "__main__":
-    main()

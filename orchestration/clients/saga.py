@@ -20,12 +20,12 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from orchestration.clients.ui_summaries import saga_summary
+from orchestration.clients.workflow_client import WorkflowClient
 from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
 from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import SagaConfig, Settings
 from orchestration.core.validation import check_agent_queues, validation_error
-from orchestration.ui_summaries import saga_summary
-from orchestration.workflow_client import WorkflowClient
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
 from workflows.saga_models import SagaExecution, SagaInput, SagaState, SagaTransaction
 

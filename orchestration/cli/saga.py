@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
     ORCHESTRATION_NAME,
@@ -25,7 +26,6 @@ from orchestration.core.search_attributes import (
 )
 from orchestration.core.settings import Settings
 from orchestration.core.validation import validation_error
-from orchestration.saga import SagaOrchestrator
 from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
 
 __all__ = [

@@ -20,11 +20,11 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
+from orchestration.clients.ui_summaries import pipeline_summary
+from orchestration.clients.workflow_client import WorkflowClient
 from orchestration.core.exceptions import PipelineError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import check_agent_queues, validation_error
-from orchestration.ui_summaries import pipeline_summary
-from orchestration.workflow_client import WorkflowClient
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
 

@@ -13,10 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import WorkflowFailureError
 
+from orchestration.clients.swarm import SwarmOrchestrator, swarm_error
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import validation_error
-from orchestration.swarm import SwarmOrchestrator, swarm_error
 from workflows.swarm_models import SwarmProgress, SwarmTask
 
 __all__ = ["deploy", "load_task", "progress_table", "status"]

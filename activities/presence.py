@@ -14,14 +14,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from orchestration.core.exceptions import AgentNotFoundError, OrchestrationError
 from orchestration.core.settings import Settings
 from registry.models import AgentDescriptor
-
-if TYPE_CHECKING:
-    from registry.remote_registry import RemoteAgentRegistry
+from registry.remote_registry import RemoteAgentRegistry
 
 __all__ = ["ActionStats", "AgentPresence"]
 
@@ -99,8 +96,6 @@ class AgentPresence:
         return self._descriptor.agent_id
 
     async def _run(self) -> None:
-        from registry.remote_registry import RemoteAgentRegistry
-
         config = self._settings.registry
         token = config.token.get_secret_value() if config.token else None
         registry = self._registry = RemoteAgentRegistry(

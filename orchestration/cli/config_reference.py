@@ -3,8 +3,8 @@
 Variable names are derived from :class:`~orchestration.core.settings.Settings` the way
 pydantic-settings reads them, so the page cannot drift from the code::
 
-    python -m orchestration.config_reference          # rewrite docs/configuration.md
-    python -m orchestration.config_reference --check  # exit 1 when it is stale
+    python -m orchestration.cli.config_reference          # rewrite docs/configuration.md
+    python -m orchestration.cli.config_reference --check  # exit 1 when it is stale
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from orchestration.core.settings import Settings
 
 __all__ = ["DOCS_PATH", "Section", "Variable", "main", "render_markdown", "sections"]
 
-DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
-REGENERATE = "python -m orchestration.config_reference"
+DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+REGENERATE = "python -m orchestration.cli.config_reference"
 _EN_DASH = "\u2013"  # between the ends of a range
 
 # "... Default: 500 (...)" / "...; unset: no bridge." — what an unset optional setting means.

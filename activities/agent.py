@@ -28,7 +28,6 @@ import socket
 import time
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -38,7 +37,9 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from orchestration.agent_presence import ActionStats, AgentPresence
+from activities.context import ActionContext
+from activities.presence import ActionStats, AgentPresence
+from activities.swarm_batch import swarm_batch_activity
 from orchestration.core.exceptions import AgentError, OrchestrationError
 from orchestration.core.lifecycle import wait_for_stop_signal
 from orchestration.core.metrics import sdk_runtime, serve_metrics
@@ -48,40 +49,15 @@ from orchestration.core.validation import describe
 from registry.models import AgentDescriptor
 from workflows.models import ActionRequest
 
-__all__ = ["ActionContext", "ActionHandler", "Agent"]
+__all__ = ["ActionHandler", "Agent"]
 
 log = logging.getLogger(__name__)
 
-ActionHandler = Callable[[Any, "ActionContext"], Awaitable[Any]]
+ActionHandler = Callable[[Any, ActionContext], Awaitable[Any]]
 H = TypeVar("H", bound=ActionHandler)
 
 INVALID_INPUT = "InvalidActionInput"
 """Error type of a non-retryable failure caused by input the handler's model rejected."""
-
-
-@dataclass(frozen=True)
-class ActionContext:
-    """What an action handler knows besides its data.
-
-    Attributes:
-        agent_id: the agent running the action.
-        action: the action's name (its activity type).
-        idempotency_key: the same on every retry of the same call; key your effects by it.
-        caller: the id of the workflow that asked, when there is one.
-        attempt: 1 on the first try, then 2, 3, ...
-        context: extra inputs from the caller (e.g. the outputs of earlier saga steps).
-    """
-
-    agent_id: str
-    action: str
-    idempotency_key: str
-    caller: str | None
-    attempt: int
-    context: dict[str, Any] = field(default_factory=dict)
-
-    def heartbeat(self, *details: Any) -> None:
-        """Tell Temporal this action is alive (and, optionally, how far it got)."""
-        activity.heartbeat(*details)
 
 
 class Agent:
@@ -145,8 +121,6 @@ class Agent:
         options.setdefault("identity", f"{self.agent_id}@{socket.gethostname()}:{os.getpid()}")
         options.setdefault("max_concurrent_activities", self.max_concurrent_actions)
         options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))
-        from activities.swarm_batch import swarm_batch_activity
-
         return Worker(
             client,
             task_queue=self.task_queue,
@@ -165,7 +139,7 @@ class Agent:
         """Poll for actions until SIGINT/SIGTERM (or until ``stop`` is set).
 
         Registers the agent and heartbeats while it runs when ``register`` (default:
-        ``ORCH_AGENT_REGISTER``, true) — see :mod:`orchestration.agent_presence`.
+        ``ORCH_AGENT_REGISTER``, true) — see :mod:`activities.presence`.
 
         Serves ``/metrics`` when ``ORCH_AGENT_METRICS_PORT`` is set, and the Temporal SDK's
         metrics when ``ORCH_TEMPORAL_METRICS_PORT`` is (for a client this method connects).

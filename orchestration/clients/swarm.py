@@ -17,11 +17,11 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestration.clients.ui_summaries import swarm_summary
+from orchestration.clients.workflow_client import WorkflowClient
 from orchestration.core.exceptions import SwarmError, SwarmNotConvergedError, ValidationError
 from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.core.validation import check_agent_queues, validation_error
-from orchestration.ui_summaries import swarm_summary
-from orchestration.workflow_client import WorkflowClient
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
 
