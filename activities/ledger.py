@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from orchestration.core.exceptions import LedgerConflictError, ValidationError
+from orchestration.core.lifecycle import AsyncResource
 from registry.store.engine import create_engine, translate_connect_errors
 from registry.store.migrations import upgrade
 from registry.store.tables import ActionLedgerEntry
@@ -58,7 +58,7 @@ def _check_text(field: str, value: object, max_length: int) -> str:
     elif "\x00" in value:
         problem = "must not contain NUL characters"
     if problem is not None:
-        raise ValidationError(f"{field} {problem}", errors=[{"field": field, "problem": problem}])
+        raise ValidationError.about(field, problem)
     return str(value)
 
 
@@ -68,9 +68,7 @@ def _normalise_result(value: Any) -> Any:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
         problem = f"must be JSON-serialisable ({exc})"
-        raise ValidationError(
-            f"result {problem}", errors=[{"field": "result", "problem": problem}]
-        ) from None
+        raise ValidationError.about("result", problem) from None
 
 
 class LedgerTransaction:
@@ -118,7 +116,7 @@ class LedgerTransaction:
         self._result = _normalise_result(value)
 
 
-class ActionLedger:
+class ActionLedger(AsyncResource):
     """The idempotency ledger agents use to apply each action's effect at most once.
 
     Example:
@@ -156,17 +154,6 @@ class ActionLedger:
         """Release the engine if this ledger created it (see :meth:`open`)."""
         if self._owns_engine:
             await self._engine.dispose()
-
-    async def __aenter__(self) -> ActionLedger:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:

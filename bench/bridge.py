@@ -48,8 +48,9 @@ from bus.bridge_config import BridgeConfig, BridgeRoute
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.lifecycle import cancel_and_wait
-from orchestration.core.settings import KafkaConfig, Settings
+from orchestration.core.settings import Settings
 from orchestration.stack.binaries import temporal_cli_path
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess

@@ -93,7 +93,8 @@ from bus.codec import Headers, encode
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
 from bus.subscription import Subscription
-from orchestration.core.settings import KafkaConfig, Settings
+from orchestration.core.connections import KafkaConfig
+from orchestration.core.settings import Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka

@@ -69,7 +69,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bench.cpu import CpuMeter
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
 from orchestration.testing.ports import free_port
-from registry.health import HealthPolicy, assess
+from registry.discovery import DiscoveryQuery
+from registry.health.policy import HealthPolicy, assess
 from registry.models import AgentDescriptor, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.remote_registry import RemoteAgentRegistry
@@ -369,7 +370,7 @@ class Bench:
         empty = 0
         for query in queries:
             start = time.perf_counter()
-            found = await self.remote.discover(**query)
+            found = await self.remote.discover(DiscoveryQuery.build(**query))
             latencies.append((time.perf_counter() - start) * 1000)
             empty += not found
         if empty > len(queries) // 10:

@@ -44,8 +44,9 @@ from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_repo
 from bus.message import Message, MessageType, Priority
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
-from registry.router import MessageRouter, RouteRule
 from registry.routing import LoadInfo, RoutingStrategy
+from registry.routing.router import MessageRouter
+from registry.routing.rules import RouteRule
 
 TASKS = [f"task_{n:02d}" for n in range(20)]
 TARGETS_PER_RULE = 500

@@ -35,12 +35,12 @@ from typing import Any
 
 from bench.bus import percentile, tansu_broker
 from bench.report import AT_MOST, Row, Target, exit_status, print_report
-from bus.aggregation import AggregationStrategy
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
-from registry.router import MessageRouter
-from registry.scatter_gather import ScatterGather
+from orchestration.core.connections import KafkaConfig
+from registry.routing.aggregation import AggregationStrategy
+from registry.routing.router import MessageRouter
+from registry.routing.scatter_gather import ScatterGather
 
 log = logging.getLogger("bench.scatter")
 

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from orchestration.core.settings import KafkaConfig, RegistryConfig, Settings, TemporalConfig
+from orchestration.core.connections import KafkaConfig, RegistryConfig, TemporalConfig
+from orchestration.core.settings import Settings
 from orchestration.stack import EmbeddedStack
 
 __all__ = ["DEFAULT_PORTS", "bench_settings", "embedded_stack", "free_ports"]

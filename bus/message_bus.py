@@ -23,64 +23,50 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from types import TracebackType
-from typing import Any, NamedTuple
 
-import pydantic
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from bus.admin import TopicAdmin
 from bus.batching import Record, send_records
 from bus.codec import dead_letter_value, encode, error_headers
-from bus.message import Id, Message, MessageType
+from bus.message import Message
 from bus.metrics import (
     message_bus_connections,
     message_bus_dead_letters_total,
     message_bus_errors_total,
     message_bus_sent_total,
 )
+from bus.publisher import Delivery
 from bus.replies import ReplyListener
+from bus.requests import gather_replies, request_reply
 from bus.server import Handler, Server
-from bus.subscription import Subscription
+from bus.subscription import Subscription, new_consumer
 from bus.topics import (
     check_topic,
     dead_letter_topic,
     inbox_topic,
     lane_topic,
-    lane_topics,
     logical_topic,
     metric_label,
     reply_topic,
 )
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import (
     ConfigurationError,
     MessageBusError,
-    RequestFailedError,
-    RequestTimeoutError,
     ValidationError,
 )
-from orchestration.core.settings import KafkaConfig, get_settings
+from orchestration.core.lifecycle import AsyncResource
+from orchestration.core.settings import get_settings
 
-__all__ = ["Delivery", "MessageBus"]
+__all__ = ["MessageBus"]
 
 logger = logging.getLogger(__name__)
 
-_TOPIC_EXISTS = 36  # Kafka's TOPIC_ALREADY_EXISTS error code
-_AGENT_ID: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(Id)
 
-
-class Delivery(NamedTuple):
-    """Where a published message was stored."""
-
-    message_id: str
-    topic: str
-    partition: int
-    offset: int
-
-
-class MessageBus:
+class MessageBus(AsyncResource):
     """The quick reference's ``MessageBus`` (see the module docstring).
 
     Args:
@@ -94,10 +80,8 @@ class MessageBus:
         self.config = config or get_settings().kafka
         self.instance_id = instance_id or uuid.uuid4().hex[:16]
         self._producer: AIOKafkaProducer | None = None
-        self._admin: AIOKafkaAdminClient | None = None
-        self._known_topics: set[str] = set()
+        self._topics = TopicAdmin(self.config)
         self._valid_topics: set[str] = set()  # names check_topic accepted
-        self._topic_lock = asyncio.Lock()
         self._replies: ReplyListener | None = None
         self._replies_lock = asyncio.Lock()
         self._subscriptions: set[Subscription] = set()
@@ -137,23 +121,17 @@ class MessageBus:
                 f"cannot use compression {config.compression_type!r}: {exc}",
                 setting="ORCH_KAFKA_COMPRESSION_TYPE",
             ) from None
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=servers,
-            client_id=config.client_id,
-            request_timeout_ms=config.request_timeout_ms,
-        )
         try:
             await producer.start()
-            await admin.start()
+            await self._topics.start()
         except (KafkaError, OSError) as exc:
             await producer.stop()
-            await admin.close()
             raise MessageBusError(
                 f"cannot connect to Kafka at {', '.join(servers)}: {exc}; start it (make demo "
                 "starts an embedded broker) or set ORCH_KAFKA_BOOTSTRAP_SERVERS",
                 retriable=True,
             ) from exc
-        self._producer, self._admin = producer, admin
+        self._producer = producer
         message_bus_connections.inc()
         await self.ensure_topics([config.default_topic])
 
@@ -171,20 +149,7 @@ class MessageBus:
         if self._producer is not None:
             await self._producer.stop()
             message_bus_connections.dec()
-        if self._admin is not None:
-            await self._admin.close()
-
-    async def __aenter__(self) -> MessageBus:
-        await self.initialize()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        await self._topics.close()
 
     def _ready(self) -> AIOKafkaProducer:
         if self._closed:
@@ -204,45 +169,7 @@ class MessageBus:
             ValidationError: a topic name is not usable.
             MessageBusError: the cluster refused to create one.
         """
-        wanted = [check_topic(t) for t in topics if t not in self._known_topics]
-        if not wanted:
-            return
-        admin = self._admin
-        if admin is None:
-            self._ready()
-            raise AssertionError("unreachable")
-        count = partitions or self.config.partitions
-        async with self._topic_lock:
-            wanted = [t for t in wanted if t not in self._known_topics]
-            if not wanted:
-                return
-            names = [
-                name
-                for topic in wanted
-                for name in ([*lane_topics(topic), dead_letter_topic(topic)] if lanes else [topic])
-            ]
-            config = {}
-            if self.config.compression_type != "none":
-                config["compression.type"] = self.config.compression_type
-            try:
-                response = await admin.create_topics(
-                    [
-                        NewTopic(name, count, self.config.replication_factor, topic_configs=config)
-                        for name in names
-                    ]
-                )
-            except (KafkaError, OSError) as exc:
-                raise MessageBusError(
-                    f"cannot create topics {', '.join(names)}: {exc}", retriable=True
-                ) from exc
-            failed = [
-                f"{name} (error {code}: {text})"
-                for name, code, text in response.topic_errors
-                if code not in (0, _TOPIC_EXISTS)
-            ]
-            if failed:
-                raise MessageBusError(f"the cluster refused to create {', '.join(failed)}")
-            self._known_topics.update(wanted)
+        await self._topics.ensure(topics, partitions=partitions, lanes=lanes, ready=self._ready)
 
     def topic_for(self, message: Message, topic: str | None = None) -> str:
         """The logical topic ``publish`` sends ``message`` to (see the module docstring)."""
@@ -369,31 +296,21 @@ class MessageBus:
             )
         names = [check_topic(t) for t in topics]
         group = group_id or f"{self.config.client_id}:{'+'.join(sorted(names))}"
-        subscription = _CreatingSubscription(
-            self,
+        subscription = Subscription(
             self._consumer(group_id=group),
             names,
             dead_letter=self.dead_letter,
             dedup_window=self.config.dedup_window,
             dead_letter_expired=self.config.dead_letter_expired,
             on_close=self._subscriptions.discard,
+            prepare=self.ensure_topics,
         )
         self._subscriptions.add(subscription)
         return subscription
 
     def _consumer(self, *, group_id: str | None) -> AIOKafkaConsumer:
         self._ready()
-        return AIOKafkaConsumer(
-            bootstrap_servers=list(self.config.bootstrap_servers),
-            client_id=self.config.client_id,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=self.config.auto_offset_reset,
-            request_timeout_ms=max(self.config.request_timeout_ms, 40_000),
-            fetch_max_wait_ms=self.config.effective_fetch_max_wait_ms,
-            session_timeout_ms=self.config.effective_session_timeout_ms,
-            heartbeat_interval_ms=max(100, self.config.effective_session_timeout_ms // 4),
-        )
+        return new_consumer(self.config, group_id=group_id)
 
     async def serve(
         self,
@@ -453,22 +370,7 @@ class MessageBus:
             RequestFailedError: the agent answered with an ERROR reply.
             ValidationError: the message names no recipient, or the timeout is not positive.
         """
-        if message.recipient_id is None:
-            raise ValidationError(
-                "a request needs a recipient_id (the agent that answers it)",
-                errors=[{"field": "recipient_id", "problem": "missing"}],
-            )
-        replies = await self.scatter_gather(message, 1, timeout_ms)
-        if not replies:
-            raise RequestTimeoutError(
-                f"no reply from {message.recipient_id} to {message.message_id} within "
-                f"{timeout_ms} ms",
-                timeout_ms=timeout_ms,
-            )
-        reply = replies[0]
-        if reply.message_type is MessageType.ERROR:
-            raise RequestFailedError(reply)
-        return reply
+        return await request_reply(message, timeout_ms, self.scatter_gather)
 
     async def scatter_gather(
         self,
@@ -490,75 +392,12 @@ class MessageBus:
             ValidationError: ``expected_responses`` or ``timeout_ms`` below 1, or a recipient
                 that is not an agent id.
         """
-        for field, value in (
-            ("expected_responses", expected_responses),
-            ("timeout_ms", timeout_ms),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValidationError(
-                    f"{field} must be a positive integer (got {value!r})",
-                    errors=[{"field": field, "problem": "must be a positive integer"}],
-                )
-        listener = await self._reply_listener()
-        correlation = request.correlation_id or request.message_id
-        stamp: dict[str, Any] = {
-            "reply_to": listener.topic,
-            "correlation_id": correlation,
-            "message_type": request.message_type
-            if request.message_type is MessageType.REQUEST
-            else MessageType.REQUEST,
-        }
-        if recipients:
-            for index, agent in enumerate(recipients):
-                # model_copy does not validate: refuse what Message(recipient_id=...) would.
-                try:
-                    _AGENT_ID.validate_python(agent, strict=True)
-                except pydantic.ValidationError as exc:
-                    problem = exc.errors()[0]["msg"]
-                    raise ValidationError(
-                        f"recipients[{index}] {agent!r} is not an agent id: {problem}",
-                        errors=[{"field": f"recipients[{index}]", "problem": problem}],
-                    ) from None
-            outgoing = [
-                request.model_copy(
-                    update={**stamp, "recipient_id": agent, "message_id": uuid.uuid4().hex}
-                )
-                for agent in dict.fromkeys(recipients)
-            ]
-        else:
-            outgoing = [request.model_copy(update=stamp)]
-        queue = listener.expect(correlation)
-        replies: list[Message] = []
-        try:
-            await self.publish_batch(outgoing, topic)
-            deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
-            answered: set[tuple[str, str | None]] = set()
-            while len(replies) < expected_responses:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                try:
-                    reply = await asyncio.wait_for(queue.get(), left)
-                except TimeoutError:
-                    break
-                # A request delivered twice (at-least-once) may be answered twice: one
-                # answer per agent and request copy counts.
-                if (reply.sender_id, reply.causation_id) in answered:
-                    continue
-                answered.add((reply.sender_id, reply.causation_id))
-                replies.append(reply)
-        finally:
-            listener.forget(correlation)
-        return replies
-
-
-class _CreatingSubscription(Subscription):
-    """A subscription that creates its topics before joining the group."""
-
-    def __init__(self, bus: MessageBus, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._bus = bus
-
-    async def start(self) -> None:
-        await self._bus.ensure_topics(self.topics)
-        await super().start()
+        return await gather_replies(
+            request,
+            expected_responses,
+            timeout_ms,
+            listen=self._reply_listener,
+            publish_batch=self.publish_batch,
+            recipients=recipients,
+            topic=topic,
+        )

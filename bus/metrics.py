@@ -19,7 +19,6 @@ __all__ = [
     "message_bus_latency_ms",
     "message_bus_received_total",
     "message_bus_sent_total",
-    "scatter_gather_duration_ms",
 ]
 
 message_bus_sent_total = Counter(
@@ -51,11 +50,6 @@ message_bus_dropped_total = Counter(
 )
 message_bus_dead_letters_total = Counter(
     "message_bus_dead_letters", "Messages sent to a dead-letter topic, by logical topic.", ["topic"]
-)
-scatter_gather_duration_ms = Histogram(
-    "scatter_gather_duration_ms",
-    "Time from a scatter to its aggregated result, in ms.",
-    buckets=MS_BUCKETS,
 )
 bridge_signals_total = Counter(
     "bridge_signals",

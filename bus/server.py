@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bus.message import Message, MessageType
 from bus.metrics import message_bus_errors_total
@@ -14,10 +14,7 @@ from bus.subscription import Subscription
 from orchestration.core.exceptions import MessageBusError
 from orchestration.core.lifecycle import cancel_and_wait
 
-if TYPE_CHECKING:
-    from bus.message_bus import MessageBus
-
-__all__ = ["Handler", "Server"]
+__all__ = ["Handler", "ReplySender", "Server"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +22,18 @@ Handler = Callable[[Message], "dict[str, Any] | Awaitable[dict[str, Any] | None]
 """Takes a request, returns the reply's payload (sync or async)."""
 
 
+class ReplySender(Protocol):
+    """What a server needs of the bus: sending a reply to a requester's reply topic."""
+
+    async def send_reply(self, reply: Message, reply_topic: str) -> None: ...
+
+
 class Server:
     """Runs ``handler`` over one agent's inbox until stopped (see ``MessageBus.serve``)."""
 
     def __init__(
         self,
-        bus: MessageBus,
+        bus: ReplySender,
         agent_id: str,
         subscription: Subscription,
         handler: Handler,

@@ -26,7 +26,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from types import TracebackType
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
@@ -45,9 +44,11 @@ from bus.metrics import (
 )
 from bus.offsets import OffsetTracker, Receipt
 from bus.topics import lane_topics, logical_topic, metric_label, priority_of_lane
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import DecodeError, MessageBusError
+from orchestration.core.lifecycle import AsyncResource
 
-__all__ = ["DeadLetterSink", "Subscription"]
+__all__ = ["DeadLetterSink", "Subscription", "new_consumer"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,22 @@ DeadLetterSink = Callable[[ConsumerRecord[bytes, bytes], str, int], Awaitable[No
 
 _POLL_EVERY = 64
 """Look for newly arrived (possibly more urgent) records after this many deliveries."""
+
+
+def new_consumer(config: KafkaConfig, *, group_id: str | None) -> AIOKafkaConsumer:
+    """A consumer as the bus uses them: manual commits, the configured fetch and session
+    timeouts; ``group_id`` None for one that assigns itself partitions (the reply listener)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=list(config.bootstrap_servers),
+        client_id=config.client_id,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset=config.auto_offset_reset,
+        request_timeout_ms=max(config.request_timeout_ms, 40_000),
+        fetch_max_wait_ms=config.effective_fetch_max_wait_ms,
+        session_timeout_ms=config.effective_session_timeout_ms,
+        heartbeat_interval_ms=max(100, config.effective_session_timeout_ms // 4),
+    )
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -69,7 +86,7 @@ class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
 
-class Subscription:
+class Subscription(AsyncResource):
     """Messages of some logical topics for one consumer group (see the module docstring).
 
     Use it as ``async for message in subscription`` (it starts on first use) and close it when
@@ -84,6 +101,8 @@ class Subscription:
         commit_every: commit after this many handled messages...
         commit_interval_s: ...or this long after the last commit, whichever comes first.
         poll_timeout_ms: how long one fetch waits for records.
+        on_close: called with the subscription when it closes.
+        prepare: awaited with ``topics`` before joining the group (the bus creates them).
     """
 
     def __init__(
@@ -98,8 +117,10 @@ class Subscription:
         commit_interval_s: float = 1.0,
         poll_timeout_ms: int = 200,
         on_close: Callable[[Subscription], None] | None = None,
+        prepare: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._consumer = consumer
+        self._prepare = prepare
         self.topics = list(topics)
         self._dead_letter = dead_letter
         self._seen = SeenIds(dedup_window)
@@ -133,6 +154,8 @@ class Subscription:
                 return
             if self._closed:
                 raise MessageBusError("the subscription is closed")
+            if self._prepare is not None:
+                await self._prepare(self.topics)
             kafka_topics = [lane for topic in self.topics for lane in lane_topics(topic)]
             self._consumer.subscribe(kafka_topics, listener=_Revocations(self))
             try:
@@ -165,17 +188,8 @@ class Subscription:
             await self._consumer.stop()
             message_bus_connections.dec()
 
-    async def __aenter__(self) -> Subscription:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    # ``async with subscription:`` starts it (close() is the other end).
+    initialize = start
 
     @property
     def closed(self) -> bool:

@@ -18,24 +18,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from activities.agent import Agent
     from activities.context import ActionContext
-    from bus.aggregation import AggregationStrategy
     from bus.message import Message, MessageType, Priority
     from bus.message_bus import MessageBus
     from orchestration.clients.pipeline import Pipeline
     from orchestration.clients.saga import SagaOrchestrator
     from orchestration.clients.swarm import SwarmOrchestrator
-    from orchestration.core.settings import (
-        KafkaConfig,
-        SagaConfig,
-        Settings,
-        SwarmConfig,
-        get_settings,
-    )
+    from orchestration.core.connections import KafkaConfig
+    from orchestration.core.settings import SagaConfig, Settings, SwarmConfig, get_settings
     from registry.agent_registry import AgentRegistry
     from registry.models import AgentDescriptor, ServiceType
-    from registry.router import MessageRouter, RouteRule
     from registry.routing import LoadInfo, RoutingStrategy
-    from registry.scatter_gather import ScatterGather
+    from registry.routing.aggregation import AggregationStrategy
+    from registry.routing.router import MessageRouter
+    from registry.routing.rules import RouteRule
+    from registry.routing.scatter_gather import ScatterGather
     from swarm.scheduling import SwarmBehavior
     from workflows.pipeline_models import ExecutionMode, PipelineConfig, PipelineStage
     from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
@@ -44,28 +40,28 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "ActionContext": "activities.context",
     "Agent": "activities.agent",
-    "AggregationStrategy": "bus.aggregation",
+    "AggregationStrategy": "registry.routing.aggregation",
     "AgentDescriptor": "registry.models",
     "AgentRegistry": "registry.agent_registry",
     "CompensationStrategy": "workflows.saga_models",
-    "KafkaConfig": "orchestration.core.settings",
-    "LoadInfo": "registry.routing",
+    "KafkaConfig": "orchestration.core.connections",
+    "LoadInfo": "registry.routing.types",
     "Message": "bus.message",
     "MessageBus": "bus.message_bus",
-    "MessageRouter": "registry.router",
+    "MessageRouter": "registry.routing.router",
     "MessageType": "bus.message",
     "ExecutionMode": "workflows.pipeline_models",
     "Pipeline": "orchestration.clients.pipeline",
     "PipelineConfig": "workflows.pipeline_models",
     "PipelineStage": "workflows.pipeline_models",
     "Priority": "bus.message",
-    "RouteRule": "registry.router",
-    "RoutingStrategy": "registry.routing",
+    "RouteRule": "registry.routing.rules",
+    "RoutingStrategy": "registry.routing.types",
     "SagaConfig": "orchestration.core.settings",
     "SagaOrchestrator": "orchestration.clients.saga",
     "SagaStep": "workflows.saga_models",
     "SagaTransaction": "workflows.saga_models",
-    "ScatterGather": "registry.scatter_gather",
+    "ScatterGather": "registry.routing.scatter_gather",
     "ServiceType": "registry.models",
     "Settings": "orchestration.core.settings",
     "SwarmBehavior": "swarm.scheduling",

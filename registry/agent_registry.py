@@ -2,32 +2,34 @@
 
 With ``ORCH_REGISTRY_URL`` unset it keeps agents in the database at ``ORCH_DATABASE_URL``
 itself (``LocalAgentRegistry``); with it set it talks to a registry service over HTTP
-(``RemoteAgentRegistry``). Both offer the same methods and return the same types.
+(``RemoteAgentRegistry``). Both are a :class:`~registry.backend.RegistryBackend`; this class
+keeps the quick reference's keyword form of ``discover``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bus.publisher import Publisher
+from orchestration.core.lifecycle import AsyncResource
 from orchestration.core.settings import Settings, get_settings
-from registry.health import HealthPolicy
+from registry.backend import RegistryBackend
+from registry.discovery import DiscoveryQuery
+from registry.health.policy import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import RegisteredAgent
-
-if TYPE_CHECKING:
-    from registry.remote_registry import RemoteAgentRegistry
+from registry.remote_registry import RemoteAgentRegistry
 
 __all__ = ["AgentRegistry"]
 
 
-class AgentRegistry:
+class AgentRegistry(AsyncResource):
     """Register agents, take their heartbeats, and discover them.
 
     Args:
-        bus: a ``MessageBus`` (optional).
+        bus: a ``MessageBus`` (optional; kept as ``bus`` for the components that share it).
         heartbeat_interval_seconds: how often agents are expected to heartbeat.
         health_check_interval_seconds: how often every agent's status is re-evaluated.
         deregistration_timeout_seconds: silence after which an agent is removed.
@@ -38,7 +40,7 @@ class AgentRegistry:
 
     def __init__(
         self,
-        bus: object | None = None,
+        bus: Publisher | None = None,
         *,
         heartbeat_interval_seconds: float | None = None,
         health_check_interval_seconds: float | None = None,
@@ -48,10 +50,8 @@ class AgentRegistry:
         self.bus = bus
         settings = settings or get_settings()
         config = settings.registry
-        self._backend: LocalAgentRegistry | RemoteAgentRegistry
+        self._backend: RegistryBackend
         if config.url:
-            from registry.remote_registry import RemoteAgentRegistry
-
             token = config.token.get_secret_value() if config.token else None
             self._backend = RemoteAgentRegistry(
                 config.url, token=token, timeout_s=config.request_timeout_s
@@ -74,6 +74,11 @@ class AgentRegistry:
             )
 
     @property
+    def backend(self) -> RegistryBackend:
+        """The registry this one fronts: a ``LocalAgentRegistry`` or a ``RemoteAgentRegistry``."""
+        return self._backend
+
+    @property
     def remote(self) -> bool:
         return not isinstance(self._backend, LocalAgentRegistry)
 
@@ -82,18 +87,6 @@ class AgentRegistry:
 
     async def close(self) -> None:
         await self._backend.close()
-
-    async def __aenter__(self) -> AgentRegistry:
-        await self.initialize()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def register(self, descriptor: AgentDescriptor) -> RegisteredAgent:
         return await self._backend.register(descriptor)
@@ -111,7 +104,21 @@ class AgentRegistry:
         location_preference: str | None = None,
         max_results: int = 10,
     ) -> list[RegisteredAgent]:
-        return await self._backend.discover(
+        """Find usable agents, best first (see :mod:`registry.discovery` for the ranking).
+
+        Args:
+            capabilities: every one is required.
+            service_types: any one is enough.
+            tags: any one is enough.
+            version_constraint: a PEP 440 constraint such as ``">=2.0,<3"``.
+            min_health_score: the lowest health score (0..1) at read time.
+            location_preference: agents whose location or a tag equals it come first.
+            max_results: at most this many agents.
+
+        Raises:
+            ValidationError: an argument is invalid; ``errors`` names it.
+        """
+        query = DiscoveryQuery.build(
             capabilities=capabilities,
             service_types=service_types,
             tags=tags,
@@ -120,6 +127,7 @@ class AgentRegistry:
             location_preference=location_preference,
             max_results=max_results,
         )
+        return await self._backend.discover(query)
 
     async def get_agent(self, agent_id: str) -> RegisteredAgent:
         return await self._backend.get_agent(agent_id)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from registry.discovery import DiscoveryQuery, select_agents
-from registry.health import HealthPolicy
-from registry.records import RegisteredAgent
+from registry.health.policy import HealthPolicy
+from registry.records import PendingSamples, RegisteredAgent
 from registry.store.agents import AgentStore
-from registry.unwritten import PendingSamples
 from registry.views import candidate_of, registered_agent
 
 __all__ = ["discover_in_database"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestration.core.exceptions import ValidationError
 from registry.models import AgentStatus, ServiceType
@@ -24,15 +25,11 @@ __all__ = ["Candidate", "DiscoveryQuery", "in_location", "select_agents"]
 _USABLE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEGRADED})
 
 
-def _invalid(field: str, problem: str) -> ValidationError:
-    return ValidationError(f"{field} {problem}", errors=[{"field": field, "problem": problem}])
-
-
 def _names(field: str, values: Iterable[str] | None) -> tuple[str, ...]:
     if values is None:
         return ()
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-        raise _invalid(field, "must be a list of names, e.g. ['carbon_calculation']")
+        raise ValidationError.about(field, "must be a list of names, e.g. ['carbon_calculation']")
     return tuple(dict.fromkeys(values))
 
 
@@ -40,19 +37,22 @@ def _service_types(values: Iterable[ServiceType | str] | None) -> tuple[ServiceT
     if values is None:
         return ()
     if isinstance(values, str):
-        raise _invalid("service_types", "must be a list of service types")
+        raise ValidationError.about("service_types", "must be a list of service types")
     try:
         return tuple(dict.fromkeys(ServiceType(value) for value in values))
     except ValueError:
         known = ", ".join(s.value for s in ServiceType)
-        raise _invalid(
+        raise ValidationError.about(
             "service_types", f"must contain only known service types ({known})"
         ) from None
 
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryQuery:
-    """The validated arguments of ``discover``."""
+    """What ``discover`` is asked: the registries take this, validated by :meth:`build`.
+
+    ``AgentRegistry.discover`` keeps the quick reference's keyword form and builds one.
+    """
 
     capabilities: tuple[str, ...] = ()
     service_types: tuple[ServiceType, ...] = ()
@@ -85,15 +85,17 @@ class DiscoveryQuery:
             or not math.isfinite(min_health_score)
             or not 0.0 <= min_health_score <= 1.0
         ):
-            raise _invalid(
+            raise ValidationError.about(
                 "min_health_score", f"must be between 0 and 1 (got {min_health_score!r})"
             )
         if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-            raise _invalid("max_results", f"must be a positive integer (got {max_results!r})")
+            raise ValidationError.about(
+                "max_results", f"must be a positive integer (got {max_results!r})"
+            )
         if location_preference is not None and (
             not isinstance(location_preference, str) or not location_preference.strip()
         ):
-            raise _invalid("location_preference", "must be a non-empty string or None")
+            raise ValidationError.about("location_preference", "must be a non-empty string or None")
         return cls(
             capabilities=_names("capabilities", capabilities),
             service_types=_service_types(service_types),
@@ -105,6 +107,19 @@ class DiscoveryQuery:
             location_preference=location_preference.strip() if location_preference else None,
             max_results=max_results,
         )
+
+    def as_arguments(self) -> dict[str, Any]:
+        """The query as :meth:`build`'s keyword arguments, JSON-friendly (the registry
+        service's ``POST /discover`` body)."""
+        return {
+            "capabilities": list(self.capabilities),
+            "service_types": [service_type.value for service_type in self.service_types],
+            "tags": list(self.tags),
+            "version_constraint": self.version.text if self.version is not None else None,
+            "min_health_score": self.min_health_score,
+            "location_preference": self.location_preference,
+            "max_results": self.max_results,
+        }
 
 
 @dataclass(frozen=True, slots=True)

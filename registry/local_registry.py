@@ -30,33 +30,32 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.core.exceptions import (
     AgentNotFoundError,
-    DatabaseUnavailableError,
     RegistryError,
     ValidationError,
 )
+from orchestration.core.lifecycle import AsyncResource
+from registry.background import run_every
 from registry.database_discovery import discover_in_database
 from registry.discovery import DiscoveryQuery
-from registry.health import HealthAssessment, HealthPolicy, should_pause_eviction
-from registry.heartbeat_flusher import HeartbeatFlusher
+from registry.health.policy import HealthAssessment, HealthPolicy, should_pause_eviction
+from registry.health.status_book import StatusBook
+from registry.heartbeats.flusher import HeartbeatFlusher
+from registry.heartbeats.parsing import parse_metrics
 from registry.metrics import registry_discovery_latency_ms, registry_heartbeats_total
-from registry.metrics_parsing import parse_metrics
-from registry.models import AgentDescriptor, AgentStatus, ServiceType
+from registry.models import AgentDescriptor, AgentStatus
 from registry.records import HealthCheckSummary, RegisteredAgent
-from registry.snapshot import AgentSnapshot, SyncOutcome
-from registry.snapshot_health import run_snapshot_health_check
-from registry.snapshot_search import search, views
-from registry.snapshot_sync import SnapshotSync
-from registry.status_book import StatusBook
+from registry.snapshot.agents import AgentSnapshot, SyncOutcome
+from registry.snapshot.health_check import run_snapshot_health_check
+from registry.snapshot.search import search, views
+from registry.snapshot.sync import SnapshotSync
 from registry.store.agents import AgentStore, StoredAgent
 from registry.store.engine import create_engine
 from registry.store.migrations import upgrade
@@ -74,10 +73,10 @@ def _utcnow() -> datetime:
 def _check_positive(field: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         problem = f"must be a positive number (got {value!r})"
-        raise ValidationError(f"{field} {problem}", errors=[{"field": field, "problem": problem}])
+        raise ValidationError.about(field, problem)
 
 
-class LocalAgentRegistry:
+class LocalAgentRegistry(AsyncResource):
     """The quick reference's ``AgentRegistry``, on Postgres or SQLite.
 
     Args:
@@ -183,23 +182,23 @@ class LocalAgentRegistry:
         )
         await sync.load()
         entries = self._snapshot.entries
-        self._known.remember({a: e.status for a, e in entries.items()})
+        self._known.remember({a: e.row.status for a, e in entries.items()})
         # The gauges show the stored statuses and scores until the first health check.
         self._known.publish(
-            {a: HealthAssessment(e.score, e.status, 0.0) for a, e in entries.items()}
+            {a: HealthAssessment(e.score, e.row.status, 0.0) for a, e in entries.items()}
         )
         self._store, self._sync = store, sync
         if self._background:
             self._tasks = [
                 asyncio.create_task(
-                    self._every("heartbeat flush", self._flush_interval_s, self.flush)
+                    run_every("heartbeat flush", self._flush_interval_s, self.flush)
                 ),
                 asyncio.create_task(
-                    self._every(
+                    run_every(
                         "health check", self._policy.health_check_interval_s, self.check_health
                     )
                 ),
-                asyncio.create_task(self._every("snapshot sync", self._sync_interval_s, sync.due)),
+                asyncio.create_task(run_every("snapshot sync", self._sync_interval_s, sync.due)),
             ]
         logger.info("agent registry ready with %d registered agents", len(self._known))
 
@@ -219,18 +218,6 @@ class LocalAgentRegistry:
         finally:
             if self._owns_engine and self._engine is not None:
                 await self._engine.dispose()
-
-    async def __aenter__(self) -> LocalAgentRegistry:
-        await self.initialize()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def register(self, descriptor: AgentDescriptor) -> RegisteredAgent:
         """Register an agent; registering it again updates its descriptor (idempotent).
@@ -275,9 +262,7 @@ class LocalAgentRegistry:
         parsed = parse_metrics(metrics)
         if not isinstance(agent_id, str):
             problem = "must be a string"
-            raise ValidationError(
-                f"agent_id {problem}", errors=[{"field": "agent_id", "problem": problem}]
-            )
+            raise ValidationError.about("agent_id", problem)
         if agent_id not in self._known:
             # Another registry process may have registered it since the known set was loaded.
             row = await store.get(agent_id)
@@ -302,43 +287,13 @@ class LocalAgentRegistry:
         written, _ = await self._flusher.flush(self._require())
         return written
 
-    async def discover(
-        self,
-        capabilities: Iterable[str] | None = None,
-        service_types: Iterable[ServiceType | str] | None = None,
-        tags: Iterable[str] | None = None,
-        version_constraint: str | None = None,
-        min_health_score: float = 0.0,
-        location_preference: str | None = None,
-        max_results: int = 10,
-    ) -> list[RegisteredAgent]:
+    async def discover(self, query: DiscoveryQuery) -> list[RegisteredAgent]:
         """Find usable agents, best first (see :mod:`registry.discovery` for the ranking).
 
         Answered from the in-memory snapshot: this process's writes show at once, other
-        registry processes' within the bound of :mod:`registry.snapshot_sync`.
-
-        Args:
-            capabilities: every one is required.
-            service_types: any one is enough.
-            tags: any one is enough.
-            version_constraint: a PEP 440 constraint such as ``">=2.0,<3"``.
-            min_health_score: the lowest health score (0..1) at read time.
-            location_preference: agents whose location or a tag equals it come first.
-            max_results: at most this many agents.
-
-        Raises:
-            ValidationError: an argument is invalid; ``errors`` names it.
+        registry processes' within the bound of :mod:`registry.snapshot.sync`.
         """
         started = time.perf_counter()
-        query = DiscoveryQuery.build(
-            capabilities=capabilities,
-            service_types=service_types,
-            tags=tags,
-            version_constraint=version_constraint,
-            min_health_score=min_health_score,
-            location_preference=location_preference,
-            max_results=max_results,
-        )
         snapshot = await self._confirmed_snapshot()
         now = self._now()
         pending = self._unwritten.view()
@@ -347,30 +302,12 @@ class LocalAgentRegistry:
         registry_discovery_latency_ms.observe((time.perf_counter() - started) * 1000)
         return found
 
-    async def discover_from_database(
-        self,
-        capabilities: Iterable[str] | None = None,
-        service_types: Iterable[ServiceType | str] | None = None,
-        tags: Iterable[str] | None = None,
-        version_constraint: str | None = None,
-        min_health_score: float = 0.0,
-        location_preference: str | None = None,
-        max_results: int = 10,
-    ) -> list[RegisteredAgent]:
+    async def discover_from_database(self, query: DiscoveryQuery) -> list[RegisteredAgent]:
         """:meth:`discover`, answered from the database instead of the snapshot.
 
         Slower (it reads every candidate's row), but it sees what other registry processes
-        wrote the moment they committed it. Same arguments, ranking and errors.
+        wrote the moment they committed it. Same ranking.
         """
-        query = DiscoveryQuery.build(
-            capabilities=capabilities,
-            service_types=service_types,
-            tags=tags,
-            version_constraint=version_constraint,
-            min_health_score=min_health_score,
-            location_preference=location_preference,
-            max_results=max_results,
-        )
         store = self._require()
         return await discover_in_database(store, self._unwritten, query, self._now(), self._policy)
 
@@ -396,15 +333,7 @@ class LocalAgentRegistry:
         Raises:
             ValidationError: ``status`` is not an agent status.
         """
-        wanted = None
-        if status is not None:
-            try:
-                wanted = AgentStatus(status)
-            except ValueError:
-                problem = f"must be one of {', '.join(s.value for s in AgentStatus)}"
-                raise ValidationError(
-                    f"status {problem}", errors=[{"field": "status", "problem": problem}]
-                ) from None
+        wanted = AgentStatus.parse(status) if status is not None else None
         snapshot = await self._confirmed_snapshot()
         now = self._now()
         entries = snapshot.entries
@@ -481,27 +410,7 @@ class LocalAgentRegistry:
         """Keep the known agents in line with what a re-synchronisation found."""
         if outcome.added:
             entries = self._snapshot.entries
-            self._known.remember({a: entries[a].status for a in outcome.added if a in entries})
+            self._known.remember({a: entries[a].row.status for a in outcome.added if a in entries})
         for agent_id in outcome.removed:
             self._known.forget(agent_id)
             self._pending.discard(agent_id)
-
-    async def _every(
-        self, name: str, interval_s: float, action: Callable[[], Awaitable[object]]
-    ) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await action()
-            except (DatabaseUnavailableError, OperationalError) as exc:
-                # A database blip (down, or SQLite locked past its busy timeout): the pass
-                # keeps its work (a flush puts its batch back) and tries again next time.
-                reason = str(exc.orig if isinstance(exc, OperationalError) else exc)
-                logger.warning(
-                    "registry %s failed (%s); retrying in %.1f s",
-                    name,
-                    reason.splitlines()[0],
-                    interval_s,
-                )
-            except Exception:
-                logger.exception("registry %s failed; retrying in %.1f s", name, interval_s)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the agent registry and the router, with the quick reference's names.
+"""Prometheus metrics of the agent registry, with the quick reference's names.
 
 ``registry_agent_health`` is labelled by agent id, as the quick reference lists it. Its series
 count is bounded: a series is removed when its agent is deregistered, and with more agents
@@ -17,8 +17,6 @@ __all__ = [
     "registry_discovery_latency_ms",
     "registry_heartbeats_total",
     "registry_self_preservation",
-    "routing_latency_ms",
-    "routing_messages_total",
 ]
 
 registry_agents_total = Gauge(
@@ -39,14 +37,3 @@ registry_self_preservation = Gauge(
     "1 while eviction is paused because most agents went silent at once, else 0.",
 )
 registry_heartbeats_total = Counter("registry_heartbeats", "Heartbeats accepted by the registry.")
-
-routing_messages_total = Counter(
-    "routing_messages",
-    "Routing decisions, by strategy and outcome (routed, no_rule, no_target).",
-    ["strategy", "status"],
-)
-routing_latency_ms = Histogram(
-    "routing_latency_ms",
-    "Time to decide a route in memory, in ms.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100),
-)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from orchestration.core.exceptions import ValidationError
 from orchestration.core.validation import TEMPORAL_SCHEME, AgentId, Name, task_queue_for
 
 __all__ = ["AgentDescriptor", "AgentStatus", "ServiceType"]
@@ -35,6 +36,15 @@ class AgentStatus(StrEnum):
     DEGRADED = "degraded"
     INACTIVE = "inactive"
     DEREGISTERED = "deregistered"
+
+    @classmethod
+    def parse(cls, status: AgentStatus | str) -> AgentStatus:
+        """``status`` as a status, or a ValidationError naming ``status`` and the choices."""
+        try:
+            return cls(status)
+        except ValueError:
+            problem = f"must be one of {', '.join(s.value for s in cls)}"
+            raise ValidationError.about("status", problem) from None
 
 
 class AgentDescriptor(BaseModel):

@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ __all__ = [
     "HealthCheckSummary",
     "HeartbeatMetrics",
     "HeartbeatSample",
+    "PendingSamples",
     "RegisteredAgent",
     "StatusChange",
 ]
@@ -61,9 +62,7 @@ class HeartbeatMetrics(BaseModel):
             return cls()
         if not isinstance(metrics, Mapping):
             problem = f"must be a mapping of metric names to numbers (got {type(metrics).__name__})"
-            raise ValidationError(
-                f"metrics {problem}", errors=[{"field": "metrics", "problem": problem}]
-            )
+            raise ValidationError.about("metrics", problem)
         values: dict[str, float] = {}
         errors: list[dict[str, str]] = []
         for name, (lowest, highest) in _METRIC_BOUNDS.items():
@@ -160,3 +159,9 @@ class HealthCheckSummary:
     deregistered: tuple[str, ...]
     silent: int
     eviction_paused: bool
+
+
+class PendingSamples(Protocol):
+    """Where reads find an agent's newest heartbeat not yet in its row."""
+
+    def get(self, agent_id: str) -> HeartbeatSample | None: ...

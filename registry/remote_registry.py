@@ -17,8 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -32,10 +31,12 @@ from orchestration.core.exceptions import (
     RoutingError,
     ValidationError,
 )
-from registry.models import AgentDescriptor, AgentStatus, ServiceType
+from orchestration.core.lifecycle import AsyncResource
+from registry.discovery import DiscoveryQuery
+from registry.models import AgentDescriptor, AgentStatus
 from registry.records import RegisteredAgent
-from registry.router import RouteRule
 from registry.routing import LoadInfo, RoutingStrategy
+from registry.routing.rules import RouteRule
 from registry.service.schemas import HeartbeatBatchResult, RouteDecision
 
 __all__ = ["RemoteAgentRegistry"]
@@ -51,13 +52,7 @@ def _agent_path(agent_id: str, suffix: str = "") -> str:
     return f"/agents/{quote(agent_id, safe='')}{suffix}"
 
 
-def _values(items: Iterable[Any] | None) -> Any:
-    if items is None or isinstance(items, str):
-        return items  # a bare string: the service answers 422 "should be a valid list"
-    return [str(getattr(i, "value", i)) for i in items]
-
-
-class RemoteAgentRegistry:
+class RemoteAgentRegistry(AsyncResource):
     """The agent registry (and message router) of a registry service, over HTTP.
 
     Args:
@@ -77,14 +72,10 @@ class RemoteAgentRegistry:
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             problem = f"must start with http:// or https:// (got {base_url!r})"
-            raise ValidationError(
-                f"base_url {problem}", errors=[{"field": "base_url", "problem": problem}]
-            )
+            raise ValidationError.about("base_url", problem)
         if token is not None and not (token.isascii() and token.isprintable() and token.strip()):
             problem = "must be printable ASCII, not empty (the value is not shown)"
-            raise ValidationError(
-                f"token {problem}", errors=[{"field": "token", "problem": problem}]
-            )
+            raise ValidationError.about("token", problem)
         self._base_url = base_url.rstrip("/")
         self._sends_token = token is not None
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
@@ -113,18 +104,6 @@ class RemoteAgentRegistry:
     async def close(self) -> None:
         """Close the connections. Heartbeats are already in the service's buffer."""
         await self._client.aclose()
-
-    async def __aenter__(self) -> RemoteAgentRegistry:
-        await self.initialize()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # -- agents ------------------------------------------------------------------------
 
@@ -160,27 +139,9 @@ class RemoteAgentRegistry:
         response = await self._call("POST", "/heartbeats", json=items)
         return self._parse(HeartbeatBatchResult.model_validate, response)
 
-    async def discover(
-        self,
-        capabilities: Iterable[str] | None = None,
-        service_types: Iterable[ServiceType | str] | None = None,
-        tags: Iterable[str] | None = None,
-        version_constraint: str | None = None,
-        min_health_score: float = 0.0,
-        location_preference: str | None = None,
-        max_results: int = 10,
-    ) -> list[RegisteredAgent]:
+    async def discover(self, query: DiscoveryQuery) -> list[RegisteredAgent]:
         """Find usable agents, best first (see ``LocalAgentRegistry.discover``)."""
-        query = {
-            "capabilities": _values(capabilities),
-            "service_types": _values(service_types),
-            "tags": _values(tags),
-            "version_constraint": version_constraint,
-            "min_health_score": min_health_score,
-            "location_preference": location_preference,
-            "max_results": max_results,
-        }
-        response = await self._call("POST", "/discover", json=query)
+        response = await self._call("POST", "/discover", json=query.as_arguments())
         return self._parse(_AGENTS.validate_python, response)
 
     async def get_agent(self, agent_id: str) -> RegisteredAgent:

@@ -40,9 +40,7 @@ def parse_version(value: str) -> Version:
     """
     if not isinstance(value, str):
         problem = f"must be a string such as 2.1.0 (got {type(value).__name__})"
-        raise ValidationError(
-            f"version {problem}", errors=[{"field": "version", "problem": problem}]
-        )
+        raise ValidationError.about("version", problem)
     return _parse_version(value)
 
 
@@ -63,7 +61,7 @@ def _parse_version(value: str) -> Version:
         except InvalidVersion:
             pass
     problem = f"{value!r} is not a version such as 2.1.0, 2.1.0rc1 or 1.0.0-rc1"
-    raise ValidationError(f"version {problem}", errors=[{"field": "version", "problem": problem}])
+    raise ValidationError.about("version", problem)
 
 
 @dataclass(frozen=True, slots=True)

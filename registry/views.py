@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from registry.discovery import Candidate
-from registry.health import HealthAssessment, HealthPolicy, assess
+from registry.health.policy import HealthAssessment, HealthPolicy, assess
 from registry.records import HeartbeatSample, RegisteredAgent
 from registry.store.agents import StoredAgent
 from registry.store.candidates import AgentSummary

@@ -1,4 +1,4 @@
-"""Shared helpers for this repository's tests (the fixtures come from our pytest plugin)."""
+"""Shared helpers and fixtures of these tests (the servers come from our pytest plugin)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from activities.ledger import ActionLedger
 from examples.csrd.workspace import Workspace, use_workspace
+from orchestration.testing.database import temporary_postgres_database
 from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
 
 
@@ -35,6 +37,26 @@ async def csrd_workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
     yield workspace
     use_workspace(None)
     await ledger.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def empty_database_target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(backend, URL): a SQLite file URL, or the Postgres server to create a database on."""
+    if request.param == "sqlite":
+        return "sqlite", f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    server: str = request.getfixturevalue("postgres_server_url")
+    return "postgres", server
+
+
+@pytest_asyncio.fixture
+async def empty_database_url(empty_database_target: tuple[str, str]) -> AsyncIterator[str]:
+    """URL of a database no migration has touched, private to one test."""
+    backend, url = empty_database_target
+    if backend == "sqlite":
+        yield url
+        return
+    async with temporary_postgres_database(url) as database_url:
+        yield database_url
 
 
 def pytest_terminal_summary(

@@ -16,7 +16,7 @@ from orchestration.core.retry import RetrySpec
 from orchestration.core.validation import task_queue_for
 from workflows.models import ActionRequest
 
-__all__ = ["describe_failure", "dispatch_action"]
+__all__ = ["describe_failure", "dispatch_action", "failed_for_good"]
 
 
 async def dispatch_action(
@@ -90,3 +90,12 @@ def describe_failure(error: BaseException) -> str:
     if cause is not None:
         return f"{type(cause).__name__}: {cause}"
     return str(error)
+
+
+def failed_for_good(error: ActivityError, retry: RetrySpec) -> bool:
+    """True when the call failed with a non-retryable error (its own flag, or a type the
+    retry policy names): dispatching it again cannot help."""
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and (
+        cause.non_retryable or cause.type in retry.non_retryable_error_types
+    )

@@ -17,16 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
-    from orchestration.core.retry import RetrySpec
     from orchestration.core.search_attributes import orchestration_attributes
-    from workflows.dispatch import describe_failure, dispatch_action
+    from workflows.dispatch import describe_failure, dispatch_action, failed_for_good
     from workflows.metrics import count, observe
     from workflows.models import ActionRequest
     from workflows.saga_models import (
@@ -37,7 +35,13 @@ with workflow.unsafe.imports_passed_through():
         SagaStep,
         StepState,
     )
-    from workflows.saga_plan import ancestors, cascade_ready, ready_steps
+    from workflows.saga_plan import (
+        cascade_ready,
+        compensation_targets,
+        ready_steps,
+        step_request,
+    )
+    from workflows.saga_report import current_details, outcome_line
 
 __all__ = ["FAILURE_TYPES", "SagaWorkflow"]
 
@@ -98,7 +102,7 @@ class SagaWorkflow:
                 self._finish(SagaState.ABORTED)
                 raise
             self._finish(SagaState.FAILED)
-            raise self._failure(FAILURE_TYPES[SagaState.FAILED], self._summary()) from None
+            raise self._failure(FAILURE_TYPES[SagaState.FAILED], outcome_line(self._exec)) from None
         except _SagaTimeout:
             await self._stop_running_steps()
             message = f"saga timed out after {timeout_ms} ms before its pivot completed"
@@ -106,7 +110,9 @@ class SagaWorkflow:
             state = self._compensation_outcome()
             self._finish(state)
             if state == SagaState.FAILED:  # manual intervention matters more than the timeout
-                raise self._failure(FAILURE_TYPES[state], f"{message}; {self._summary()}") from None
+                raise self._failure(
+                    FAILURE_TYPES[state], f"{message}; {outcome_line(self._exec)}"
+                ) from None
             raise self._failure(TIMED_OUT, message) from None
         if failed is None and self._exec.failed_step is None:
             self._finish(SagaState.COMPLETED)
@@ -116,10 +122,10 @@ class SagaWorkflow:
             await self._compensate(failed, f"step {failed!r} failed")
             state = self._compensation_outcome()
             self._finish(state)
-            raise self._failure(FAILURE_TYPES[state], self._summary())
+            raise self._failure(FAILURE_TYPES[state], outcome_line(self._exec))
         # A step failed for good after the pivot: nothing may be undone any more.
         self._finish(SagaState.FAILED)
-        raise self._failure(FAILURE_TYPES[SagaState.FAILED], self._summary())
+        raise self._failure(FAILURE_TYPES[SagaState.FAILED], outcome_line(self._exec))
 
     # -- forward execution -------------------------------------------------------------
 
@@ -222,7 +228,7 @@ class SagaWorkflow:
         except ActivityError as exc:
             record.state = StepState.FAILED
             record.error = describe_failure(exc)
-            if _non_retryable(exc, retry):
+            if failed_for_good(exc, retry):
                 self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")
             count(metrics.saga_steps_total.labels(step_name=step.name, status="failed"))
@@ -301,11 +307,7 @@ class SagaWorkflow:
         self._exec.errors.append(f"compensating: {reason}")
         completed = list(self._exec.completed_steps)
         strategy = tx.compensation_strategy
-        scope = completed
-        if strategy == CompensationStrategy.SELECTIVE and failed is not None:
-            needed = ancestors(tx, failed)
-            scope = [n for n in completed if n in needed]
-        targets = [n for n in scope if tx.step(n).compensation]
+        targets = compensation_targets(tx, completed, failed)
         # Completed steps outside the scope, or without a compensation, stay committed.
         self._exec.committed_steps = [n for n in completed if n not in targets]
         if not targets:
@@ -374,21 +376,8 @@ class SagaWorkflow:
 
     def _request(self, step: SagaStep, *, compensating: bool) -> ActionRequest:
         assert self._exec is not None
-        workflow_id = workflow.info().workflow_id
-        context: dict[str, Any] = {
-            "saga": self._saga.transaction.name,
-            "step": step.name,
-            "dependencies": {d: self._exec.outputs.get(d) for d in step.depends_on},
-        }
-        key = f"{workflow_id}/{step.name}"
-        if compensating:
-            context["output"] = self._exec.outputs.get(step.name)
-            key += "/compensate"
-        return ActionRequest(
-            data=self._saga.initial_data,
-            idempotency_key=key,
-            caller=workflow_id,
-            context=context,
+        return step_request(
+            self._saga, self._exec, step, workflow.info().workflow_id, compensating=compensating
         )
 
     def _all_undone(self) -> bool:
@@ -397,20 +386,6 @@ class SagaWorkflow:
 
     def _compensation_outcome(self) -> SagaState:
         return SagaState.COMPENSATED if self._all_undone() else SagaState.FAILED
-
-    def _summary(self) -> str:
-        assert self._exec is not None
-        e = self._exec
-        parts = [f"saga {e.name!r} {e.state.value.lower()}"]
-        if e.failed_step:
-            parts.append(f"step {e.failed_step!r} failed: {e.steps[e.failed_step].error}")
-        if e.compensated_steps:
-            parts.append(f"compensated {', '.join(e.compensated_steps)}")
-        if e.uncompensated_steps:
-            parts.append(f"NOT compensated {', '.join(e.uncompensated_steps)}")
-        if e.manual_intervention_required:
-            parts.append("manual intervention required")
-        return "; ".join(parts)
 
     def _failure(self, error_type: str, message: str) -> ApplicationError:
         assert self._exec is not None
@@ -439,23 +414,7 @@ class SagaWorkflow:
 
     def _update_details(self) -> None:
         assert self._exec is not None
-        by_state: dict[StepState, list[str]] = {}
-        for name, record in self._exec.steps.items():
-            by_state.setdefault(record.state, []).append(name)
-        lines = [f"**{self._exec.name}**: {self._exec.state.value}"]
-        for state in (
-            StepState.RUNNING,
-            StepState.COMPENSATING,
-            StepState.COMPLETED,
-            StepState.COMPENSATED,
-            StepState.FAILED,
-            StepState.COMPENSATION_FAILED,
-        ):
-            if state in by_state:
-                lines.append(f"- {state.value.lower()}: {', '.join(by_state[state])}")
-        if self._exec.forward_recovery:
-            lines.append("- pivot completed: failures are retried until they succeed")
-        workflow.set_current_details("\n".join(lines))
+        workflow.set_current_details(current_details(self._exec))
 
 
 def _iso(moment: datetime) -> str:
@@ -466,10 +425,3 @@ def _ms_between(start_iso: str | None, end: datetime) -> float | None:
     if start_iso is None:
         return None
     return (end - datetime.fromisoformat(start_iso)).total_seconds() * 1000
-
-
-def _non_retryable(exc: ActivityError, retry: RetrySpec) -> bool:
-    cause = exc.cause
-    return isinstance(cause, ApplicationError) and (
-        cause.non_retryable or cause.type in retry.non_retryable_error_types
-    )

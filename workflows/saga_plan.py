@@ -1,12 +1,28 @@
-"""Pure graph logic of sagas: readiness and compensation order. No Temporal here."""
+"""Pure logic of sagas: readiness, what to compensate and in which order, and what each
+step call carries. No Temporal here."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
-from workflows.saga_models import SagaTransaction
+from workflows.models import ActionRequest
+from workflows.saga_models import (
+    CompensationStrategy,
+    SagaExecution,
+    SagaInput,
+    SagaStep,
+    SagaTransaction,
+)
 
-__all__ = ["ancestors", "cascade_ready", "descendants", "ready_steps"]
+__all__ = [
+    "ancestors",
+    "cascade_ready",
+    "compensation_targets",
+    "descendants",
+    "ready_steps",
+    "step_request",
+]
 
 
 def ready_steps(
@@ -71,3 +87,40 @@ def cascade_ready(
         if all(b in compensated for b in blockers):
             ready.append(name)
     return ready
+
+
+def compensation_targets(
+    transaction: SagaTransaction, completed: Iterable[str], failed: str | None
+) -> list[str]:
+    """The completed steps to compensate, in completion order: those with a compensation,
+    and under SELECTIVE (when a step failed) only the ones the failed step depends on."""
+    scope = list(completed)
+    if transaction.compensation_strategy == CompensationStrategy.SELECTIVE and failed is not None:
+        needed = ancestors(transaction, failed)
+        scope = [n for n in scope if n in needed]
+    return [n for n in scope if transaction.step(n).compensation]
+
+
+def step_request(
+    saga: SagaInput,
+    execution: SagaExecution,
+    step: SagaStep,
+    workflow_id: str,
+    *,
+    compensating: bool,
+) -> ActionRequest:
+    """What a step's action (or its compensation) receives: the saga's initial data, its
+    dependencies' outputs (and, compensating, its own output), and the idempotency key
+    ``<workflow id>/<step>`` (``.../compensate`` for the compensation)."""
+    context: dict[str, Any] = {
+        "saga": saga.transaction.name,
+        "step": step.name,
+        "dependencies": {d: execution.outputs.get(d) for d in step.depends_on},
+    }
+    key = f"{workflow_id}/{step.name}"
+    if compensating:
+        context["output"] = execution.outputs.get(step.name)
+        key += "/compensate"
+    return ActionRequest(
+        data=saga.initial_data, idempotency_key=key, caller=workflow_id, context=context
+    )

@@ -94,7 +94,7 @@ def bridge(
             update={"bridge": settings.bridge.model_copy(update={"config": config})}
         )
     setup_logging(settings)
-    from bus.bridge_runner import run_bridge
+    from workers.bridge_runner import run_bridge
 
     run_async(lambda: run_bridge(settings))
 

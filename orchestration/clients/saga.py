@@ -20,6 +20,8 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError, CancelledError
 
+from bus.message import Message, MessageType
+from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import saga_summary
 from orchestration.clients.workflow_client import WorkflowClient
 from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
@@ -56,7 +58,7 @@ class SagaOrchestrator(WorkflowClient):
 
     def __init__(
         self,
-        bus: object | None = None,
+        bus: Publisher | None = None,
         *,
         settings: Settings | None = None,
         client: Client | None = None,
@@ -120,11 +122,8 @@ class SagaOrchestrator(WorkflowClient):
         *,
         error: str | None = None,
     ) -> None:
-        publish = getattr(self.bus, "publish", None)
-        if publish is None:
+        if self.bus is None:
             return
-        from bus.message import Message, MessageType
-
         payload: dict[str, Any] = {
             "event": event,
             "transaction_id": transaction.transaction_id,
@@ -142,7 +141,7 @@ class SagaOrchestrator(WorkflowClient):
             correlation_id=transaction.transaction_id,
         )
         try:
-            await publish(message, SAGA_EVENTS_TOPIC)
+            await self.bus.publish(message, SAGA_EVENTS_TOPIC)
         except Exception as exc:  # events are best effort; the saga's record is its history
             log.warning("could not publish %s for %s: %s", event, transaction.transaction_id, exc)
 

@@ -17,11 +17,15 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import swarm_summary
 from orchestration.clients.workflow_client import WorkflowClient
 from orchestration.core.exceptions import SwarmError, SwarmNotConvergedError, ValidationError
 from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.core.validation import check_agent_queues, validation_error
+from registry.agent_registry import AgentRegistry
+from registry.backend import RegistryBackend
+from registry.discovery import DiscoveryQuery
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
 
@@ -38,20 +42,20 @@ class SwarmOrchestrator(WorkflowClient):
         settings: defaults to ``get_settings()`` (Temporal, task queue, swarm config).
         client: an already connected Temporal client (pydantic data converter).
         config: pool bounds and behaviour tuning; defaults to ``settings.swarm``.
-        registry: an ``AgentRegistry`` to discover agents by capability (tasks that name
-            their agents do not need one).
+        registry: an ``AgentRegistry`` (or the registry backend it fronts) to discover agents
+            by capability (tasks that name their agents do not need one).
     """
 
     error = SwarmError
 
     def __init__(
         self,
-        bus: object | None = None,
+        bus: Publisher | None = None,
         *,
         settings: Settings | None = None,
         client: Client | None = None,
         config: SwarmConfig | None = None,
-        registry: Any | None = None,
+        registry: AgentRegistry | RegistryBackend | None = None,
     ) -> None:
         super().__init__(settings=settings, client=client)
         self.bus = bus
@@ -126,8 +130,10 @@ class SwarmOrchestrator(WorkflowClient):
                 "the task names no agents and the orchestrator has no registry to discover "
                 f"agents with {', '.join(task.capabilities)}: pass agents or registry="
             )
-        found = await self._registry.discover(
-            capabilities=task.capabilities, max_results=task.agents_required
+        registry = self._registry
+        backend = registry.backend if isinstance(registry, AgentRegistry) else registry
+        found = await backend.discover(
+            DiscoveryQuery.build(capabilities=task.capabilities, max_results=task.agents_required)
         )
         if len(found) < task.agents_required:
             raise SwarmError(

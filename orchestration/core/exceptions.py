@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "AgentError",
@@ -116,6 +116,12 @@ class ValidationError(OrchestrationError, ValueError):
     def __init__(self, message: str, *, errors: Sequence[Mapping[str, str]] = ()) -> None:
         super().__init__(message)
         self._errors = tuple(dict(e) for e in errors)
+
+    @classmethod
+    def about(cls, field: str, problem: str, *, message: str | None = None) -> Self:
+        """The error for one field: ``"<field> <problem>"`` (or ``message``), and
+        ``errors`` naming the field and the problem."""
+        return cls(message or f"{field} {problem}", errors=[{"field": field, "problem": problem}])
 
     @property
     def errors(self) -> tuple[dict[str, str], ...]:

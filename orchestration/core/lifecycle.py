@@ -1,4 +1,5 @@
-"""Stopping: waiting for the signal that tells a process to stop, and stopping a task."""
+"""Starting and stopping: ``async with`` for components, waiting for the signal that tells a
+process to stop, stopping a task, and ending the process."""
 
 from __future__ import annotations
 
@@ -8,9 +9,37 @@ import logging
 import os
 import signal
 import sys
-from typing import NoReturn
+from types import TracebackType
+from typing import NoReturn, Self
 
-__all__ = ["cancel_and_wait", "exit_process", "wait_for_stop_signal"]
+__all__ = ["AsyncResource", "cancel_and_wait", "exit_process", "wait_for_stop_signal"]
+
+
+class AsyncResource:
+    """A component used as ``async with component: ...``.
+
+    Entering awaits :meth:`initialize` and gives the component; leaving awaits :meth:`close`,
+    whatever happened inside. Subclasses define ``close`` and, when they connect or load
+    something first, ``initialize``.
+    """
+
+    async def initialize(self) -> None:
+        """Connect or load what the component needs (nothing, unless a subclass says)."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def exit_process(code: int) -> NoReturn:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from types import TracebackType
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from orchestration.core.exceptions import OrchestrationError, StackError
+from orchestration.core.lifecycle import AsyncResource
 from orchestration.core.network import local_url, url_host
 from orchestration.core.settings import Settings
 from orchestration.stack.commands import (
@@ -48,7 +48,7 @@ def mask_url(url: str) -> str:
         return "<unparsable database URL>"
 
 
-class EmbeddedStack:
+class EmbeddedStack(AsyncResource):
     """The local stack behind ``orchestration up``.
 
     Use it as ``async with EmbeddedStack(settings) as stack: ...`` or call :meth:`start`
@@ -76,18 +76,6 @@ class EmbeddedStack:
         self._worker: ManagedProcess | None = None
         self._bridge: ManagedProcess | None = None
         self._started = False
-
-    async def __aenter__(self) -> EmbeddedStack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def settings(self) -> Settings:
@@ -214,6 +202,10 @@ class EmbeddedStack:
             log.debug("%s exited with code %s", process.name, code)
             setattr(self, attr, None)
         self._started = False
+
+    # ``async with stack:`` starts it and stops it again.
+    initialize = start
+    close = stop
 
     async def wait_failed(self) -> ManagedProcess:
         """Wait until a child exits, and return it (its ``returncode`` and ``log_file``).

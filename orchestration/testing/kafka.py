@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from orchestration.core.settings import KafkaConfig, Settings
+from orchestration.core.connections import KafkaConfig
+from orchestration.core.settings import Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka

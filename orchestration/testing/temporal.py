@@ -14,7 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.core.settings import Settings, TemporalConfig
+from orchestration.core.connections import TemporalConfig
+from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect, ensure_search_attributes
 from orchestration.stack.binaries import temporal_cli_path, temporal_test_server_path
 

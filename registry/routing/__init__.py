@@ -9,6 +9,7 @@ router which agents to mark ejected.
 from __future__ import annotations
 
 from orchestration.core.hashing import RendezvousHasher
+from registry.routing.balancing import LeastLoadedStrategy, RoundRobinStrategy, WeightedStrategy
 from registry.routing.base import Strategy, load_score
 from registry.routing.ejection import OutlierDetector, without_ejected
 from registry.routing.factory import make_strategy
@@ -17,10 +18,7 @@ from registry.routing.strategies import (
     BroadcastStrategy,
     ContentBasedStrategy,
     FailoverStrategy,
-    LeastLoadedStrategy,
     PriorityStrategy,
-    RoundRobinStrategy,
-    WeightedStrategy,
 )
 from registry.routing.types import Candidate, LoadInfo, Priority, RouteRequest, RoutingStrategy
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import random
 
+from registry.routing.balancing import LeastLoadedStrategy, RoundRobinStrategy, WeightedStrategy
 from registry.routing.base import Strategy
 from registry.routing.hashing import AffinityStrategy, ConsistentHashStrategy
 from registry.routing.strategies import (
     BroadcastStrategy,
     ContentBasedStrategy,
     FailoverStrategy,
-    LeastLoadedStrategy,
     PriorityStrategy,
-    RoundRobinStrategy,
-    WeightedStrategy,
 )
 from registry.routing.types import RoutingStrategy
 

@@ -40,6 +40,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DBAPIError
 
+from bus.message_bus import MessageBus
 from orchestration.core.exceptions import (
     AgentNotFoundError,
     RegistryError,
@@ -47,12 +48,15 @@ from orchestration.core.exceptions import (
     ValidationError,
 )
 from orchestration.core.settings import Settings
-from registry.health import HealthPolicy
+from registry.discovery import DiscoveryQuery
+from registry.health.policy import HealthPolicy
+from registry.heartbeats.ingest import HeartbeatIngest
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus
 from registry.records import RegisteredAgent
-from registry.router import MessageRouter, RouteRule
 from registry.routing import LoadInfo
+from registry.routing.router import MessageRouter
+from registry.routing.rules import RouteRule
 from registry.service.auth import BearerAuthMiddleware, bearer_scheme, check_token
 from registry.service.errors import (
     CatchAllMiddleware,
@@ -95,10 +99,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
-
-
-def _problem(field: str, problem: str) -> ValidationError:
-    return ValidationError(f"{field} {problem}", errors=[{"field": field, "problem": problem}])
 
 
 def _add_health_route(app: FastAPI, registry: LocalAgentRegistry) -> None:
@@ -210,12 +210,14 @@ def _add_agent_routes(
         **common,
     )
     async def discover(query: DiscoverRequest) -> list[RegisteredAgent]:
-        return await registry.discover(**query.model_dump())
+        return await registry.discover(DiscoveryQuery.build(**query.model_dump()))
 
     @app.put("/agents/{agent_id}/load", status_code=204, summary="Report an agent's load", **common)
     async def update_load(agent_id: str, load: LoadInfo) -> Response:
         if load.agent_id != agent_id:
-            raise _problem("body.agent_id", f"must be the agent of the path ({agent_id!r})")
+            raise ValidationError.about(
+                "body.agent_id", f"must be the agent of the path ({agent_id!r})"
+            )
         router.update_agent_load(agent_id, load)
         return Response(status_code=204)
 
@@ -245,11 +247,11 @@ def _add_routing_routes(app: FastAPI, router: MessageRouter, secured: list[Any])
     )
     async def put_route_rule(name: str, rule: RouteRule) -> RouteRule:
         if rule.name != name:
-            raise _problem("body.name", f"must be the name of the path ({name!r})")
+            raise ValidationError.about("body.name", f"must be the name of the path ({name!r})")
         try:
             await router.save_route_rule(rule)
         except RoutingError as exc:
-            raise _problem("body.condition", exc.message) from None
+            raise ValidationError.about("body.condition", exc.message) from None
         return rule
 
     @app.delete("/route-rules/{name}", status_code=204, **found)
@@ -341,9 +343,6 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
             await router.initialize()
             stack.push_async_callback(router.close)
             if config.kafka_heartbeats:
-                from bus.message_bus import MessageBus
-                from registry.heartbeat_ingest import HeartbeatIngest
-
                 bus = MessageBus(settings.kafka)
                 await bus.initialize()
                 stack.push_async_callback(bus.close)

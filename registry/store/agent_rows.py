@@ -134,9 +134,7 @@ def descriptor_values(descriptor: AgentDescriptor) -> dict[str, Any]:
         metadata = json.loads(json.dumps(descriptor.metadata, allow_nan=False))
     except (TypeError, ValueError) as exc:
         problem = f"must be JSON-serialisable ({exc})"
-        raise ValidationError(
-            f"metadata {problem}", errors=[{"field": "metadata", "problem": problem}]
-        ) from None
+        raise ValidationError.about("metadata", problem) from None
     return {
         "agent_id": descriptor.agent_id,
         "agent_type": descriptor.agent_type,

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from registry.router import RouteRule
+from registry.routing.rules import RouteRule
 from registry.store.engine import translate_connect_errors
 from registry.store.tables import RouteRuleEntry, RouteRuleRevision
 

@@ -20,9 +20,9 @@ from bus.bridge_config import BridgeConfig, BridgeRoute, render_workflow_id
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import ConfigurationError, TemplateError
 from orchestration.core.lifecycle import cancel_and_wait
-from orchestration.core.settings import KafkaConfig
 from tests.bridge.order_workflow import SignalOrderWorkflow
 from tests.reliability.figures import Figures
 

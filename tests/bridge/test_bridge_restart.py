@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 from orchestration.testing.ports import free_port
 from tests.reliability.figures import Figures
 

@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from typing import Any
 from activities.ledger import ActionLedger
 from bus.message import Message
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 
 
 async def apply_effect(ledger: ActionLedger, message: Message, effects: Path) -> Any:

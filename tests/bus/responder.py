@@ -13,7 +13,7 @@ from typing import Any
 
 from bus.message import Message
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 
 
 def double(request: Message) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from aiokafka.structs import TopicPartition
 from activities.ledger import ActionLedger
 from bus.message import Message, Priority
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 from tests.bus.consumer_proc import apply_effect
 from tests.bus.helpers import DEADLINE_S, sample, take, take_until
 

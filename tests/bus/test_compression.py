@@ -6,7 +6,7 @@ import uuid
 
 from bus.message import Message
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 from tests.bus.helpers import take
 
 

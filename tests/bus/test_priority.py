@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bus.message import Message, Priority
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
+from orchestration.core.connections import KafkaConfig
 from tests.bus.helpers import take
 
 PER_LANE = 60

@@ -10,8 +10,8 @@ import pytest
 
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import MessageBusError, ValidationError
-from orchestration.core.settings import KafkaConfig
 from tests.bus.helpers import take
 
 
@@ -97,7 +97,7 @@ async def test_publishing_an_expired_message_is_refused(bus: MessageBus, unique:
     ) as info:
         await bus.publish_batch([fresh, expired], f"expired-{unique}")
     assert info.value.errors[0]["field"] == "messages[1].expires_at"
-    assert f"expired-{unique}" not in bus._known_topics  # nothing was sent, not even fresh
+    assert f"expired-{unique}" not in bus._topics.known  # nothing was sent, not even fresh
 
 
 async def test_a_bus_must_be_initialized_first_and_is_unusable_once_closed(

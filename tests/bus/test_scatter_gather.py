@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bus.aggregation import AggregationStrategy
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
 from orchestration.core.exceptions import ValidationError
-from registry.router import MessageRouter
-from registry.scatter_gather import ScatterGather, ScatterGatherError
+from registry.routing.aggregation import AggregationStrategy
+from registry.routing.router import MessageRouter
+from registry.routing.scatter_gather import ScatterGather, ScatterGatherError
 from tests.bus.helpers import label_values, sample
 
 TIMEOUT_MS = 800

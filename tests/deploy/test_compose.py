@@ -29,6 +29,7 @@ from pydantic import BaseModel, SecretStr
 
 import bus.metrics
 import registry.metrics
+import registry.routing.metrics
 import workflows.metrics
 from bus.bridge_config import BridgeConfig
 from orchestration.cli.app import app
@@ -47,9 +48,9 @@ SEED_METRICS = {
     "message_bus_sent_total": bus.metrics.message_bus_sent_total,
     "message_bus_latency_ms": bus.metrics.message_bus_latency_ms,
     "message_bus_connections": bus.metrics.message_bus_connections,
-    "routing_messages_total": registry.metrics.routing_messages_total,
-    "routing_latency_ms": registry.metrics.routing_latency_ms,
-    "scatter_gather_duration_ms": bus.metrics.scatter_gather_duration_ms,
+    "routing_messages_total": registry.routing.metrics.routing_messages_total,
+    "routing_latency_ms": registry.routing.metrics.routing_latency_ms,
+    "scatter_gather_duration_ms": registry.routing.metrics.scatter_gather_duration_ms,
     "swarm_agents_total": workflows.metrics.swarm_agents_total,
     "swarm_convergence_time_ms": workflows.metrics.swarm_convergence_time_ms,
     "swarm_efficiency": workflows.metrics.swarm_efficiency,

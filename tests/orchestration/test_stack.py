@@ -21,7 +21,8 @@ from prometheus_client.samples import Sample
 from temporalio import activity
 from temporalio.worker import Worker
 
-from orchestration.core.settings import Settings, TemporalConfig
+from orchestration.core.connections import TemporalConfig
+from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import settings_env
 from orchestration.testing.ports import free_ports

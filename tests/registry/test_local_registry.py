@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.core.exceptions import AgentNotFoundError, RegistryError, ValidationError
-from registry.health import HealthPolicy
+from registry.discovery import DiscoveryQuery
+from registry.health.policy import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.metrics import registry_agent_health, registry_agents_total
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
@@ -70,11 +71,13 @@ async def test_the_quick_reference_flow_registers_heartbeats_and_discovers(
     )
 
     agents = await registry.discover(
-        capabilities=["carbon_calculation"],
-        service_types=[ServiceType.COMPUTATION],
-        min_health_score=0.8,
-        location_preference="us-east-1",
-        max_results=10,
+        DiscoveryQuery.build(
+            capabilities=["carbon_calculation"],
+            service_types=[ServiceType.COMPUTATION],
+            min_health_score=0.8,
+            location_preference="us-east-1",
+            max_results=10,
+        )
     )
     agent_read = await registry.get_agent("agent-calculator-001")
 
@@ -188,7 +191,7 @@ async def test_discovery_filters_by_capabilities_service_types_tags_version_and_
     await registry.heartbeat("calc-sick", {"error_rate": 0.2})  # health 0.6
 
     async def ids(**query: Any) -> list[str]:
-        return [a.agent_id for a in await registry.discover(**query)]
+        return [a.agent_id for a in await registry.discover(DiscoveryQuery.build(**query))]
 
     assert await ids(capabilities=["carbon_calculation", "scope3_emissions"]) == ["calc-scope3"]
     assert await ids(service_types=[ServiceType.ANALYSIS]) == ["calc-scope3"]
@@ -219,9 +222,11 @@ async def test_discovery_ranks_the_preferred_location_first_even_when_less_healt
     await registry.heartbeat("us-slower", {"response_time_ms": 4100})  # 0.76
 
     agents = await registry.discover(
-        capabilities=["carbon_calculation"], location_preference="us-east-1"
+        DiscoveryQuery.build(capabilities=["carbon_calculation"], location_preference="us-east-1")
     )
-    top = await registry.discover(location_preference="eu-west-1", max_results=2)
+    top = await registry.discover(
+        DiscoveryQuery.build(location_preference="eu-west-1", max_results=2)
+    )
 
     assert [a.agent_id for a in agents] == ["us-a", "us-b", "us-slow", "us-slower", "eu-fast"]
     assert [a.agent_id for a in top] == ["eu-fast", "us-a"]
@@ -234,7 +239,9 @@ async def test_discovery_never_returns_inactive_agents_whatever_the_minimum_heal
     clock.advance(35)  # INACTIVE: silent for more than three heartbeat intervals
     await registry.register(agent("fresh"))
 
-    found = await registry.discover(capabilities=["carbon_calculation"], min_health_score=0.0)
+    found = await registry.discover(
+        DiscoveryQuery.build(capabilities=["carbon_calculation"], min_health_score=0.0)
+    )
 
     assert [a.agent_id for a in found] == ["fresh"]
     assert (await registry.get_agent("silent")).status is AgentStatus.INACTIVE
@@ -254,7 +261,7 @@ async def test_invalid_discovery_arguments_name_the_field(
     registry: LocalAgentRegistry, query: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        await registry.discover(**query)
+        await registry.discover(DiscoveryQuery.build(**query))
 
     assert caught.value.errors[0]["field"] == field
 
@@ -274,8 +281,11 @@ async def test_registering_again_is_idempotent_and_keeps_the_heartbeat_history(
     assert again.descriptor.version == "2.1.0"
     assert again.registered_at == first.registered_at
     assert again.heartbeat_count == 2
-    assert await registry.discover(capabilities=["carbon_calculation"]) == []
-    assert [a.agent_id for a in await registry.discover(capabilities=["validation"])] == ["a"]
+    assert await registry.discover(DiscoveryQuery.build(capabilities=["carbon_calculation"])) == []
+    assert [
+        a.agent_id
+        for a in await registry.discover(DiscoveryQuery.build(capabilities=["validation"]))
+    ] == ["a"]
 
 
 async def test_a_heartbeat_for_an_unknown_agent_is_refused_and_creates_nothing(

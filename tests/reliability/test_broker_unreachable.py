@@ -12,8 +12,9 @@ import pytest
 
 from bus.message import Message
 from bus.message_bus import MessageBus
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import MessageBusError
-from orchestration.core.settings import KafkaConfig, Settings
+from orchestration.core.settings import Settings
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka

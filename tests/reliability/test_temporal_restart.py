@@ -20,7 +20,8 @@ from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.clients.pipeline import Pipeline
 from orchestration.clients.saga import SagaOrchestrator
 from orchestration.clients.swarm import SwarmOrchestrator
-from orchestration.core.settings import Settings, SwarmConfig, TemporalConfig
+from orchestration.core.connections import TemporalConfig
+from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import temporal_command
 from orchestration.stack.processes import ManagedProcess

@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from bus.message_bus import MessageBus
 from orchestration.clients.saga import SAGA_EVENTS_TOPIC
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import SagaError
-from orchestration.core.settings import KafkaConfig
 from tests.workflows.saga_support import SagaAgent, saga_worker
 from workflows.saga_models import SagaTransaction
 

@@ -21,7 +21,7 @@ from orchestration.testing.database import temporary_postgres_database
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, ServiceType
 from registry.remote_registry import RemoteAgentRegistry
-from registry.router import MessageRouter
+from registry.routing.router import MessageRouter
 from registry.service.app import create_app
 from registry.store.engine import create_engine
 from registry.store.migrations import upgrade

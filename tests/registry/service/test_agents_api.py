@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from registry.discovery import DiscoveryQuery
 from registry.local_registry import LocalAgentRegistry
 from registry.records import RegisteredAgent
 from tests.registry.service.conftest import DescriptorFactory
@@ -209,7 +210,7 @@ async def test_discovery_over_http_ranks_like_the_registry(
     }
 
     response = await client.post("/discover", json=query)
-    in_process = await registry.discover(**query)  # type: ignore[arg-type]
+    in_process = await registry.discover(DiscoveryQuery.build(**query))  # type: ignore[arg-type]
 
     assert response.status_code == 200
     found = [RegisteredAgent.model_validate(a) for a in response.json()]

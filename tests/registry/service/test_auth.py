@@ -15,7 +15,7 @@ from starlette.routing import Route
 from orchestration.core.exceptions import ConfigurationError, RegistryError
 from registry.local_registry import LocalAgentRegistry
 from registry.remote_registry import RemoteAgentRegistry
-from registry.router import MessageRouter
+from registry.routing.router import MessageRouter
 from registry.service.app import create_app
 from tests.registry.service.conftest import BASE_URL, TOKEN, DescriptorFactory
 

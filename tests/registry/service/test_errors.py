@@ -15,7 +15,7 @@ from orchestration.testing.database import temporary_postgres_database
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry
-from registry.router import MessageRouter
+from registry.routing.router import MessageRouter
 from registry.service.app import create_app
 from registry.service.errors import RETRY_AFTER_S
 from registry.store.engine import create_engine

@@ -17,12 +17,14 @@ from orchestration.core.exceptions import (
     ValidationError,
 )
 from orchestration.testing.ports import free_port
+from registry.discovery import DiscoveryQuery
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentStatus, ServiceType
 from registry.records import RegisteredAgent
 from registry.remote_registry import RemoteAgentRegistry
-from registry.router import MessageRouter, RouteRule
 from registry.routing import LoadInfo, RoutingStrategy
+from registry.routing.router import MessageRouter
+from registry.routing.rules import RouteRule
 from registry.service.schemas import HeartbeatBatchResult
 from tests.registry.service.conftest import DescriptorFactory
 
@@ -85,8 +87,8 @@ async def test_discovery_through_the_client_equals_discovery_in_process(
         "max_results": 5,
     }
 
-    over_http = await remote.discover(**query)  # type: ignore[arg-type]
-    in_process = await registry.discover(**query)  # type: ignore[arg-type]
+    over_http = await remote.discover(DiscoveryQuery.build(**query))  # type: ignore[arg-type]
+    in_process = await registry.discover(DiscoveryQuery.build(**query))  # type: ignore[arg-type]
 
     assert over_http == in_process
     assert [a.agent_id for a in over_http] == [f"agent-newer-{unique}", f"agent-new-{unique}"]
@@ -105,7 +107,7 @@ async def test_the_client_raises_the_local_registry_errors(
     with pytest.raises(ValidationError) as bad_metrics:
         await remote.heartbeat(agent.agent_id, {"cpu_usage": 3, "error_rate": -1})
     with pytest.raises(ValidationError) as bad_query:
-        await remote.discover(max_results=0)
+        await remote.discover(DiscoveryQuery(max_results=0))
     with pytest.raises(ValidationError) as bad_status:
         await remote.list_agents("sleepy")
 

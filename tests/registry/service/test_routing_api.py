@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from registry.router import MessageRouter, RouteRule
 from registry.routing import LoadInfo
+from registry.routing.router import MessageRouter
+from registry.routing.rules import RouteRule
 from registry.store.rules import SqlRuleStore
 from tests.registry.service.conftest import DescriptorFactory
 

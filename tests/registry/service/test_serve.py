@@ -15,12 +15,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from orchestration.core.connections import DatabaseConfig, RegistryConfig
 from orchestration.core.exceptions import (
     ConfigurationError,
     DatabaseUnavailableError,
     PortInUseError,
 )
-from orchestration.core.settings import DatabaseConfig, RegistryConfig, Settings
+from orchestration.core.settings import Settings
 from orchestration.testing.ports import free_port
 from registry.models import AgentDescriptor
 from registry.remote_registry import RemoteAgentRegistry

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from registry.health import HealthAssessment, HealthPolicy
+from registry.health.policy import HealthAssessment, HealthPolicy
+from registry.health.status_book import StatusBook
+from registry.heartbeats.unwritten import SampleBuffer, Unwritten
 from registry.records import StatusChange
-from registry.snapshot import AgentSnapshot
-from registry.snapshot_search import assess_samples
-from registry.status_book import StatusBook
+from registry.snapshot.agents import AgentSnapshot
+from registry.snapshot.search import assess_samples
 from registry.store.agents import AgentStore
-from registry.unwritten import SampleBuffer, Unwritten
 
 __all__ = ["HeartbeatFlusher"]
 

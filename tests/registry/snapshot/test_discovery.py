@@ -14,7 +14,8 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orchestration.core.exceptions import AgentNotFoundError
-from registry.health import HealthPolicy
+from registry.discovery import DiscoveryQuery
+from registry.health.policy import HealthPolicy
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
@@ -127,8 +128,8 @@ async def answers_agree(registry: LocalAgentRegistry, generated: list[dict[str, 
     return how many agents were found in all."""
     found = 0
     for query in generated:
-        from_snapshot = await registry.discover(**query)
-        from_database = await registry.discover_from_database(**query)
+        from_snapshot = await registry.discover(DiscoveryQuery.build(**query))
+        from_database = await registry.discover_from_database(DiscoveryQuery.build(**query))
         assert from_snapshot == from_database, query
         found += len(from_snapshot)
     return found
@@ -171,18 +172,18 @@ async def test_this_registrys_own_changes_show_in_discovery_without_a_refresh(
     await registry.register(AgentDescriptor(agent_id="b", agent_type="T", capabilities=["cap_0"]))
     steps = []
 
-    steps.append(await registry.discover(**query))
+    steps.append(await registry.discover(DiscoveryQuery.build(**query)))
     await registry.heartbeat("a", {"error_rate": 0.2})  # pending: health 0.6
-    steps.append(await registry.discover(**query))
+    steps.append(await registry.discover(DiscoveryQuery.build(**query)))
     await registry.flush()
     clock.advance(1)
     await registry.register(AgentDescriptor(agent_id="b", agent_type="T", capabilities=["cap_1"]))
-    steps.append(await registry.discover(**query))
+    steps.append(await registry.discover(DiscoveryQuery.build(**query)))
     await registry.deregister("a")
-    steps.append(await registry.discover(**query))
+    steps.append(await registry.discover(DiscoveryQuery.build(**query)))
 
     assert [[a.agent_id for a in step] for step in steps] == [["a", "b"], ["b", "a"], ["a"], []]
-    assert steps[-1] == await registry.discover_from_database(**query)
+    assert steps[-1] == await registry.discover_from_database(DiscoveryQuery.build(**query))
 
 
 async def test_changes_made_through_another_registry_reach_discovery_after_a_refresh(
@@ -201,8 +202,8 @@ async def test_changes_made_through_another_registry_reach_discovery_after_a_ref
         for agent_id in survivors[1:15]:
             await other.heartbeat(agent_id, metrics(rng))
         await other.deregister(survivors[-1])
-    stale = [await registry.discover(**q) for q in generated]
-    fresh = [await registry.discover_from_database(**q) for q in generated]
+    stale = [await registry.discover(DiscoveryQuery.build(**q)) for q in generated]
+    fresh = [await registry.discover_from_database(DiscoveryQuery.build(**q)) for q in generated]
     outcome = await registry.refresh()
 
     assert stale != fresh  # the other registry's writes are not seen before a refresh
@@ -268,4 +269,4 @@ async def test_the_health_check_sees_heartbeats_written_through_another_registry
 
     assert (summary.deregistered, summary.changes) == ((), ())
     assert (await registry.get_agent("a")).status is AgentStatus.ACTIVE
-    assert [a.agent_id for a in await registry.discover()] == ["a"]
+    assert [a.agent_id for a in await registry.discover(DiscoveryQuery())] == ["a"]

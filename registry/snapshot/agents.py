@@ -5,7 +5,7 @@ last sign of life precomputed) and an index from capability, service type and ta
 ids. The database stays the source of truth: the registry updates this copy as its own writes
 succeed (registration, deregistration, flushed heartbeats, status changes), reads heartbeats
 not yet flushed through its buffer at query time, and re-synchronises it from the database
-(:mod:`registry.snapshot_sync`) for what other registry processes wrote.
+(:mod:`registry.snapshot.sync`) for what other registry processes wrote.
 
 A re-synchronisation reads the database, awaiting, then applies what it read in one step.
 Agents this process changed meanwhile are :meth:`AgentSnapshot.tracking` "touched", and the
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from registry.health import metrics_score
+from registry.health.policy import metrics_score
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store.agent_rows import StoredAgent, utc
@@ -42,24 +42,18 @@ def micros(moment: datetime) -> int:
 
 @dataclass(slots=True, eq=False)
 class SnapshotEntry:
-    """One agent as last known. ``score``, ``last_seen*`` and the name sets are derived.
+    """One agent as last known: its row, and what discovery ranks it on, derived from it.
 
     Attributes:
-        score: :func:`registry.health.metrics_score` of ``metrics``.
-        last_seen: the later of ``last_heartbeat_at`` and ``updated_at``.
+        row: the agent's row as this process last wrote or read it (replaced as a whole
+            when its heartbeat or status columns change, never changed in place).
+        score: :func:`registry.health.policy.metrics_score` of ``row.metrics``.
+        last_seen: ``row.last_seen``, the later of its last heartbeat and registration.
         last_seen_us: ``last_seen`` as :func:`micros`.
         places: the casefolded location and tags (what ``location_preference`` matches).
     """
 
-    descriptor: AgentDescriptor
-    location: str | None
-    registered_at: datetime
-    updated_at: datetime
-    last_heartbeat_at: datetime | None
-    metrics: HeartbeatMetrics | None
-    heartbeat_count: int
-    status: AgentStatus
-    status_changed_at: datetime
+    row: StoredAgent
     score: float = 1.0
     last_seen: datetime = _EPOCH
     last_seen_us: int = 0
@@ -67,17 +61,7 @@ class SnapshotEntry:
 
     @classmethod
     def of(cls, row: StoredAgent) -> SnapshotEntry:
-        entry = cls(
-            descriptor=row.descriptor,
-            location=row.location,
-            registered_at=row.registered_at,
-            updated_at=row.updated_at,
-            last_heartbeat_at=row.last_heartbeat_at,
-            metrics=row.metrics,
-            heartbeat_count=row.heartbeat_count,
-            status=row.status,
-            status_changed_at=row.status_changed_at,
-        )
+        entry = cls(row)
         places = {tag.casefold() for tag in row.descriptor.tags}
         if row.location is not None:
             places.add(row.location.casefold())
@@ -87,20 +71,18 @@ class SnapshotEntry:
 
     @property
     def agent_id(self) -> str:
-        return self.descriptor.agent_id
+        return self.row.descriptor.agent_id
 
     def derive(self) -> None:
-        """Recompute the score and the last sign of life from the heartbeat columns."""
-        self.score = metrics_score(self.metrics)
-        seen = self.updated_at
-        if self.last_heartbeat_at is not None and self.last_heartbeat_at > seen:
-            seen = self.last_heartbeat_at
-        self.last_seen = seen
-        self.last_seen_us = micros(seen)
+        """Recompute the score and the last sign of life from the row's heartbeat columns."""
+        self.score = metrics_score(self.row.metrics)
+        self.last_seen = self.row.last_seen
+        self.last_seen_us = micros(self.last_seen)
 
     def take(self, change: AgentChange) -> bool:
         """Copy the heartbeat and status columns of ``change``; True when anything differed."""
-        metrics = self.metrics
+        row = self.row
+        metrics = row.metrics
         reading = change.reading
         if reading is None:
             metrics = None
@@ -115,18 +97,21 @@ class SnapshotEntry:
                 response_time_ms=reading.response_time_ms,
             )
         if (
-            metrics is self.metrics
-            and change.last_heartbeat_at == self.last_heartbeat_at
-            and change.heartbeat_count == self.heartbeat_count
-            and change.status is self.status
-            and change.status_changed_at == self.status_changed_at
+            metrics is row.metrics
+            and change.last_heartbeat_at == row.last_heartbeat_at
+            and change.heartbeat_count == row.heartbeat_count
+            and change.status is row.status
+            and change.status_changed_at == row.status_changed_at
         ):
             return False
-        self.metrics = metrics
-        self.last_heartbeat_at = change.last_heartbeat_at
-        self.heartbeat_count = change.heartbeat_count
-        self.status = change.status
-        self.status_changed_at = change.status_changed_at
+        self.row = replace(
+            row,
+            metrics=metrics,
+            last_heartbeat_at=change.last_heartbeat_at,
+            heartbeat_count=change.heartbeat_count,
+            status=change.status,
+            status_changed_at=change.status_changed_at,
+        )
         self.derive()
         return True
 
@@ -203,9 +188,12 @@ class AgentSnapshot:
             if entry is None:
                 continue
             self._touch(agent_id)
-            entry.last_heartbeat_at = utc(sample.at)
-            entry.metrics = sample.metrics
-            entry.heartbeat_count += sample.count
+            entry.row = replace(
+                entry.row,
+                last_heartbeat_at=utc(sample.at),
+                metrics=sample.metrics,
+                heartbeat_count=entry.row.heartbeat_count + sample.count,
+            )
             self._heartbeats += sample.count
             entry.derive()
 
@@ -216,8 +204,7 @@ class AgentSnapshot:
             entry = self._entries.get(agent_id)
             if entry is not None:
                 self._touch(agent_id)
-                entry.status = AgentStatus(status)
-                entry.status_changed_at = moment
+                entry.row = replace(entry.row, status=AgentStatus(status), status_changed_at=moment)
 
     # -- what the database says ----------------------------------------------------------
 
@@ -259,11 +246,11 @@ class AgentSnapshot:
                 continue
             entry = self._entries.get(change.agent_id)
             # A moved updated_at whose full row was not read: the agent went meanwhile.
-            if entry is None or entry.updated_at != change.updated_at:
+            if entry is None or entry.row.updated_at != change.updated_at:
                 continue
-            before = entry.heartbeat_count
+            before = entry.row.heartbeat_count
             if entry.take(change):
-                self._heartbeats += entry.heartbeat_count - before
+                self._heartbeats += entry.row.heartbeat_count - before
                 updated += 1
         removed: list[str] = []
         if present is not None:
@@ -315,8 +302,8 @@ class AgentSnapshot:
         entry = SnapshotEntry.of(row)
         agent_id = row.agent_id
         self._entries[agent_id] = entry
-        self._heartbeats += entry.heartbeat_count
-        for index, names in self._names(entry.descriptor):
+        self._heartbeats += row.heartbeat_count
+        for index, names in self._names(row.descriptor):
             for name in names:
                 index.setdefault(name, set()).add(agent_id)
 
@@ -324,8 +311,8 @@ class AgentSnapshot:
         entry = self._entries.pop(agent_id, None)
         if entry is None:
             return
-        self._heartbeats -= entry.heartbeat_count
-        for index, names in self._names(entry.descriptor):
+        self._heartbeats -= entry.row.heartbeat_count
+        for index, names in self._names(entry.row.descriptor):
             for name in names:
                 having = index.get(name)
                 if having is not None:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from registry.snapshot import AgentSnapshot, SyncOutcome
+from registry.snapshot.agents import AgentSnapshot, SyncOutcome
 from registry.store.agents import AgentStore
 from registry.store.changes import AgentChanges
 
@@ -140,7 +140,7 @@ class SnapshotSync:
             for change in read.rows:
                 entry = snapshot.get(change.agent_id)
                 agents += entry is None
-                beats += change.heartbeat_count - (entry.heartbeat_count if entry else 0)
+                beats += change.heartbeat_count - (entry.row.heartbeat_count if entry else 0)
             return read if (read.total, read.heartbeats) == (agents, beats) else None
 
     async def _read_and_apply(
@@ -158,7 +158,7 @@ class SnapshotSync:
         needed = set()
         for change in read.rows:
             entry = snapshot.get(change.agent_id)
-            if entry is None or entry.updated_at != change.updated_at:
+            if entry is None or entry.row.updated_at != change.updated_at:
                 needed.add(change.agent_id)
         if present is not None:
             needed.update(a for a in present if a not in snapshot and a not in changed)

@@ -8,18 +8,11 @@ so that an agent does not look silent for the length of a database write.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
 
-from registry.heartbeat_buffer import HeartbeatBuffer
-from registry.records import HeartbeatSample
+from registry.heartbeats.buffer import HeartbeatBuffer
+from registry.records import HeartbeatSample, PendingSamples
 
-__all__ = ["PendingSamples", "SampleBuffer", "Unwritten"]
-
-
-class PendingSamples(Protocol):
-    """Where reads find an agent's newest heartbeat not yet in its row."""
-
-    def get(self, agent_id: str) -> HeartbeatSample | None: ...
+__all__ = ["SampleBuffer", "Unwritten"]
 
 
 class SampleBuffer(HeartbeatBuffer):

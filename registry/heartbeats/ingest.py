@@ -16,15 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bus.message import Message, MessageType, Priority
 from bus.message_bus import MessageBus
 from orchestration.core.exceptions import AgentNotFoundError, ValidationError
 from orchestration.core.lifecycle import cancel_and_wait
-from registry.local_registry import LocalAgentRegistry
 
-__all__ = ["DEFAULT_HEARTBEAT_TOPIC", "HeartbeatIngest", "heartbeat_message"]
+__all__ = ["DEFAULT_HEARTBEAT_TOPIC", "HeartbeatIngest", "HeartbeatSink", "heartbeat_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,12 @@ def heartbeat_message(agent_id: str, metrics: Mapping[str, Any] | None = None) -
     )
 
 
+class HeartbeatSink(Protocol):
+    """Where ingested heartbeats go: ``LocalAgentRegistry.heartbeat``."""
+
+    async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None: ...
+
+
 class HeartbeatIngest:
     """Feeds the heartbeat topic into a registry until stopped.
 
@@ -58,7 +63,7 @@ class HeartbeatIngest:
 
     def __init__(
         self,
-        registry: LocalAgentRegistry,
+        registry: HeartbeatSink,
         bus: MessageBus,
         *,
         topic: str = DEFAULT_HEARTBEAT_TOPIC,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from orchestration.core.exceptions import ValidationError
-from registry.metrics_parsing import parse_metrics
+from registry.heartbeats.parsing import parse_metrics
 from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
-from registry.snapshot import AgentSnapshot
+from registry.snapshot.agents import AgentSnapshot
 from registry.store.agent_rows import StoredAgent, location_of
 from registry.store.candidates import Reading
 from registry.store.changes import AgentChange
@@ -107,7 +107,7 @@ def test_a_resynchronisation_leaves_alone_agents_this_process_changed_while_it_r
     kept = snapshot.get("kept")
     assert "gone" not in snapshot
     assert "registered-meanwhile" in snapshot
-    assert kept is not None and kept.heartbeat_count == 5
+    assert kept is not None and kept.row.heartbeat_count == 5
     assert (outcome.added, outcome.removed, outcome.updated) == ((), (), 0)
 
 
@@ -124,8 +124,8 @@ def test_a_resynchronisation_adds_updates_and_removes_what_the_database_says() -
     a = snapshot.get("a")
     assert (outcome.added, outcome.removed, outcome.updated) == (("d",), ("c",), 1)
     assert a is not None
-    assert (a.heartbeat_count, a.last_seen) == (4, T0 + timedelta(seconds=5))
-    assert a.metrics == HeartbeatMetrics(cpu_usage=0.5, error_rate=0.0, response_time_ms=100.0)
+    assert (a.row.heartbeat_count, a.last_seen) == (4, T0 + timedelta(seconds=5))
+    assert a.row.metrics == HeartbeatMetrics(cpu_usage=0.5, error_rate=0.0, response_time_ms=100.0)
 
 
 def test_the_heartbeat_total_follows_every_change() -> None:
@@ -138,7 +138,7 @@ def test_the_heartbeat_total_follows_every_change() -> None:
     snapshot.put(row("c", count=1))
 
     assert snapshot.heartbeats == 9 + 1
-    assert snapshot.heartbeats == sum(e.heartbeat_count for e in snapshot.entries.values())
+    assert snapshot.heartbeats == sum(e.row.heartbeat_count for e in snapshot.entries.values())
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from aiokafka import AIOKafkaConsumer
 
 from bus.message import Message
 from bus.message_bus import MessageBus
-from orchestration.core.settings import KafkaConfig
-from registry.heartbeat_ingest import HeartbeatIngest, heartbeat_message
+from orchestration.core.connections import KafkaConfig
+from registry.heartbeats.ingest import HeartbeatIngest, heartbeat_message
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 

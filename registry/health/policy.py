@@ -116,9 +116,7 @@ class HealthPolicy:
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 problem = f"must be a positive number of seconds (got {value!r})"
-                raise ValidationError(
-                    f"{field} {problem}", errors=[{"field": field, "problem": problem}]
-                )
+                raise ValidationError.about(field, problem)
         if self.deregistration_timeout_s <= self.late_after_s:
             problem = (
                 f"must be longer than 1.5 heartbeat intervals ({self.late_after_s:g} s), "
@@ -240,9 +238,7 @@ def should_pause_eviction(
     """
     if not 0.0 < threshold <= 1.0:
         problem = f"must be in (0, 1] (got {threshold!r})"
-        raise ValidationError(
-            f"threshold {problem}", errors=[{"field": "threshold", "problem": problem}]
-        )
+        raise ValidationError.about("threshold", problem)
     if total <= 0 or silent_now < max(1, min_silent):
         return False
     return silent_now / total > threshold

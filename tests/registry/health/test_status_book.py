@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import REGISTRY
 
-from registry.health import HealthAssessment
+from registry.health.policy import HealthAssessment
+from registry.health.status_book import StatusBook
 from registry.models import AgentStatus
-from registry.status_book import StatusBook
 
 
 def _series() -> dict[str, float]:
@@ -42,7 +42,7 @@ def test_past_the_limit_the_least_healthy_are_published_and_the_rest_removed(
     book: StatusBook, caplog: pytest.LogCaptureFixture
 ) -> None:
     book.publish(_assess({"book-a": 0.9, "book-b": 0.5, "book-c": 0.7}))
-    with caplog.at_level(logging.WARNING, logger="registry.status_book"):
+    with caplog.at_level(logging.WARNING, logger="registry.health.status_book"):
         book.publish(
             _assess({"book-a": 0.9, "book-b": 0.5, "book-c": 0.7, "book-d": 0.1, "book-e": 0.7})
         )

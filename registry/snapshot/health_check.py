@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from registry.health import HealthPolicy
-from registry.health_check import plan_health_check
-from registry.records import HealthCheckSummary
-from registry.snapshot import AgentSnapshot
-from registry.snapshot_search import assess_all
-from registry.status_book import StatusBook
+from registry.health.plan import plan_health_check
+from registry.health.policy import HealthPolicy
+from registry.health.status_book import StatusBook
+from registry.records import HealthCheckSummary, PendingSamples
+from registry.snapshot.agents import AgentSnapshot
+from registry.snapshot.search import assess_all
 from registry.store.agents import AgentStore
-from registry.unwritten import PendingSamples
 
 __all__ = ["run_snapshot_health_check"]
 
@@ -42,7 +41,7 @@ async def run_snapshot_health_check(
     flushes out while this runs.
     """
     entries = list(snapshot.entries.values())
-    book.remember({entry.agent_id: entry.status for entry in entries})
+    book.remember({entry.agent_id: entry.row.status for entry in entries})
     assessments = assess_all(entries, pending, now, policy)
     plan = plan_health_check(
         assessments, policy, self_preservation_threshold=self_preservation_threshold

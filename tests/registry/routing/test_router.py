@@ -15,8 +15,9 @@ from bus.message import Message, MessageType, Priority
 from orchestration.core.exceptions import RegistryError, RoutingError
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
-from registry.router import MessageRouter, RouteRule
 from registry.routing import LoadInfo, OutlierDetector, RoutingStrategy
+from registry.routing.router import MessageRouter
+from registry.routing.rules import RouteRule
 from registry.store.engine import create_engine
 from registry.store.rules import SqlRuleStore
 

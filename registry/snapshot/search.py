@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from registry.discovery import DiscoveryQuery
-from registry.health import (
+from registry.health.policy import (
     DEGRADED_HEALTH,
     HealthAssessment,
     HealthPolicy,
@@ -24,9 +24,8 @@ from registry.health import (
     metrics_score,
     status_for,
 )
-from registry.records import HeartbeatSample, RegisteredAgent
-from registry.snapshot import AgentSnapshot, SnapshotEntry, micros
-from registry.unwritten import PendingSamples
+from registry.records import HeartbeatSample, PendingSamples, RegisteredAgent
+from registry.snapshot.agents import AgentSnapshot, SnapshotEntry, micros
 
 __all__ = ["assess_all", "assess_samples", "search", "views"]
 
@@ -34,7 +33,7 @@ __all__ = ["assess_all", "assess_samples", "search", "views"]
 def _latest(entry: SnapshotEntry, pending: PendingSamples, now_us: int) -> tuple[float, float]:
     """The metrics score and the silence (seconds) to assess the agent on."""
     score, seen_us = entry.score, entry.last_seen_us
-    sample = pending.get(entry.descriptor.agent_id)
+    sample = pending.get(entry.row.descriptor.agent_id)
     if sample is not None and sample.at >= entry.last_seen:
         score, seen_us = metrics_score(sample.metrics), micros(sample.at)
     silent_us = now_us - seen_us
@@ -85,7 +84,7 @@ def search(
         if health < floor:
             continue
         if constraint is not None:
-            version = entry.descriptor.version
+            version = entry.row.descriptor.version
             ok = allowed.get(version)
             if ok is None:
                 ok = allowed[version] = constraint.allows(version)
@@ -108,7 +107,7 @@ def assess_all(
     for entry in entries:
         score, silent_s = _latest(entry, pending, now_us)
         health = _health(score, silent_s, policy)
-        assessments[entry.descriptor.agent_id] = HealthAssessment(
+        assessments[entry.row.descriptor.agent_id] = HealthAssessment(
             health, status_for(health, silent_s, policy), silent_s
         )
     return assessments
@@ -127,7 +126,7 @@ def assess_samples(
     assessments: dict[str, HealthAssessment] = {}
     for agent_id, sample in samples.items():
         entry = entries.get(agent_id)
-        if entry is not None and entry.metrics is sample.metrics:
+        if entry is not None and entry.row.metrics is sample.metrics:
             score = entry.score
         else:
             score = metrics_score(sample.metrics)
@@ -153,19 +152,20 @@ def views(
     for entry in entries:
         score, silent_s = _latest(entry, pending, now_us)
         health = _health(score, silent_s, policy)
-        metrics, last_heartbeat_at = entry.metrics, entry.last_heartbeat_at
-        count = entry.heartbeat_count
-        sample = pending.get(entry.descriptor.agent_id)
+        row = entry.row
+        metrics, last_heartbeat_at = row.metrics, row.last_heartbeat_at
+        count = row.heartbeat_count
+        sample = pending.get(entry.row.descriptor.agent_id)
         if sample is not None:
             metrics, last_heartbeat_at = sample.metrics, sample.at
             count += sample.count
         found.append(
             RegisteredAgent(
-                descriptor=entry.descriptor,
+                descriptor=row.descriptor,
                 status=status_for(health, silent_s, policy),
                 health_score=health,
-                location=entry.location,
-                registered_at=entry.registered_at,
+                location=row.location,
+                registered_at=row.registered_at,
                 last_heartbeat_at=last_heartbeat_at,
                 metrics=metrics,
                 heartbeat_count=count,

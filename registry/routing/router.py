@@ -14,88 +14,26 @@ import random
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
-from typing import Annotated, Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from typing import Any
 
 from bus.message import MESSAGE_NAMES, Message
+from bus.message_bus import MessageBus
 from orchestration.core.exceptions import RoutingError
 from orchestration.core.expressions import Condition, compile_condition
 from orchestration.core.lifecycle import cancel_and_wait
-from orchestration.core.validation import AgentId, Name
-from registry.metrics import routing_latency_ms, routing_messages_total
 from registry.models import AgentStatus
-from registry.routing import (
-    Candidate,
-    LoadInfo,
-    OutlierDetector,
-    RouteRequest,
-    RoutingStrategy,
-    Strategy,
-    make_strategy,
-)
+from registry.routing.base import Strategy
+from registry.routing.ejection import OutlierDetector
+from registry.routing.factory import make_strategy
+from registry.routing.metrics import routing_latency_ms, routing_messages_total
+from registry.routing.rules import HealthSource, RouteRule, RuleStore
+from registry.routing.types import Candidate, LoadInfo, RouteRequest, RoutingStrategy
 
-__all__ = ["HealthSource", "MessageRouter", "RouteRule", "RuleStore"]
+__all__ = ["MessageRouter"]
 
 log = logging.getLogger(__name__)
 
 ROUTABLE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEGRADED})
-
-
-class RouteRule(BaseModel):
-    """A rule: messages matching ``condition`` go to ``targets`` by ``strategy``.
-
-    Rules are tried in ``priority`` order (lower first). ``affinity_key`` names what AFFINITY
-    and CONSISTENT_HASH hash: ``sender_id`` (the default), ``recipient_id``,
-    ``correlation_id`` or ``payload.<field>``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Name
-    condition: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    targets: list[AgentId] = Field(min_length=1, max_length=1000)
-    strategy: RoutingStrategy = RoutingStrategy.ROUND_ROBIN
-    priority: int = Field(default=100, ge=0, le=1_000_000)
-    affinity_key: Annotated[
-        str,
-        StringConstraints(
-            pattern=r"^(sender_id|recipient_id|correlation_id|payload\.[A-Za-z0-9_\-]{1,100})$"
-        ),
-    ] = "sender_id"
-    weights: dict[AgentId, float] = Field(default_factory=dict)
-    enabled: bool = True
-
-    @field_validator("targets")
-    @classmethod
-    def _unique_targets(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
-
-    @field_validator("weights")
-    @classmethod
-    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
-        for agent_id, weight in value.items():
-            if not 0 <= weight <= 1_000_000:
-                raise ValueError(f"weight of {agent_id} must be between 0 and 1000000")
-        return value
-
-
-class HealthSource(Protocol):
-    """What the router needs from a registry: every agent's status and health now."""
-
-    async def list_agents(self) -> Sequence[Any]: ...
-
-
-class RuleStore(Protocol):
-    """Where rules live (the database); ``revision`` changes whenever any rule changes."""
-
-    async def revision(self) -> int: ...
-
-    async def load(self) -> tuple[int, list[RouteRule]]: ...
-
-    async def save(self, rule: RouteRule) -> int: ...
-
-    async def delete(self, name: str) -> int: ...
 
 
 class _Unroutable(Exception):
@@ -134,7 +72,7 @@ class MessageRouter:
 
     def __init__(
         self,
-        bus: object | None = None,
+        bus: MessageBus | None = None,
         *,
         registry: HealthSource | None = None,
         rules: RuleStore | None = None,

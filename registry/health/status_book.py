@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from registry.health import HealthAssessment
+from registry.health.policy import HealthAssessment
 from registry.metrics import (
     registry_agent_health,
     registry_agents_total,

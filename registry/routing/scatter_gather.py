@@ -13,17 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bus.aggregation import AggregationResult, AggregationStrategy, Reply, aggregate
 from bus.message import Message, MessageType
-from bus.metrics import scatter_gather_duration_ms
+from bus.message_bus import MessageBus
 from orchestration.core.exceptions import AggregationError, RoutingError, ValidationError
-from registry.routing import RoutingStrategy
-
-if TYPE_CHECKING:
-    from bus.message_bus import MessageBus
-    from registry.router import MessageRouter
+from registry.routing.aggregation import AggregationResult, AggregationStrategy, Reply, aggregate
+from registry.routing.metrics import scatter_gather_duration_ms
+from registry.routing.router import MessageRouter
+from registry.routing.types import RoutingStrategy
 
 __all__ = ["ScatterGather", "ScatterGatherError", "ScatterResult"]
 
@@ -69,7 +67,7 @@ class ScatterGather:
             raise RoutingError(
                 "ScatterGather needs a MessageBus: build the router as MessageRouter(bus)"
             )
-        self._bus: MessageBus = chosen  # type: ignore[assignment]
+        self._bus = chosen
 
     async def execute(
         self,

@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestration.core.exceptions import ValidationError
-from registry.health import (
+from registry.health.plan import plan_health_check
+from registry.health.policy import (
     HealthPolicy,
     assess,
     freshness,
@@ -14,7 +15,6 @@ from registry.health import (
     should_pause_eviction,
     status_for,
 )
-from registry.health_check import plan_health_check
 from registry.models import AgentStatus
 from registry.records import HeartbeatMetrics
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.aggregation import AggregationResult, AggregationStrategy, Reply, aggregate
 from orchestration.core.exceptions import AggregationError, RoutingError, ValidationError
+from registry.routing.aggregation import AggregationResult, AggregationStrategy, Reply, aggregate
 
 
 def _replies(*payloads: dict[str, Any]) -> list[Reply]:

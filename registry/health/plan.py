@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from registry.health import HealthAssessment, HealthPolicy, is_silent, should_pause_eviction
+from registry.health.policy import HealthAssessment, HealthPolicy, is_silent, should_pause_eviction
 from registry.models import AgentStatus
 
 __all__ = ["HealthCheckPlan", "plan_health_check"]
