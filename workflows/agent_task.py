@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from orchestration.core.search_attributes import orchestration_attributes
-    from workflows.dispatch import dispatch_action
+    from workflows.dispatch import dispatch_action, unpolled, unpolled_message
+    from workflows.inputs import checked_input
     from workflows.models import ActionRequest, AgentTaskInput, AgentTaskResult
 
-__all__ = ["AgentTaskWorkflow"]
+__all__ = ["AGENT_UNAVAILABLE", "START_TIMEOUT", "AgentTaskWorkflow"]
+
+AGENT_UNAVAILABLE = "AgentUnavailable"
+"""Error type of a task no worker of its agent picked up within ``start_timeout_ms``."""
+START_TIMEOUT = "agent-task-start-timeout"
+"""Patch id: a task nobody picks up within ``start_timeout_ms`` fails (the agent is gone)."""
 
 
 @workflow.defn
@@ -28,7 +36,8 @@ class AgentTaskWorkflow:
         self._name = ""
 
     @workflow.run
-    async def run(self, task: AgentTaskInput) -> AgentTaskResult:
+    async def run(self, raw_task: Any) -> AgentTaskResult:
+        task = checked_input(AgentTaskInput, raw_task)
         key = task.idempotency_key or f"{workflow.info().workflow_id}/{task.action}"
         self._name = f"{task.agent_id}.{task.action}"
         self._set_state("RUNNING")
@@ -43,9 +52,15 @@ class AgentTaskWorkflow:
                 ),
                 timeout_ms=task.timeout_ms,
                 retry=task.retry,
+                schedule_to_start_timeout_ms=(
+                    task.start_timeout_ms if workflow.patched(START_TIMEOUT) else None
+                ),
             )
-        except ActivityError:
+        except ActivityError as exc:
             self._set_state("FAILED")
+            if unpolled(exc):
+                message = unpolled_message(task.agent_id, task.endpoint)
+                raise ApplicationError(message, type=AGENT_UNAVAILABLE, non_retryable=True) from exc
             raise
         self._set_state("COMPLETED")
         workflow.set_current_details(f"**{task.action}** on `{task.agent_id}` completed")

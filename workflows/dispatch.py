@@ -10,13 +10,20 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from orchestration.core.retry import RetrySpec
 from orchestration.core.validation import task_queue_for
 from workflows.models import ActionRequest
 
-__all__ = ["describe_failure", "dispatch_action", "failed_for_good"]
+__all__ = [
+    "describe_failure",
+    "dispatch_action",
+    "failed_for_good",
+    "unpolled",
+    "unpolled_message",
+]
 
 
 async def dispatch_action(
@@ -79,17 +86,38 @@ def _cancellation_type(cancellable: bool, settle: bool) -> workflow.ActivityCanc
     return workflow.ActivityCancellationType.TRY_CANCEL
 
 
-def describe_failure(error: BaseException) -> str:
+def describe_failure(
+    error: BaseException, *, agent_id: str | None = None, endpoint: str | None = None
+) -> str:
     """One line for a failed call, as statuses and the Web UI show it: the cause's type and
-    message (``AgentError: ... (non-retryable)``), or the error's own text when it is not an
-    activity failure."""
+    message (``AgentError: ... (non-retryable)``), the error's own text when it is not an
+    activity failure, and for a call nobody picked up, with the agent given, ``no worker polls
+    task queue <queue> (agent <agent>)``."""
     cause = error.cause if isinstance(error, ActivityError) else None
+    if agent_id is not None and unpolled(error):
+        return unpolled_message(agent_id, endpoint)
     if isinstance(cause, ApplicationError):
         suffix = " (non-retryable)" if cause.non_retryable else ""
         return f"{cause.type or 'ApplicationError'}: {cause.message}{suffix}"
     if cause is not None:
         return f"{type(cause).__name__}: {cause}"
     return str(error)
+
+
+def unpolled(error: BaseException) -> bool:
+    """True when the call failed because no worker of its agent picked it up in time (its
+    schedule-to-start timeout passed): the agent is not running, or its id is wrong."""
+    cause = error.cause if isinstance(error, ActivityError) else None
+    return isinstance(cause, ActivityTimeoutError) and cause.type is TimeoutType.SCHEDULE_TO_START
+
+
+def unpolled_message(agent_id: str, endpoint: str | None = None) -> str:
+    """``no worker polls task queue <queue> (agent <agent>)``, for a call nobody picked up."""
+    queue = task_queue_for(agent_id, endpoint)
+    return (
+        f"no worker polls task queue {queue} (agent {agent_id}): the call was not picked up "
+        "in time; is the agent running, and is its id right?"
+    )
 
 
 def failed_for_good(error: ActivityError, retry: RetrySpec) -> bool:

@@ -37,6 +37,12 @@ class AgentTaskInput(BaseModel):
     data: Any = None
     endpoint: str | None = Field(default=None, description="temporal://<queue> to override")
     timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    start_timeout_ms: int = Field(
+        default=180_000,
+        ge=MIN_TIMEOUT_MS,
+        le=MAX_TIMEOUT_MS,
+        description="Fail when no worker of the agent picks the call up within this long.",
+    )
     retry: RetrySpec = Field(default_factory=RetrySpec)
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
 

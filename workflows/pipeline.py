@@ -28,7 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.core.expressions import Condition, compile_condition
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.chunks import chunk_bounds
-    from workflows.dispatch import describe_failure, dispatch_action
+    from workflows.dispatch import describe_failure, dispatch_action, unpolled, unpolled_message
+    from workflows.inputs import checked_input
     from workflows.metrics import count, observe
     from workflows.models import ActionRequest
     from workflows.pipeline_models import (
@@ -51,6 +52,8 @@ __all__ = ["PIPELINE_FAILED", "PIPELINE_TIMED_OUT", "PipelineWorkflow"]
 
 PIPELINE_FAILED = "PipelineFailed"
 PIPELINE_TIMED_OUT = "PipelineTimedOut"
+STAGE_START_TIMEOUT = "pipeline-stage-start-timeout"
+"""Patch id: a call nobody picks up within ``stage_start_timeout_ms`` fails its stage."""
 
 
 class _StageError(Exception):
@@ -71,7 +74,8 @@ class PipelineWorkflow:
         self._exec: PipelineExecution | None = None
 
     @workflow.run
-    async def run(self, pipeline: PipelineInput) -> PipelineExecution:
+    async def run(self, raw_pipeline: Any) -> PipelineExecution:
+        pipeline = checked_input(PipelineInput, raw_pipeline)
         config = pipeline.config
         execution = self._exec = PipelineExecution(
             execution_id=pipeline.execution_id,
@@ -277,6 +281,22 @@ class PipelineWorkflow:
         result: StageResult,
     ) -> Any:
         result.calls += 1
+        try:
+            return await self._dispatch(pipeline, stage, agent, data, iteration, call)
+        except ActivityError as exc:
+            if unpolled(exc):
+                raise _StageError(unpolled_message(agent.agent_id)) from exc
+            raise
+
+    async def _dispatch(
+        self,
+        pipeline: PipelineInput,
+        stage: PipelineStage,
+        agent: AgentRef,
+        data: Any,
+        iteration: int,
+        call: int,
+    ) -> Any:
         return await dispatch_action(
             agent_id=agent.agent_id,
             action=agent.action,
@@ -289,6 +309,11 @@ class PipelineWorkflow:
             timeout_ms=stage.timeout_ms,
             retry=stage.retry_policy,
             summary=f"stage {stage.name}: {agent.agent_id}.{agent.action}",
+            schedule_to_start_timeout_ms=(
+                pipeline.config.stage_start_timeout_ms
+                if workflow.patched(STAGE_START_TIMEOUT)
+                else None
+            ),
         )
 
     async def _transform(self, stage: PipelineStage, value: Any) -> Any:

@@ -185,6 +185,13 @@ class PipelineConfig(BaseModel):
     stages: list[PipelineStage] = Field(min_length=1, max_length=200)
     global_timeout_ms: int = Field(default=600_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     error_handling: ErrorHandling = ErrorHandling.FAIL_FAST
+    stage_start_timeout_ms: int = Field(
+        default=180_000,
+        ge=MIN_TIMEOUT_MS,
+        le=MAX_TIMEOUT_MS,
+        description="A stage's call nobody picks up within this long fails the stage "
+        "(no worker polls the agent's task queue).",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> PipelineConfig:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.dispatch import describe_failure, dispatch_action, failed_for_good
+    from workflows.inputs import checked_input
     from workflows.metrics import count, observe
     from workflows.models import ActionRequest
     from workflows.saga_models import (
@@ -53,6 +55,8 @@ FAILURE_TYPES = {
 TIMED_OUT = "SagaTimedOut"
 SETTLE_CANCELLED_STEPS = "saga-settle-cancelled-steps"
 """Patch id: steps cancelled mid-call are waited for, and compensated if they completed."""
+STEP_START_TIMEOUT = "saga-step-start-timeout"
+"""Patch id: a step nobody picks up within ``step_start_timeout_ms`` fails (the agent is gone)."""
 
 
 class _SagaTimeout(Exception):
@@ -82,7 +86,8 @@ class SagaWorkflow:
         return self._exec
 
     @workflow.run
-    async def run(self, saga: SagaInput) -> SagaExecution:
+    async def run(self, raw_saga: Any) -> SagaExecution:
+        saga = checked_input(SagaInput, raw_saga)
         self._saga = saga
         tx = saga.transaction
         self._exec = SagaExecution.pending(workflow.info().workflow_id, tx)
@@ -224,10 +229,15 @@ class SagaWorkflow:
                 # A step cancelled mid-call (saga cancelled or timed out) may still complete
                 # on its agent: wait for its outcome, so a completed one is compensated too.
                 settle_on_cancel=workflow.patched(SETTLE_CANCELLED_STEPS),
+                schedule_to_start_timeout_ms=(
+                    self._saga.config.step_start_timeout_ms
+                    if workflow.patched(STEP_START_TIMEOUT)
+                    else None
+                ),
             )
         except ActivityError as exc:
             record.state = StepState.FAILED
-            record.error = describe_failure(exc)
+            record.error = describe_failure(exc, agent_id=step.agent_id, endpoint=step.endpoint)
             if failed_for_good(exc, retry):
                 self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")

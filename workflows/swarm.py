@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         check_assignments,
     )
     from workflows.dispatch import describe_failure, dispatch_action
+    from workflows.inputs import checked_input
     from workflows.metrics import observe
     from workflows.models import ActionRequest
     from workflows.reducers import ReducerError
@@ -85,7 +86,8 @@ class SwarmWorkflow:
         self._runs = 1
 
     @workflow.run
-    async def run(self, swarm: SwarmInput) -> dict[str, Any]:
+    async def run(self, raw_swarm: Any) -> dict[str, Any]:
+        swarm = checked_input(SwarmInput, raw_swarm)
         task = self._task = swarm.task
         carry = swarm.carry
         self._started = carry.started_at if carry else workflow.now().timestamp()
@@ -271,7 +273,11 @@ class SwarmWorkflow:
             if not isinstance(error, ActivityError | ReducerError):
                 raise error
             return state.finish(
-                number, results={}, errors={}, busy_ms=elapsed_ms, failure=describe_failure(error)
+                number,
+                results={},
+                errors={},
+                busy_ms=elapsed_ms,
+                failure=describe_failure(error, agent_id=assignment.agent_id),
             )
         answer = finished.result() or {}
         return state.finish(

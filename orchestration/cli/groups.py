@@ -81,6 +81,10 @@ def saga_start(
         str | None, typer.Option(help="Initial data as JSON (default: the file's).")
     ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the saga to its end.")] = True,
+    check: Annotated[
+        bool,
+        typer.Option(help="Refuse to start when no worker polls a step's agent's task queue."),
+    ] = True,
 ) -> None:
     """Start a saga; with --wait (the default) follow it and exit by how it ended."""
     settings = load_settings()
@@ -91,7 +95,9 @@ def saga_start(
         transaction, initial_data = load_saga(saga_file, transaction_id=transaction_id, data=data)
     except OrchestrationError as exc:
         fail(str(exc), EXIT_CONFIG)
-    execution = run_async(lambda: start(transaction, initial_data, settings, err, wait=wait))
+    execution = run_async(
+        lambda: start(transaction, initial_data, settings, err, wait=wait, check=check)
+    )
     if execution is not None:
         out.print(steps_table(execution))
         raise typer.Exit(exit_code(execution))

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from orchestration.clients.saga import SagaOrchestrator
+from orchestration.clients.saga import SagaOrchestrator, step_agents
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
     ORCHESTRATION_NAME,
@@ -97,11 +97,28 @@ async def start(
     console: Console,
     *,
     wait: bool,
+    check: bool = True,
 ) -> SagaExecution | None:
-    """Start the saga; with ``wait``, follow it to its end and return its execution."""
+    """Start the saga; with ``wait``, follow it to its end and return its execution.
+
+    Raises:
+        ConfigurationError: with ``check``, a step's agent has no worker polling its task
+            queue (nothing was started).
+    """
     sagas = SagaOrchestrator(settings=settings)
     await sagas.initialize()
-    handle = await sagas.start(transaction, initial_data)
+    if check:
+        missing = await sagas.unpolled_agents(step_agents(transaction))
+        if missing:
+            listed = "; ".join(
+                f"{field} {agent} (task queue {queue})" for field, agent, queue in missing
+            )
+            raise ConfigurationError(
+                f"no worker polls the task queue of {listed}: start the agent, fix its id, or "
+                "pass --no-check to start anyway (the step then fails after "
+                f"ORCH_SAGA_STEP_START_TIMEOUT_MS, {settings.saga.step_start_timeout_ms // 1000} s)"
+            )
+    handle = await sagas.start(transaction, initial_data, check_agents=False)
     console.print(
         f"saga [bold]{transaction.transaction_id}[/] ({transaction.name}) started, "
         f"{len(transaction.steps)} steps"

@@ -21,7 +21,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from orchestration.clients.ui_summaries import pipeline_summary
-from orchestration.clients.workflow_client import WorkflowClient
+from orchestration.clients.workflow_client import AgentRef, WorkflowClient
 from orchestration.core.exceptions import PipelineError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import check_agent_queues, validation_error
@@ -57,14 +57,7 @@ class Pipeline(WorkflowClient):
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline", exc, "config") from None
         super().__init__(settings=settings, client=client)
-        check_agent_queues(
-            (
-                (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, None)
-                for s, stage in enumerate(self.config.stages)
-                for a, ref in enumerate(stage.agents)
-            ),
-            self._settings.task_queue,
-        )
+        check_agent_queues(self._agents(), self._settings.task_queue)
 
     async def start(
         self, input: Any = None, *, execution_id: str | None = None
@@ -79,9 +72,17 @@ class Pipeline(WorkflowClient):
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline execution", exc, "input") from None
         await self.initialize()
+        await self._warn_unpolled(f"pipeline {pipeline.execution_id}", self._agents())
         return await self._start_once(
             PipelineWorkflow.run, pipeline, pipeline.execution_id, pipeline_summary(pipeline.config)
         )
+
+    def _agents(self) -> list[AgentRef]:
+        return [
+            (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, None)
+            for s, stage in enumerate(self.config.stages)
+            for a, ref in enumerate(stage.agents)
+        ]
 
     async def execute(
         self, input: Any = None, *, execution_id: str | None = None

@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from bus.message import Message, MessageType
 from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import saga_summary
-from orchestration.clients.workflow_client import WorkflowClient
+from orchestration.clients.workflow_client import AgentRef, WorkflowClient
 from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
 from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import SagaConfig, Settings
@@ -31,7 +31,7 @@ from orchestration.core.validation import check_agent_queues, validation_error
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
 from workflows.saga_models import SagaExecution, SagaInput, SagaState, SagaTransaction
 
-__all__ = ["SagaOrchestrator"]
+__all__ = ["SagaOrchestrator", "step_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +69,26 @@ class SagaOrchestrator(WorkflowClient):
         self.config = config or self._settings.saga
 
     async def start(
-        self, transaction: SagaTransaction, initial_data: Any = None
+        self,
+        transaction: SagaTransaction,
+        initial_data: Any = None,
+        *,
+        check_agents: bool = True,
     ) -> WorkflowHandle[Any, SagaExecution]:
-        """Start the saga (or attach to its existing run) without waiting for it."""
+        """Start the saga (or attach to its existing run) without waiting for it.
+
+        With ``check_agents``, a step's agent whose task queue no worker polls is logged as a
+        warning: its step would wait ``step_start_timeout_ms`` for one, then fail. (Programs
+        may start a saga before its agents; ``orchestration saga start`` refuses instead.)
+        """
         saga = SagaInput(
             transaction=_validated(transaction), initial_data=initial_data, config=self.config
         )
-        check_agent_queues(
-            (
-                (f"steps.{n}.agent_id", step.agent_id, step.endpoint)
-                for n, step in enumerate(saga.transaction.steps)
-            ),
-            self._settings.task_queue,
-        )
+        check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
+        if check_agents:
+            await self._warn_unpolled(
+                f"saga {transaction.transaction_id}", step_agents(saga.transaction)
+            )
         return await self._start_once(
             SagaWorkflow.run, saga, transaction.transaction_id, saga_summary(saga.transaction)
         )
@@ -219,3 +226,11 @@ async def _saga_error(
             details=data,
         )
     return SagaError(cause.message, execution=execution, details=data)
+
+
+def step_agents(transaction: SagaTransaction) -> list[AgentRef]:
+    """``(field, agent_id, endpoint)`` of every step's agent."""
+    return [
+        (f"steps.{n}.agent_id", step.agent_id, step.endpoint)
+        for n, step in enumerate(transaction.steps)
+    ]

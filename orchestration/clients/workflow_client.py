@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
 
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
@@ -13,11 +13,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.core.exceptions import OrchestrationError
 from orchestration.core.settings import Settings, get_settings
-from orchestration.core.temporal_client import connect
+from orchestration.core.temporal_client import connect, unpolled_queues
+from orchestration.core.validation import task_queue_for
 
-__all__ = ["WorkflowClient"]
+__all__ = ["AgentRef", "WorkflowClient"]
 
 log = logging.getLogger(__name__)
+
+AgentRef = tuple[str, str, str | None]
+"""``(field, agent_id, endpoint)``: an agent a definition calls, and where it names it."""
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -48,6 +52,28 @@ class WorkflowClient:
         if self._client is None:
             raise self.error(f"{type(self).__name__} is not initialized: await initialize() first")
         return self._client
+
+    async def unpolled_agents(self, agents: Iterable[AgentRef]) -> list[tuple[str, str, str]]:
+        """``(field, agent_id, task queue)`` of each agent whose task queue no worker polls
+        now (empty when the server cannot tell, as the time-skipping test server)."""
+        named = [
+            (field, agent, task_queue_for(agent, endpoint)) for field, agent, endpoint in agents
+        ]
+        missing = set(await unpolled_queues(self.client, [queue for _, _, queue in named]))
+        return [(field, agent, queue) for field, agent, queue in named if queue in missing]
+
+    async def _warn_unpolled(self, what: str, agents: Iterable[AgentRef]) -> None:
+        """Log a warning for each agent nobody runs: its call would wait for its pick-up
+        bound, then fail (the CLI refuses to start instead)."""
+        for field, agent, queue in await self.unpolled_agents(agents):
+            log.warning(
+                "%s: no worker polls task queue %s (agent %s, %s); its call waits for one, "
+                "then fails",
+                what,
+                queue,
+                agent,
+                field,
+            )
 
     async def _describe(
         self, handle: WorkflowHandle[Any, Any], missing: str

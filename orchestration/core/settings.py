@@ -47,6 +47,10 @@ class SagaConfig(BaseModel):
     """Overall deadline of a saga that sets no ``timeout_ms``."""
     step_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     """Start-to-close timeout of one attempt of a step that sets no ``timeout_ms``."""
+    step_start_timeout_ms: int = Field(default=180_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    """How long a step's call waits for a worker of its agent to pick it up; past it the step
+    fails with "no worker polls task queue X (agent X)" (the agent is down or its id is
+    wrong) instead of waiting for the saga's timeout. Compensations wait for their agent."""
     compensation_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     """Start-to-close timeout of one attempt of a compensation."""
     compensation_retry: RetrySpec = Field(

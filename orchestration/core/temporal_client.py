@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.core.exceptions import StackError
+from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings, get_settings
 
-__all__ = ["connect", "ensure_search_attributes"]
+__all__ = ["connect", "ensure_search_attributes", "unpolled_queues"]
 
 
 async def connect(
@@ -56,14 +65,6 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     Returns:
         The names that were added.
     """
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import (
-        AddSearchAttributesRequest,
-        ListSearchAttributesRequest,
-    )
-
-    from orchestration.core.search_attributes import REGISTERED
-
     try:
         existing = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
@@ -91,3 +92,31 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
                 raise
             return []
     return sorted(missing)
+
+
+async def unpolled_queues(client: Client, queues: Iterable[str]) -> list[str]:
+    """The task queues among ``queues`` that no worker polls for activities.
+
+    Temporal lists a worker as a poller of a queue until a few minutes after its last poll,
+    so an agent stopped a moment ago still counts as polling. Empty when the server cannot
+    describe task queues (the time-skipping test server cannot).
+    """
+
+    async def polled(queue: str) -> bool:
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        return bool(response.pollers)
+
+    wanted = list(dict.fromkeys(queues))
+    try:
+        answers = await asyncio.gather(*(polled(queue) for queue in wanted))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.UNIMPLEMENTED:
+            return []
+        raise
+    return [queue for queue, yes in zip(wanted, answers, strict=True) if not yes]

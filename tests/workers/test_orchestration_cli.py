@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from examples.csrd.agents import ALL_AGENTS
@@ -141,3 +143,40 @@ async def test_bench_quick_prints_json_rows_and_examples_rejects_an_unknown_name
     assert all(keys | {"ratio", "passed"} == set(row) for row in rows)
     unknown = await orchestration("examples", "nonsense")
     assert unknown.code == 2 and "nonsense" in unknown.stderr
+
+
+async def test_saga_start_refuses_a_step_whose_agent_nobody_runs_unless_told_not_to_check(
+    temporal_dev_env: WorkflowEnvironment, unique: str, tmp_path: Path
+) -> None:
+    client = temporal_dev_env.client
+    settings = Settings(task_queue=f"orch-{unique}")
+    env = {
+        "ORCH_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "ORCH_TASK_QUEUE": settings.task_queue,
+        "ORCH_SAGA_STEP_START_TIMEOUT_MS": "1000",
+    }
+    document = json.loads(CSRD_INPUT.read_text())
+    document["transaction"]["steps"][1]["agent_id"] = f"agent-validatr-{unique}"  # misspelt
+    path = tmp_path / "saga.json"
+    path.write_text(json.dumps(document))
+    refused_id, started_id = f"csrd-refused-{unique}", f"csrd-unchecked-{unique}"
+    async with contextlib.AsyncExitStack() as workers:
+        await workers.enter_async_context(build_worker(client, settings))
+        for agent in ALL_AGENTS:
+            await workers.enter_async_context(agent.worker(client))
+        refused = await orchestration("saga", "start", str(path), "--id", refused_id, env=env)
+        unchecked = await orchestration(
+            "saga", "start", str(path), "--id", started_id, "--no-check", env=env
+        )
+
+    assert refused.code == 2, refused.stderr
+    assert (
+        f"no worker polls the task queue of steps.1.agent_id agent-validatr-{unique}"
+        in refused.stderr
+    )
+    assert "--no-check" in refused.stderr
+    with pytest.raises(RPCError, match="not found"):  # nothing was started
+        await client.get_workflow_handle(refused_id).describe()
+    assert unchecked.code == 1, unchecked.stderr  # started; the step failed; compensated
+    assert "COMPENSATED" in unchecked.stdout
+    assert f"no worker polls task queue agent-validatr-{unique}" in unchecked.stdout

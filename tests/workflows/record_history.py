@@ -26,6 +26,7 @@ from tests.workflows.test_replay import (
     record_pipeline,
     record_saga,
     record_swarm,
+    record_unpolled,
 )
 
 Recorder = Callable[[Client, str], Awaitable[WorkflowHistory]]
@@ -40,6 +41,9 @@ RECORDINGS: dict[str, Recorder] = {
     "swarm_foraging": lambda c, i: record_swarm(c, i, "foraging"),
     "pipeline_completed": lambda c, i: record_pipeline(c, i, False),
     "pipeline_failed": lambda c, i: record_pipeline(c, i, True),
+    "agent_task_unpolled": lambda c, i: record_unpolled(c, i, "agent_task"),
+    "saga_unpolled": lambda c, i: record_unpolled(c, i, "saga"),
+    "pipeline_unpolled": lambda c, i: record_unpolled(c, i, "pipeline"),
 }
 """History file name (also the workflow id) → how to record it."""
 

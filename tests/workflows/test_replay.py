@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
@@ -21,6 +22,7 @@ from temporalio.worker import Replayer, Worker
 from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.core.retry import RetrySpec
+from orchestration.core.settings import SagaConfig
 from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
@@ -319,5 +321,40 @@ async def test_a_fresh_pipeline_history_replays(
     assert description.status is not None
     assert description.status.name == ("FAILED" if fail else "COMPLETED")
     assert len(history.events) > 30  # every stage's calls, not a trivial history
+    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert replayed.replay_failure is None
+
+
+async def record_unpolled(client: Client, workflow_id: str, kind: str) -> WorkflowHistory:
+    """Run one workflow of ``kind`` (agent_task, saga or pipeline) whose call goes to an agent
+    nobody runs: it fails when the call's pick-up bound (1 s, skipped by the time-skipping
+    server) passes."""
+    ghost = f"ghost-{workflow_id}"
+    queue = f"orch-{workflow_id}"
+    start: tuple[Any, Any]
+    if kind == "agent_task":
+        task = AgentTaskInput(agent_id=ghost, action="greet", start_timeout_ms=1_000)
+        start = (AgentTaskWorkflow.run, task)
+    elif kind == "saga":
+        step = SagaStep("only", ghost, "do", compensation="undo")
+        config = SagaConfig(step_start_timeout_ms=1_000)
+        saga = SagaInput(transaction=SagaTransaction(name="unpolled", steps=[step]), config=config)
+        start = (SagaWorkflow.run, saga)
+    else:
+        stage = PipelineStage(name="only", agents=[AgentRef(agent_id=ghost, action="do")])
+        config_ = PipelineConfig(name="unpolled", stages=[stage], stage_start_timeout_ms=1_000)
+        start = (PipelineWorkflow.run, PipelineInput(config=config_, execution_id=workflow_id))
+    async with Worker(client, task_queue=queue, workflows=list(WORKFLOWS)):
+        handle = await client.start_workflow(*start, id=workflow_id, task_queue=queue)
+        with contextlib.suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 60)
+    return await handle.fetch_history()
+
+
+@pytest.mark.parametrize("kind", ["agent_task", "saga", "pipeline"])
+async def test_a_fresh_history_of_a_call_nobody_picks_up_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str, kind: str
+) -> None:
+    history = await record_unpolled(temporal_time_skipping_env.client, f"unpolled-{unique}", kind)
     replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert replayed.replay_failure is None
