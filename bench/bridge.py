@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Callable
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -51,6 +50,7 @@ from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.lifecycle import cancel_and_wait
 from orchestration.core.settings import Settings
+from orchestration.core.temporal_client import DATA_CONVERTER
 from orchestration.stack.binaries import temporal_cli_path
 from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
@@ -142,7 +142,7 @@ async def measure(args: argparse.Namespace) -> list[Row]:
         )
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli_path(),
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_log_level="error",
         )
         try:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
+from rich.console import Group
 
+from orchestration.cli.common import Column, fitted_table
 from orchestration.core.settings import Settings
 from registry.agent_registry import AgentRegistry
 from registry.models import AgentStatus, ServiceType
@@ -57,21 +58,22 @@ def as_rows(agents: list[RegisteredAgent]) -> list[dict[str, Any]]:
     return [agent.model_dump(mode="json") for agent in agents]
 
 
-def agents_table(agents: list[RegisteredAgent], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("agent", "type", "version", "status", "health", "location", "capabilities"):
-        table.add_column(column, justify="right" if column == "health" else "left")
-    for agent in agents:
-        d = agent.descriptor
-        style = _STATUS_STYLE.get(agent.status)
-        status = f"[{style}]{agent.status.value}[/]" if style else agent.status.value
-        table.add_row(
-            d.agent_id,
-            d.agent_type,
-            d.version,
-            status,
-            f"{agent.health_score:.0%}",
-            agent.location or "",
-            ", ".join(d.capabilities),
-        )
-    return table
+def agents_table(agents: list[RegisteredAgent], title: str, *, width: int = 80) -> Group:
+    """One row per agent, no wider than ``width``: ids and capabilities fold, never cut; the
+    type, version and location columns go first when it does not fit (``--json`` has all)."""
+    located = any(a.location for a in agents)
+    columns = [
+        Column("agent", [a.descriptor.agent_id for a in agents], floor=16),
+        Column("type", [a.descriptor.agent_type for a in agents], drop=3),
+        Column("version", [a.descriptor.version for a in agents], wraps=False, drop=2),
+        Column("status", [_status(a) for a in agents], wraps=False),
+        Column("health", [f"{a.health_score:.0%}" for a in agents], wraps=False, right=True),
+        *([Column("location", [a.location or "" for a in agents], drop=1)] if located else []),
+        Column("capabilities", [", ".join(a.descriptor.capabilities) for a in agents], floor=16),
+    ]
+    return fitted_table(title, columns, width)
+
+
+def _status(agent: RegisteredAgent) -> str:
+    style = _STATUS_STYLE.get(agent.status)
+    return f"[{style}]{agent.status.value}[/]" if style else agent.status.value

@@ -6,11 +6,15 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import pydantic
 import typer
-from rich.console import Console
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
 
 from orchestration.core import logs
 from orchestration.core.exceptions import ConfigurationError, OrchestrationError
@@ -20,13 +24,18 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
+    "Column",
     "err",
     "fail",
+    "fitted_table",
     "load_settings",
     "out",
     "run_async",
     "setup_logging",
 ]
+
+GUTTER = 3
+"""Characters between two columns of :func:`fitted_table`."""
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
@@ -73,3 +82,96 @@ def setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logs.install()
+
+
+@dataclass
+class Column:
+    """One column of :func:`fitted_table`.
+
+    Attributes:
+        header: its heading.
+        cells: its values, one per row (rich markup allowed).
+        wraps: ids and text fold onto more lines when the column is narrowed (never cut);
+            False keeps every value on one line, whole (states, times, numbers).
+        drop: 0 for a column that is always shown; else it is left out when the table does
+            not fit unfolded, the highest ``drop`` first.
+        floor: the narrowest a wrapping column is made.
+        right: right-justified (numbers).
+    """
+
+    header: str
+    cells: list[str]
+    wraps: bool = True
+    drop: int = 0
+    floor: int = 8
+    right: bool = False
+
+    @property
+    def natural(self) -> int:
+        return max([len(self.header), *(Text.from_markup(c).cell_len for c in self.cells)])
+
+    @property
+    def narrowest(self) -> int:
+        return min(self.floor, self.natural) if self.wraps else self.natural
+
+
+def fitted_table(
+    title: str | None, columns: list[Column], width: int, *, show_header: bool = True
+) -> Group:
+    """A table no wider than ``width`` (80 for a default or piped terminal) that cuts nothing.
+
+    Droppable columns are left out (the highest ``drop`` first) while the others would have
+    to fold for them (droppable wrapping columns counted at their floor); then whole columns
+    keep their widest value and wrapping ones share what is left, each at least its
+    ``floor``, their values folding onto more lines. The title goes
+    above it, wrapped at ``width``; a rule under the header, no boxes.
+    """
+    shown = list(columns)
+    while _total(shown, _wanted) > width and any(c.drop for c in shown):
+        shown.remove(max((c for c in shown if c.drop), key=lambda c: c.drop))
+    widths = _widths(shown, width)
+    grid = Table(box=box.SIMPLE_HEAD, show_header=show_header, show_edge=False, pad_edge=False)
+    for column, fitted in zip(shown, widths, strict=True):
+        grid.add_column(
+            column.header,
+            justify="right" if column.right else "left",
+            overflow="fold",
+            no_wrap=not column.wraps,
+            min_width=fitted,
+            max_width=fitted,
+        )
+    for row in zip(*(c.cells for c in shown), strict=True):
+        grid.add_row(*row)
+    return Group(Text.from_markup(title), grid) if title else Group(grid)
+
+
+def _wanted(column: Column) -> int:
+    """What a column needs before droppable ones are kept: a kept column whole, a droppable
+    one at its narrowest."""
+    return column.narrowest if column.drop else column.natural
+
+
+def _total(columns: list[Column], width_of: Callable[[Column], int]) -> int:
+    return sum(width_of(c) for c in columns) + GUTTER * (len(columns) - 1)
+
+
+def _widths(columns: list[Column], width: int) -> list[int]:
+    """Whole columns at their natural width; wrapping ones at theirs when everything fits,
+    else each at its floor plus an even share of what is left, the narrowest needs met first
+    (so a short name is not folded to give a long id one more character)."""
+    widths = [c.natural for c in columns]
+    if _total(columns, lambda c: c.natural) <= width:
+        return widths
+    wrapping = sorted(
+        (n for n, c in enumerate(columns) if c.wraps),
+        key=lambda n: columns[n].natural - columns[n].narrowest,
+    )
+    for n in wrapping:
+        widths[n] = columns[n].narrowest
+    left = width - GUTTER * (len(columns) - 1) - sum(widths)
+    for done, n in enumerate(wrapping):
+        share = max(left, 0) // (len(wrapping) - done)
+        extra = min(columns[n].natural - widths[n], share)
+        widths[n] += extra
+        left -= extra
+    return widths

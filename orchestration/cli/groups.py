@@ -36,19 +36,22 @@ agents_app = typer.Typer(help="Agents in the registry.", no_args_is_help=True)
 @swarm_app.command("deploy")
 def swarm_deploy(
     task_file: Annotated[Path, typer.Argument(help="A SwarmTask as JSON.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw result as JSON.")] = False,
 ) -> None:
-    """Deploy a swarm and follow it with a progress bar; print its result as JSON."""
+    """Deploy a swarm and follow it with a progress bar; print a summary of its result."""
     settings = load_settings()
     setup_logging(settings)
-    from orchestration.cli.swarm import deploy, load_task
+    from orchestration.cli.swarm import deploy, load_task, result_table
 
     try:
         task = load_task(task_file)
     except OrchestrationError as exc:  # an unreadable or invalid file: a usage error
         fail(str(exc), EXIT_CONFIG)
     result = run_async(lambda: deploy(task, settings, err))
-    summary = {k: v for k, v in result.items() if k not in ("agents", "errors")}
-    out.print_json(data=summary)
+    if as_json:
+        out.print_json(data=result)
+    else:
+        out.print(result_table(result, width=out.width))
 
 
 @swarm_app.command("status")
@@ -66,7 +69,7 @@ def swarm_status(
     elif as_json:
         out.print_json(progress.model_dump_json())
     else:
-        out.print(progress_table(progress))
+        out.print(progress_table(progress, width=out.width))
 
 
 @saga_app.command("start")
@@ -85,6 +88,9 @@ def saga_start(
         bool,
         typer.Option(help="Refuse to start when no worker polls a step's agent's task queue."),
     ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the execution as JSON at the end.")
+    ] = False,
 ) -> None:
     """Start a saga; with --wait (the default) follow it and exit by how it ended."""
     settings = load_settings()
@@ -99,7 +105,10 @@ def saga_start(
         lambda: start(transaction, initial_data, settings, err, wait=wait, check=check)
     )
     if execution is not None:
-        out.print(steps_table(execution))
+        if as_json:
+            out.print_json(execution.model_dump_json())
+        else:
+            out.print(steps_table(execution, width=out.width))
         raise typer.Exit(exit_code(execution))
 
 
@@ -116,7 +125,7 @@ def saga_status(
     if as_json:
         out.print_json(execution.model_dump_json())
     else:
-        out.print(steps_table(execution))
+        out.print(steps_table(execution, width=out.width))
         out.print(f"Web UI: {settings.temporal.web_ui(transaction_id)}", soft_wrap=True)
     raise typer.Exit(exit_code(execution))
 
@@ -132,13 +141,15 @@ def saga_list(
 ) -> None:
     """Recent sagas, newest first (from Temporal's visibility store)."""
     settings = load_settings()
-    from orchestration.cli.saga import list_sagas, sagas_table
+    from orchestration.cli.saga import list_sagas, saga_query, sagas_table
 
     rows = run_async(lambda: list_sagas(settings, state=state, name=name, limit=limit))
     if as_json:
         out.print_json(data=rows)
     else:
-        out.print(sagas_table(rows))
+        out.print(sagas_table(rows, width=out.width))
+        link = settings.temporal.web_ui(query=saga_query(state, name))
+        out.print(f"Web UI: {link}", soft_wrap=True)
 
 
 @agents_app.command("list")
@@ -156,7 +167,7 @@ def agents_list(
     if as_json:
         out.print_json(data=as_rows(agents))
     else:
-        out.print(agents_table(agents, f"{len(agents)} agent(s)"))
+        out.print(agents_table(agents, f"{len(agents)} agent(s)", width=out.width))
 
 
 @agents_app.command("discover")
@@ -196,7 +207,7 @@ def agents_discover(
     if as_json:
         out.print_json(data=as_rows(agents))
     else:
-        out.print(agents_table(agents, f"{len(agents)} agent(s), best first"))
+        out.print(agents_table(agents, f"{len(agents)} agent(s), best first", width=out.width))
 
 
 @registry_app.command("serve")

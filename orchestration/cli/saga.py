@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from orchestration.cli.common import Column, fitted_table
 from orchestration.clients.saga import SagaOrchestrator, step_agents
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
@@ -168,29 +170,42 @@ def _styled(state: str) -> str:
     return f"[{style}]{state}[/]" if style else state
 
 
-def steps_table(execution: SagaExecution) -> Table:
-    """One row per step: agent, action, state, time, dispatches and what went wrong."""
-    table = Table(
-        title=f"saga {execution.transaction_id} ({execution.name}): "
-        f"{_styled(execution.state.value)}",
-        title_justify="left",
-    )
-    for column in ("step", "agent", "action", "state", "ms", "dispatches", "error"):
-        table.add_column(column, justify="right" if column in ("ms", "dispatches") else "left")
-    for step in execution.steps.values():
-        error = step.compensation_error or step.error or ""
-        table.add_row(
-            step.name,
-            step.agent_id,
-            step.action,
-            _styled(step.state.value),
-            "" if step.duration_ms is None else f"{step.duration_ms:,.0f}",
-            str(step.dispatches),
-            error,
-        )
+def steps_table(execution: SagaExecution, *, width: int = 80) -> Group:
+    """One row per step (agent, action, state, time, dispatches), then what went wrong and
+    what was compensated; no wider than ``width``, nothing cut."""
+    steps = list(execution.steps.values())
+    columns = [
+        Column("step", [s.name for s in steps]),
+        Column("agent", [s.agent_id for s in steps], floor=12),
+        Column("action", [s.action for s in steps], drop=1),
+        Column("state", [_styled(s.state.value) for s in steps], wraps=False),
+        Column("ms", [_ms(s.duration_ms) for s in steps], wraps=False, right=True, drop=2),
+        Column("tries", [str(s.dispatches) for s in steps], wraps=False, right=True),
+    ]
+    title = f"saga {execution.transaction_id} ({execution.name}): {_styled(execution.state.value)}"
+    parts: list[Any] = [fitted_table(title, columns, width)]
+    errors = [
+        *((s.name, s.error) for s in steps if s.error),
+        *(
+            (f"{s.name} (compensation)", s.compensation_error)
+            for s in steps
+            if s.compensation_error
+        ),
+    ]
+    if errors:
+        notes = Table.grid(padding=(0, 1))
+        notes.add_column(no_wrap=True)
+        notes.add_column(overflow="fold")
+        for name, error in errors:
+            notes.add_row(f"  {name}:", Text(error))
+        parts += [Text("errors:"), notes]
     if execution.compensated_steps:
-        table.caption = f"compensated: {', '.join(execution.compensated_steps)}"
-    return table
+        parts.append(Text(f"compensated: {', '.join(execution.compensated_steps)}"))
+    return Group(*parts)
+
+
+def _ms(duration_ms: float | None) -> str:
+    return "" if duration_ms is None else f"{duration_ms:,.0f}"
 
 
 async def list_sagas(
@@ -200,13 +215,8 @@ async def list_sagas(
     from orchestration.core.temporal_client import connect
 
     client: Client = await connect(settings)
-    clauses = [f"{ORCHESTRATION_TYPE.name} = 'saga'"]
-    if state is not None:
-        clauses.append(f"{ORCHESTRATION_STATE.name} = '{state.value}'")
-    if name is not None:
-        clauses.append(f"{ORCHESTRATION_NAME.name} = {json.dumps(name)}")
     rows: list[dict[str, Any]] = []
-    async for workflow in client.list_workflows(" AND ".join(clauses), limit=limit):
+    async for workflow in client.list_workflows(saga_query(state, name), limit=limit):
         attributes = workflow.typed_search_attributes
         rows.append(
             {
@@ -216,9 +226,23 @@ async def list_sagas(
                 "workflow_status": _status_name(workflow.status),
                 "started_at": _iso(workflow.start_time),
                 "closed_at": _iso(workflow.close_time),
+                "duration_ms": (workflow.close_time - workflow.start_time).total_seconds() * 1000
+                if workflow.close_time is not None
+                else None,
             }
         )
     return rows
+
+
+def saga_query(state: SagaState | None = None, name: str | None = None) -> str:
+    """The visibility query of sagas (in ``state``, named ``name``): what ``saga list`` asks
+    and the Web UI link it prints."""
+    clauses = [f"{ORCHESTRATION_TYPE.name} = 'saga'"]
+    if state is not None:
+        clauses.append(f"{ORCHESTRATION_STATE.name} = '{state.value}'")
+    if name is not None:
+        clauses.append(f"{ORCHESTRATION_NAME.name} = {json.dumps(name)}")
+    return " AND ".join(clauses)
 
 
 def _status_name(status: WorkflowExecutionStatus | None) -> str | None:
@@ -229,16 +253,30 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
-def sagas_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"{len(rows)} saga(s), newest first", title_justify="left")
-    for column in ("transaction id", "name", "state", "started", "closed"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["transaction_id"],
-            row["name"] or "",
-            _styled(row["state"] or row["workflow_status"] or ""),
-            row["started_at"] or "",
-            row["closed_at"] or "",
-        )
-    return table
+def sagas_table(rows: list[dict[str, Any]], *, width: int = 80) -> Group:
+    """One row per saga, newest first, no wider than ``width`` (``--json`` has every field)."""
+    columns = [
+        Column("transaction id", [r["transaction_id"] for r in rows], floor=16),
+        Column("name", [r["name"] or "" for r in rows], drop=2),
+        Column(
+            "state", [_styled(r["state"] or r["workflow_status"] or "") for r in rows], wraps=False
+        ),
+        Column("started (UTC)", [_shown(r["started_at"]) for r in rows], wraps=False, drop=1),
+        Column("took", [_took(r["duration_ms"]) for r in rows], wraps=False, right=True),
+    ]
+    return fitted_table(f"{len(rows)} saga(s), newest first", columns, width)
+
+
+def _shown(moment: str | None) -> str:
+    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _took(duration_ms: float | None) -> str:
+    if duration_ms is None:
+        return ""
+    seconds = duration_ms / 1000
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"

@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 from temporalio.client import WorkflowFailureError
 
+from orchestration.cli.common import Column, fitted_table
 from orchestration.clients.swarm import SwarmOrchestrator, swarm_error
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import validation_error
 from workflows.swarm_models import SwarmProgress, SwarmTask
 
-__all__ = ["deploy", "load_task", "progress_table", "status"]
+__all__ = ["deploy", "load_task", "progress_table", "result_table", "status"]
 
 _POLL_S = 0.25
 
@@ -96,14 +97,8 @@ async def status(swarm_id: str, settings: Settings) -> SwarmProgress | None:
     return await swarm.progress(swarm_id)
 
 
-def progress_table(progress: SwarmProgress) -> Table:
-    table = Table(
-        title=f"swarm {progress.swarm_id} ({progress.behavior.value})",
-        title_justify="left",
-        show_header=False,
-    )
-    table.add_column("")
-    table.add_column("", justify="right")
+def progress_table(progress: SwarmProgress, *, width: int = 80) -> Group:
+    """Where a running (or finished) swarm is, one figure a row."""
     rows = (
         ("partitions completed", f"{progress.completed:,} / {progress.partitions:,}"),
         ("failed", f"{progress.failed:,}"),
@@ -112,9 +107,59 @@ def progress_table(progress: SwarmProgress) -> Table:
         ("items", f"{progress.items_done:,} / {progress.items_total:,}"),
         ("convergence", f"{progress.convergence:.2%}"),
         ("iterations", f"{progress.iterations:,}"),
-        ("elapsed", f"{progress.elapsed_ms:,.0f} ms"),
+        ("elapsed", _duration(progress.elapsed_ms)),
         ("runs (continue-as-new)", f"{progress.runs:,}"),
     )
-    for name, value in rows:
-        table.add_row(name, value)
-    return table
+    title = f"swarm {progress.swarm_id} ({progress.behavior.value})"
+    return _figures(title, rows, width)
+
+
+def _figures(title: str, rows: tuple[tuple[str, str], ...], width: int) -> Group:
+    columns = [Column("", [n for n, _ in rows], wraps=False), Column("", [v for _, v in rows])]
+    return fitted_table(title, columns, width, show_header=False)
+
+
+def result_table(result: dict[str, Any], *, width: int = 80) -> Group:
+    """What ``swarm deploy`` prints at the end: the result's figures, rounded, and what
+    efficiency means (``--json`` prints the result itself)."""
+    verdict = "converged" if result["converged"] else "did not converge"
+    title = f"swarm {result['swarm_id']} ({result['behavior']}): {result['status']}, {verdict}"
+    took = _duration(result["duration_ms"])
+    if result.get("convergence_time_ms") is not None and result["converged"]:
+        took += f" (converged after {_duration(result['convergence_time_ms'])})"
+    rows = (
+        (
+            "convergence",
+            f"{result['convergence']:.1%} of the items "
+            f"(threshold {result['convergence_threshold']:.0%})",
+        ),
+        (
+            "partitions",
+            f"{result['partitions_completed']:,} completed, {result['partitions_failed']:,} "
+            f"failed, of {result['partitions']:,}",
+        ),
+        (
+            "items",
+            f"{result['items_processed']:,} of {result['items_total']:,} "
+            f"({result['evaluations_per_s']:,.0f}/s)",
+        ),
+        ("result", "none" if result["result"] is None else str(result["result"])),
+        ("duration", f"{took}, {result['iterations']:,} rounds, {result['runs']:,} run(s)"),
+        ("efficiency", f"{result['efficiency']:.1%}"),
+        ("errors", f"{result['error_count']:,}"),
+    )
+    return Group(
+        _figures(title, rows, width),
+        Text(
+            "efficiency: the share of the agents' time spent on partitions, busy time / "
+            "(agents x duration); low when many agents share a short job"
+        ),
+    )
+
+
+def _duration(ms: float) -> str:
+    if ms < 1000:
+        return f"{ms:,.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:,.1f} s"
+    return f"{ms / 60_000:,.1f} min"

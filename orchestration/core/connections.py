@@ -78,11 +78,14 @@ class TemporalConfig(BaseModel):
     def starts_embedded(self) -> bool:
         return self.embedded if self.embedded is not None else is_loopback(self.host)
 
-    def web_ui(self, workflow_id: str | None = None) -> str:
-        """The Web UI's page of ``workflow_id`` (or of the namespace's workflow list)."""
+    def web_ui(self, workflow_id: str | None = None, *, query: str | None = None) -> str:
+        """The Web UI's page of ``workflow_id``, or of the namespace's workflow list (filtered
+        by a visibility ``query`` such as ``OrchestrationType = 'saga'``)."""
         base = (self.ui_url or f"http://{url_host(self.host)}:{self.ui_port}").rstrip("/")
         page = f"{base}/namespaces/{quote(self.namespace, safe='')}/workflows"
-        return f"{page}/{quote(workflow_id, safe='')}" if workflow_id else page
+        if workflow_id:
+            return f"{page}/{quote(workflow_id, safe='')}"
+        return f"{page}?query={quote(query, safe='')}" if query else page
 
 
 class KafkaConfig(BaseModel):

@@ -1,11 +1,19 @@
-"""One way to connect to Temporal: the pydantic data converter and a bounded wait."""
+"""One way to connect to Temporal: our data converter and a bounded wait.
+
+:data:`DATA_CONVERTER` is temporalio's pydantic JSON converter with
+:class:`PlainFailureConverter`: a failure raised on purpose goes without its Python stack
+trace. Workers convert the failures they report with their client's converter, so a worker
+connected through :func:`connect` (or the pytest plugin's fixtures) reports them plainly.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
@@ -14,6 +22,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,7 +31,36 @@ from orchestration.core.exceptions import StackError
 from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings, get_settings
 
-__all__ = ["connect", "ensure_search_attributes", "unpolled_queues"]
+__all__ = [
+    "DATA_CONVERTER",
+    "PlainFailureConverter",
+    "connect",
+    "ensure_search_attributes",
+    "unpolled_queues",
+]
+
+
+class PlainFailureConverter(DefaultFailureConverter):
+    """Failures as Temporal records them, without a stack trace for the ones raised on purpose.
+
+    A non-retryable ``ApplicationError`` (a compensated saga, an invalid workflow input, an
+    agent's business rejection) says what happened in its message and type; its stack trace
+    is the SDK's own frames, which the Web UI would show first. Every other failure keeps its
+    trace: a bug or an outage someone has to read.
+    """
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        super().to_failure(exception, payload_converter, failure)
+        if isinstance(exception, ApplicationError) and exception.non_retryable:
+            failure.stack_trace = ""
+
+
+DATA_CONVERTER: DataConverter = dataclasses.replace(
+    pydantic_data_converter, failure_converter_class=PlainFailureConverter
+)
+"""The data converter of every client and worker of ours (pydantic JSON payloads)."""
 
 
 async def connect(
@@ -43,7 +82,7 @@ async def connect(
             Client.connect(
                 address,
                 namespace=settings.temporal.namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=DATA_CONVERTER,
                 runtime=runtime,
             ),
             timeout=timeout_s,

@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration.core.connections import TemporalConfig
 from orchestration.core.settings import Settings
-from orchestration.core.temporal_client import connect, ensure_search_attributes
+from orchestration.core.temporal_client import DATA_CONVERTER, connect, ensure_search_attributes
 from orchestration.stack.binaries import temporal_cli_path, temporal_test_server_path
 
 __all__ = ["temporal_client", "temporal_dev_env", "temporal_time_skipping_env"]
@@ -27,7 +26,7 @@ async def temporal_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server: timers fire as soon as nothing else can run."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server_path(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     try:
         await ensure_search_attributes(env.client, env.client.namespace)
@@ -49,7 +48,7 @@ async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
     else:
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli_path(),
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_log_level="error",
         )
     try:

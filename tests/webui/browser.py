@@ -43,6 +43,8 @@ class WebUI:
         self.timeout_s = timeout_s
         self.missed: list[Path] = []
         """Screenshots of the views that timed out (or failed), in order."""
+        self.taken: list[Path] = []
+        """Screenshots taken on purpose (:meth:`shoot`), for a person to look at."""
         self._driver: webdriver.Chrome | None = None
 
     @contextlib.contextmanager
@@ -78,6 +80,14 @@ class WebUI:
             lambda d: d.find_element(By.PARTIAL_LINK_TEXT, link_text)
         ).click()
         return self._wait(link_text, expected)
+
+    def shoot(self, name: str) -> Path:
+        """Save the page as it looks now (``screenshots/<name>.png``) and return its path."""
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        shot = self.screenshots / f"{_slug(name)}.png"
+        self._require().save_screenshot(str(shot))
+        self.taken.append(shot)
+        return shot
 
     @property
     def url(self) -> str:

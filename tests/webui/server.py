@@ -6,10 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.core.temporal_client import ensure_search_attributes
+from orchestration.core.temporal_client import DATA_CONVERTER, ensure_search_attributes
 from orchestration.stack.binaries import temporal_cli_path
 from orchestration.testing.ports import free_port
 
@@ -29,7 +28,7 @@ async def temporal_with_ui() -> AsyncIterator[TemporalWithUI]:
     ui_port = free_port()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_log_level="error",
         ui=True,
         ui_port=ui_port,

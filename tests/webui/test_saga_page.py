@@ -42,6 +42,7 @@ def read_saga_views(ui: WebUI, workflow_id: str, run_id: str) -> dict[str, str]:
         page = ui.read(
             f"/namespaces/default/workflows/{workflow_id}", workflow_id, "FAILED", *STEP_SUMMARIES
         )
+        ui.shoot("saga-page")
         search_attributes = ui.click("Search Attributes", '"OrchestrationState": "COMPENSATED"')
         details = ui.click(
             "User Metadata",
@@ -50,6 +51,7 @@ def read_saga_views(ui: WebUI, workflow_id: str, run_id: str) -> dict[str, str]:
         )
         query = 'OrchestrationType="saga" AND OrchestrationState="COMPENSATED"'
         listed = ui.read(f"/namespaces/default/workflows?query={quote(query)}", run_id)
+        ui.shoot("saga-list")
     return {
         "page": page,
         "search attributes": search_attributes,
@@ -84,6 +86,8 @@ async def test_the_web_ui_shows_a_compensated_saga_with_its_state_and_steps(
     for summary in STEP_SUMMARIES:
         assert summary in page, where
     assert "saga 'csrd_report_generation' compensated" in page, where
+    # The Result pane: the business failure's message, not the SDK's Python stack trace.
+    assert "stackTrace" not in page and "_workflow_instance.py" not in page, where
     assert '"OrchestrationState": "COMPENSATED"' in views["search attributes"], where
     assert '"OrchestrationType": "saga"' in views["search attributes"], where
     assert '"OrchestrationName": "csrd_report_generation"' in views["search attributes"], where

@@ -48,7 +48,8 @@ async def test_swarm_deploy_runs_the_example_task_and_prints_the_result(
         await workers.enter_async_context(build_worker(client, settings))
         for agent in agents:
             await workers.enter_async_context(agent.worker(client))
-        deployed = await orchestration("swarm", "deploy", str(path), env=env)
+        deployed = await orchestration("swarm", "deploy", str(path), "--json", env=env)
+        summary = await orchestration("swarm", "deploy", str(path), env=env)  # attaches
         status = await orchestration("swarm", "status", task["swarm_id"], "--json", env=env)
         table = await orchestration("swarm", "status", task["swarm_id"], env=env)
         missing = await orchestration("swarm", "status", f"no-such-{unique}", env=env)
@@ -57,6 +58,12 @@ async def test_swarm_deploy_runs_the_example_task_and_prints_the_result(
     assert Decimal(result["result"]) == sequential_total(20, 10)
     assert result["status"] == "completed"
     assert "partitions" in deployed.stderr  # the progress bar went to stderr
+    assert summary.code == 0, summary.stderr
+    assert (
+        f"swarm {task['swarm_id']} (" in summary.stdout and "completed, converged" in summary.stdout
+    )
+    assert f"result        {result['result']}" in summary.stdout
+    assert "efficiency: the share of the agents' time" in summary.stdout
     assert status.code == 0, status.stderr
     progress = json.loads(status.stdout)
     assert (progress["completed"], progress["partitions"], progress["convergence"]) == (20, 20, 1)

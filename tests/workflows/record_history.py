@@ -15,10 +15,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orchestration.core.temporal_client import ensure_search_attributes
+from orchestration.core.temporal_client import DATA_CONVERTER, ensure_search_attributes
 from orchestration.stack.binaries import temporal_test_server_path
 from tests.workflows.test_replay import (
     record,
@@ -57,7 +56,7 @@ async def main(overwrite: bool) -> None:
         return
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server_path(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     async with env:
         await ensure_search_attributes(env.client, env.client.namespace)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -23,6 +22,7 @@ from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import SagaConfig
+from orchestration.core.temporal_client import DATA_CONVERTER
 from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
@@ -45,7 +45,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    return Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
