@@ -1,24 +1,31 @@
-"""The Kafka → Temporal bridge: each message of a routed topic becomes a workflow signal.
+"""The Kafka → Temporal bridge: each record of a routed topic becomes a workflow signal.
 
 For every route (see :mod:`bus.bridge_config`) the bridge reads the topic's lanes in its own
-consumer group and, per message, sends signal-with-start to the workflow the route's id
-template names: the first message starts the workflow, later ones signal it. The signal's
-one argument is the message as a JSON dict, ``message_id`` included, so the workflow can drop
-duplicates with :class:`bus.dedup.SeenIds` (and carry it across continue-as-new with
-``export``/``restore``). Bridged workflows take no start argument: their input arrives as
-signals.
+consumer group and, per record, sends signal-with-start to the workflow the route's id
+template names: the first record starts the workflow, later ones signal it. Bridged workflows
+take no start argument: their input arrives as signals. The signal's one argument depends on
+the route's ``format``:
+
+- ``message``: the message as a JSON dict, ``message_id`` included, so the workflow can drop
+  duplicates with :class:`bus.dedup.SeenIds` (and carry it across continue-as-new with
+  ``export``/``restore``).
+- ``json``: ``{"id": <dedupe id>, "value": <the JSON value>, "key": <text or null>,
+  "headers": {<name>: <text>}, "topic", "partition", "offset", "timestamp_ms"}`` (see
+  :meth:`~bus.bridge_config.JsonRecord.signal_argument`); workflows drop repeats by ``id``
+  exactly as by ``message_id``. The bridge itself drops no repeats of json records.
 
 Delivery: up to ``max_in_flight`` signals per route are in flight at once, to different
-workflows; signals to one workflow go one after another, in message order (a message waiting
-for its workflow's previous signal holds no call slot; up to 8 x ``max_in_flight`` messages
-are read ahead). A message's offset
-is committed only after Temporal accepted its signal and every earlier message of its partition
+workflows; signals to one workflow go one after another, in record order (a record waiting
+for its workflow's previous signal holds no call slot; up to 8 x ``max_in_flight`` records
+are read ahead). A record's offset
+is committed only after Temporal accepted its signal and every earlier record of its partition
 was signalled too (see :mod:`bus.offsets`). If the bridge dies
-between the signal and the commit, the message is signalled again on restart — which is why
-workflows deduplicate by ``message_id``: exactly once in effect. While Temporal is unreachable
-the bridge retries with backoff and does not move on. A message that cannot be decoded, or
-that lacks a field the id template needs, or that Temporal refuses outright goes to the
-topic's dead-letter topic; the bridge keeps going.
+between the signal and the commit, the record is signalled again on restart — which is why
+workflows deduplicate (by ``message_id``, or ``id``): exactly once in effect. While Temporal is
+unreachable the bridge retries with backoff and does not move on. A record that cannot be
+decoded (not a message; for a json route not JSON, or larger than ``MAX_PAYLOAD_BYTES``), or
+that lacks a field a template needs, or that Temporal refuses outright goes to the topic's
+dead-letter topic with the reason in ``dlq.error``; the bridge keeps going.
 """
 
 from __future__ import annotations
@@ -28,19 +35,22 @@ import functools
 import logging
 from typing import Any
 
+import pydantic_core
+from aiokafka.structs import ConsumerRecord
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from bus.bridge_config import BridgeConfig, BridgeRoute, render_workflow_id
-from bus.message import Message
+from bus.bridge_config import BridgeConfig, BridgeRoute
+from bus.bridge_templates import JsonRecord, render_dedupe_id, render_workflow_id
+from bus.message import MAX_PAYLOAD_BYTES, Message
 from bus.message_bus import MessageBus
 from bus.metrics import bridge_signals_total
 from bus.offsets import Receipt
-from bus.subscription import Subscription
-from orchestration.core.exceptions import MessageBusError, TemplateError
+from bus.subscription import Subscription, new_consumer
+from orchestration.core.exceptions import DecodeError, MessageBusError, TemplateError
 from orchestration.core.lifecycle import cancel_and_wait
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "decode_json_record", "signal_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +65,67 @@ _TRANSIENT = {
 }
 _MAX_BACKOFF_S = 5.0
 _READ_AHEAD = 8
-"""Messages read ahead of the signals in flight: ``max_in_flight`` times this."""
+"""Records read ahead of the signals in flight: ``max_in_flight`` times this."""
+_UNDECODED = Message(sender_id="bridge", message_id="undecoded", created_at=0.0)
+"""What a json route's subscription hands out beside each receipt (the record is the data)."""
+
+
+def decode_json_record(record: ConsumerRecord[bytes, bytes]) -> JsonRecord:
+    """The JSON value of a ``format: json`` route's record, with its key, headers and place.
+
+    Raises:
+        DecodeError: no value, more than ``MAX_PAYLOAD_BYTES``, or not JSON: not UTF-8, a
+            syntax error, ``NaN`` or ``Infinity``, or nested deeper than about 200 levels.
+    """
+    value = record.value
+    if value is None:
+        raise DecodeError("the record has no value")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(
+            f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} a bridged "
+            "record may be"
+        )
+    try:
+        parsed = pydantic_core.from_json(value, allow_inf_nan=False)
+    except ValueError as exc:
+        raise DecodeError(f"not JSON: {exc}") from None
+    timestamp = record.timestamp
+    return JsonRecord(
+        value=parsed,
+        key=record.key,
+        headers=tuple(record.headers or ()),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=timestamp if isinstance(timestamp, int) and timestamp >= 0 else None,
+    )
+
+
+def signal_for(
+    route: BridgeRoute, message: Message, record: ConsumerRecord[bytes, bytes]
+) -> tuple[str, dict[str, Any]]:
+    """The workflow id and the signal argument ``route`` sends for a record: for a message
+    route the decoded ``message`` as a dict, for a json route the record's (``message`` is
+    then not used). See the module docstring.
+
+    Raises:
+        DecodeError: a json route's record is not JSON (see :func:`decode_json_record`).
+        TemplateError: a template's field is missing.
+    """
+    if route.format == "json":
+        source = decode_json_record(record)
+        argument = source.signal_argument(render_dedupe_id(route.dedupe_template, source))
+        return render_workflow_id(route.workflow_id, source), argument
+    workflow_id = render_workflow_id(route.workflow_id, message)
+    return workflow_id, message.model_dump(mode="json", exclude_none=True)
+
+
+class _Records(Subscription):
+    """A json route's subscription: its records are handed out as they are (the data is
+    ``receipt.record``), never decoded, expired or deduplicated as messages."""
+
+    async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Message | None:
+        return _UNDECODED
 
 
 class Bridge:
@@ -84,9 +154,9 @@ class Bridge:
         """Bridge one route until cancelled.
 
         Up to ``route.max_in_flight`` signals are in flight at once, to different workflows;
-        signals to one workflow id go one after another, in message order.
+        signals to one workflow id go one after another, in record order.
         """
-        subscription = self._bus.subscribe([route.topic], route.consumer_group)
+        subscription = self._subscribe(route)
         # Messages read ahead (waiting for an earlier signal to their workflow, or for a call
         # slot) are bounded too; a slot is held only while its call is in flight, so messages
         # queued behind their workflow's previous signal never keep other workflows waiting.
@@ -106,8 +176,9 @@ class Bridge:
 
         async with subscription:
             logger.info(
-                "bridging %s -> %s.%s (workflow id %s, task queue %s, %d in flight)",
+                "bridging %s (%s) -> %s.%s (workflow id %s, task queue %s, %d in flight)",
                 route.topic,
+                route.format,
                 route.workflow,
                 route.signal,
                 route.workflow_id,
@@ -119,14 +190,14 @@ class Bridge:
                     if failures:
                         raise failures[0]
                     try:
-                        workflow_id = render_workflow_id(route.workflow_id, message)
-                    except TemplateError as exc:
+                        workflow_id, argument = signal_for(route, message, receipt.record)
+                    except (TemplateError, DecodeError) as exc:
                         await self._dead_letter(route, subscription, receipt, str(exc))
                         continue
                     await slots.acquire()
                     task = asyncio.create_task(
                         self._deliver(
-                            route, workflow_id, message, receipt, subscription,
+                            route, workflow_id, argument, receipt, subscription,
                             after=latest.get(workflow_id), calls=calls,
                         )
                     )  # fmt: skip
@@ -134,15 +205,27 @@ class Bridge:
                     running.add(task)
                     task.add_done_callback(functools.partial(finished, workflow_id))
             finally:
-                # Unacknowledged messages stay uncommitted and are signalled again later.
+                # Unacknowledged records stay uncommitted and are signalled again later.
                 for task in list(running):
                     await cancel_and_wait(task)
+
+    def _subscribe(self, route: BridgeRoute) -> Subscription:
+        if route.format == "message":
+            return self._bus.subscribe([route.topic], route.consumer_group)
+        bus = self._bus
+        return _Records(
+            new_consumer(bus.config, group_id=route.consumer_group),
+            [route.topic],
+            dead_letter=bus.dead_letter,
+            dedup_window=0,
+            prepare=bus.ensure_topics,
+        )
 
     async def _deliver(
         self,
         route: BridgeRoute,
         workflow_id: str,
-        message: Message,
+        argument: dict[str, Any],
         receipt: Receipt,
         subscription: Subscription,
         *,
@@ -151,7 +234,6 @@ class Bridge:
     ) -> None:
         if after is not None:
             await asyncio.wait([after])  # the previous signal to this workflow goes first
-        argument: dict[str, Any] = message.model_dump(mode="json", exclude_none=True)
         backoff = 0.2
         while True:
             try:
@@ -189,11 +271,11 @@ class Bridge:
     async def _dead_letter(
         self, route: BridgeRoute, subscription: Subscription, receipt: Receipt, error: str
     ) -> None:
-        logger.warning("dead-lettering a message of %s: %s", route.topic, error)
+        logger.warning("dead-lettering a record of %s: %s", route.topic, error)
         try:
             await subscription.dead_letter(receipt, error, 1)
         except MessageBusError:
-            logger.exception("could not dead-letter a message of %s", route.topic)
+            logger.exception("could not dead-letter a record of %s", route.topic)
             raise
         self.dead_lettered += 1
         bridge_signals_total.labels(topic=route.topic, status="dead_letter").inc()

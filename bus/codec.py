@@ -2,8 +2,10 @@
 
 The value is the message's JSON (``Message.model_dump_json``). The key keeps one
 conversation's messages in order on one partition: the recipient, else the sender. Headers
-repeat the id, type and priority so Kafka tools and dead-letter readers can see them without
-parsing; the value is authoritative.
+repeat the id, type, priority and correlation id, and each of ``Message.headers`` as
+``h.<name>`` (UTF-8), so Kafka tools, foreign consumers and dead-letter readers can see and
+filter on them without parsing. The value is authoritative: decoding reads only the value, and
+no record header overrides it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from orchestration.core.exceptions import DecodeError, MessageBusError
 
 __all__ = [
     "DEAD_LETTER_KEPT_BYTES",
+    "HEADER_PREFIX",
     "Headers",
     "dead_letter_value",
     "decode",
@@ -29,6 +32,8 @@ Headers = list[tuple[str, bytes]]
 
 DEAD_LETTER_KEPT_BYTES = 64 * 1024
 """How much of a too-large record's value its dead letter keeps (enough to identify it)."""
+HEADER_PREFIX = "h."
+"""``Message.headers["tenant"]`` travels as the Kafka record header ``h.tenant`` too."""
 
 
 _TYPE_HEADER = {kind: ("message_type", kind.value.encode()) for kind in MessageType}
@@ -40,12 +45,19 @@ def encode(message: Message) -> tuple[bytes, bytes, Headers]:
     """``(key, value, headers)`` of ``message``.
 
     Raises:
-        MessageBusError: the encoded message is larger than ``MAX_PAYLOAD_BYTES``.
+        MessageBusError: the encoded message, with the copies of its headers, is larger than
+            ``MAX_PAYLOAD_BYTES``.
     """
     value = _to_json(message, exclude_none=True)
-    if len(value) > MAX_PAYLOAD_BYTES:
+    size = len(value)
+    copied: Headers = []
+    if message.headers:
+        copied = [(HEADER_PREFIX + name, text.encode()) for name, text in message.headers.items()]
+        size += sum(len(name) + len(raw) for name, raw in copied)
+    if size > MAX_PAYLOAD_BYTES:
         raise MessageBusError(
-            f"message {message.message_id} is {len(value):,} bytes encoded, more than the "
+            f"message {message.message_id} is {size:,} bytes encoded"
+            f"{' with the copies of its headers' if copied else ''}, more than the "
             f"{MAX_PAYLOAD_BYTES:,} a Kafka record may hold: send a reference to the data instead"
         )
     key = (message.recipient_id or message.sender_id).encode()
@@ -56,6 +68,8 @@ def encode(message: Message) -> tuple[bytes, bytes, Headers]:
     ]
     if message.correlation_id:
         headers.append(("correlation_id", message.correlation_id.encode()))
+    if copied:
+        headers += copied
     return key, value, headers
 
 

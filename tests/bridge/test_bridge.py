@@ -16,7 +16,8 @@ from temporalio.client import Client
 from temporalio.worker import Replayer, Worker
 
 from bus.bridge import Bridge
-from bus.bridge_config import BridgeConfig, BridgeRoute, render_workflow_id
+from bus.bridge_config import BridgeConfig, BridgeRoute
+from bus.bridge_templates import render_workflow_id
 from bus.message import Message
 from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState

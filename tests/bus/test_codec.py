@@ -31,7 +31,9 @@ def test_a_message_survives_the_round_trip() -> None:
         "message_type": b"request",
         "priority": b"1",
         "correlation_id": b"conv-7",
+        "h.tenant": b"acme",  # Message.headers, for consumers that do not parse the value
     }
+    assert [name for name, _ in headers][-1] == "h.tenant"  # ours first, then the copies
     assert "recipient_id" in json.loads(value)
     assert "causation_id" not in json.loads(value)  # None fields stay off the wire
 
@@ -74,6 +76,24 @@ def test_an_oversize_message_is_rejected_before_it_is_sent() -> None:
     with pytest.raises(MessageBusError, match="send a reference to the data instead") as info:
         encode(sized(room + 1))
     assert "message m1 is 1,000,001 bytes" in str(info.value)
+
+
+def test_the_copies_of_the_headers_count_toward_the_size_limit() -> None:
+    def sized(blob: int) -> Message:
+        return Message(
+            sender_id="a",
+            message_id="m1",
+            created_at=1.0,
+            payload={"b": "x" * blob},
+            headers={"t": "y" * 100},
+        )
+
+    copies = len("h.t") + 100  # the header again, as a record header
+    room = MAX_PAYLOAD_BYTES - len(encode(sized(0))[1]) - copies
+    encode(sized(room))  # exactly the limit, the copies included, is fine
+    assert len(sized(room + 1).model_dump_json(exclude_none=True)) < MAX_PAYLOAD_BYTES
+    with pytest.raises(MessageBusError, match="1,000,001 bytes encoded with the copies of its"):
+        encode(sized(room + 1))
 
 
 def test_dead_letter_headers_keep_the_original_and_replace_old_reasons() -> None:
