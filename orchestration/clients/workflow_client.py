@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar, TypeVar
@@ -53,13 +54,23 @@ class WorkflowClient:
             raise self.error(f"{type(self).__name__} is not initialized: await initialize() first")
         return self._client
 
-    async def unpolled_agents(self, agents: Iterable[AgentRef]) -> list[tuple[str, str, str]]:
+    async def unpolled_agents(
+        self, agents: Iterable[AgentRef], *, grace_s: float = 2.0
+    ) -> list[tuple[str, str, str]]:
         """``(field, agent_id, task queue)`` of each agent whose task queue no worker polls
-        now (empty when the server cannot tell, as the time-skipping test server)."""
+        (empty when the server cannot tell, as the time-skipping test server).
+
+        A worker shows as a poller once its first poll reached Temporal: queues without one
+        are asked again for up to ``grace_s`` seconds, so agents started a moment ago count.
+        """
         named = [
             (field, agent, task_queue_for(agent, endpoint)) for field, agent, endpoint in agents
         ]
+        deadline = asyncio.get_running_loop().time() + grace_s
         missing = set(await unpolled_queues(self.client, [queue for _, _, queue in named]))
+        while missing and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+            missing = set(await unpolled_queues(self.client, missing))
         return [(field, agent, queue) for field, agent, queue in named if queue in missing]
 
     async def _warn_unpolled(self, what: str, agents: Iterable[AgentRef]) -> None:
