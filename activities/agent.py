@@ -188,14 +188,21 @@ class Agent:
                     non_retryable=True,
                 ) from None
         started = time.monotonic()
+        # An error the agent raised on purpose and that retrying cannot change (a rejected
+        # record, a business rule) is the agent doing its job, not a failure of the agent:
+        # only other errors count towards the error_rate its heartbeats report.
         failed = True
         try:
             output = await handler(data, ctx)
             failed = False
         except OrchestrationError as exc:
+            failed = exc.retriable
             raise ApplicationError(
                 str(exc), type=type(exc).__name__, non_retryable=not exc.retriable
             ) from exc
+        except ApplicationError as exc:
+            failed = not exc.non_retryable
+            raise
         finally:
             self.stats.record((time.monotonic() - started) * 1000, failed=failed)
         if isinstance(output, pydantic.BaseModel):

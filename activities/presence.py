@@ -25,6 +25,7 @@ __all__ = ["ActionStats", "AgentPresence"]
 log = logging.getLogger(__name__)
 
 _FIRST_RETRY_S = 1.0
+_DEREGISTER_TIMEOUT_S = 3.0
 
 
 @dataclass
@@ -83,13 +84,24 @@ class AgentPresence:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        """Stop heartbeating. The agent stays registered: replicas may share its id, and
-        the registry's health lifecycle marks a silent agent INACTIVE, then removes it."""
+        """Stop heartbeating and deregister: a stopped agent is not listed as if it were
+        merely slow. A replica sharing its id registers again at its next heartbeat (it is
+        told the id is unknown); an agent that is killed instead goes DEGRADED, INACTIVE,
+        then away, as the registry's health lifecycle says."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._registry is not None:
-            await self._registry.close()
+            try:
+                if self.registered.is_set():
+                    # Bounded: stopping must not wait for an unreachable registry.
+                    async with asyncio.timeout(_DEREGISTER_TIMEOUT_S):
+                        await self._registry.deregister(self.agent_id)
+                    log.info("agent %s deregistered: it stopped", self.agent_id)
+            except (OrchestrationError, OSError, TimeoutError) as exc:
+                log.warning("agent %s could not deregister as it stopped: %s", self.agent_id, exc)
+            finally:
+                await self._registry.close()
 
     @property
     def agent_id(self) -> str:

@@ -2,7 +2,8 @@
 
 ``python -m examples.swarm.agents --first 0 --count 25`` runs agents
 ``emissions-000`` .. ``emissions-024`` (each a Temporal worker on its own task queue) until
-SIGINT/SIGTERM. Every agent has the action ``calculate_emissions`` (one partition's suppliers
+SIGINT/SIGTERM, registered with the registry while they run (``ORCH_AGENT_REGISTER``). Every
+agent has the action ``calculate_emissions`` (one partition's suppliers
 -> their emissions, a decimal string in kg CO2e); the first also has ``list_partitions``, the
 swarm's source (one descriptor per partition: 100 suppliers of one region).
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from activities.agent import Agent
 from activities.context import ActionContext
+from activities.presence import AgentPresence
 from examples.swarm.suppliers import (
     SUPPLIERS_PER_PARTITION,
     partition_emissions,
@@ -80,7 +82,8 @@ def make_agents(first: int, count: int, *, prefix: str = "emissions") -> list[Ag
 
 
 async def _run(first: int, count: int, prefix: str) -> None:
-    client = await connect(get_settings())
+    settings = get_settings()
+    client = await connect(settings)
     async with contextlib.AsyncExitStack() as stack:
         for agent in make_agents(first, count, prefix=prefix):
             await stack.enter_async_context(
@@ -88,6 +91,10 @@ async def _run(first: int, count: int, prefix: str) -> None:
                     client, max_concurrent_activities=4, max_concurrent_activity_task_polls=1
                 )
             )
+            if settings.agent_register:  # listed by `orchestration agents list`, as agents are
+                await stack.enter_async_context(
+                    AgentPresence(agent.descriptor, agent.stats, settings)
+                )
         print(f"ready: {count} agents {prefix}-{first:03d}..{prefix}-{first + count - 1:03d}",
               flush=True)  # fmt: skip
         await wait_for_stop_signal()

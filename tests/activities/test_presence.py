@@ -6,12 +6,14 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.agent import Agent
 from activities.context import ActionContext
 from activities.presence import ActionStats, AgentPresence
-from orchestration.core.exceptions import AgentNotFoundError
+from orchestration.core.exceptions import AgentError, AgentNotFoundError
 from orchestration.core.settings import Settings
 from orchestration.testing.ports import free_port
 from registry.models import AgentDescriptor
@@ -103,3 +105,39 @@ async def test_agent_run_registers_the_agent_by_default(
             listed = [a.descriptor.agent_id for a in await registry.list_agents()]
     assert record["descriptor"]["agent_id"] == agent.agent_id  # type: ignore[index]
     assert quiet.agent_id not in listed
+
+
+async def test_a_stopped_agent_deregisters_and_a_replica_registers_again(
+    tmp_path: Path, unique: str
+) -> None:
+    port = free_port()
+    settings = settings_for(tmp_path, port, heartbeat_interval_s=0.2)
+    descriptor = AgentDescriptor(agent_id=f"replicated-{unique}", agent_type="Calc")
+    async with serving(settings, handle_signals=False):
+        url = settings.registry.service_url
+        async with AgentPresence(descriptor, ActionStats(), settings) as replica:
+            async with AgentPresence(descriptor, ActionStats(), settings) as stopping:
+                await asyncio.wait_for(stopping.registered.wait(), DEADLINE_S)
+                await asyncio.wait_for(replica.registered.wait(), DEADLINE_S)
+            # The stopped one deregistered; the one still running is told at its next
+            # heartbeat and registers again.
+            await agent_record(url, descriptor.agent_id)
+        async with RemoteAgentRegistry(url) as registry:
+            listed = [a.descriptor.agent_id for a in await registry.list_agents()]
+    assert descriptor.agent_id not in listed  # both stopped: nothing left behind
+
+
+async def test_a_business_rejection_is_not_an_error_of_the_agent() -> None:
+    agent = Agent(AgentDescriptor(agent_id="validator", agent_type="Validator"))
+
+    @agent.action("validate")
+    async def validate(data: dict[str, int], ctx: ActionContext) -> None:
+        if data["quantity"] < 0:
+            raise AgentError("quantity is negative", retriable=False)  # the agent's answer
+        raise AgentError("the reference database is down", retriable=True)  # its failure
+
+    ctx = ActionContext("validator", "validate", "key", None, 1)
+    for quantity in (-1, 5):
+        with pytest.raises(ApplicationError):
+            await agent.invoke("validate", {"quantity": quantity}, ctx)
+    assert (agent.stats.calls, agent.stats.failures) == (2, 1)
