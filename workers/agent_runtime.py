@@ -35,7 +35,20 @@ def load_agent(spec: str) -> Agent:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise AgentError(f"cannot import {module_name!r} for agent {spec!r}: {exc}") from exc
-    found = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        agents = sorted(
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, Agent)
+            or (
+                isinstance(value, list | tuple)
+                and value
+                and all(isinstance(a, Agent) for a in value)
+            )
+        )
+        there = f"its agents: {', '.join(agents)}" if agents else "it defines no Agent"
+        raise AgentError(f"module {module_name!r} has no attribute {attribute!r} ({there})")
+    found = getattr(module, attribute)
     if not isinstance(found, Agent):
         raise AgentError(f"{spec!r} is {type(found).__name__}, not an orchestration Agent")
     return found

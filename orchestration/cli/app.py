@@ -16,6 +16,7 @@ from orchestration.cli.common import (
     err,
     fail,
     load_settings,
+    options,
     run_async,
     setup_logging,
 )
@@ -31,6 +32,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Errors also show the underlying library's words.")
+    ] = False,
+) -> None:
+    options.verbose = verbose
+
+
 app.add_typer(groups.db_app, name="db")
 app.add_typer(groups.registry_app, name="registry")
 app.add_typer(groups.swarm_app, name="swarm")

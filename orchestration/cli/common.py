@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.core import logs
-from orchestration.core.exceptions import ConfigurationError, OrchestrationError
+from orchestration.core.exceptions import ConfigurationError, OrchestrationError, StackError
 from orchestration.core.settings import Settings, get_settings
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "fail",
     "fitted_table",
     "load_settings",
+    "options",
     "out",
     "run_async",
     "setup_logging",
@@ -70,9 +71,24 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ConfigurationError as exc:
-        fail(str(exc), EXIT_CONFIG)
+        fail(_with_detail(exc), EXIT_CONFIG)
     except OrchestrationError as exc:
-        fail(str(exc))
+        fail(_with_detail(exc))
+
+
+class _Options:
+    verbose = False
+    """``orchestration --verbose``: errors also show what the library underneath said."""
+
+
+options = _Options()
+
+
+def _with_detail(error: OrchestrationError) -> str:
+    detail = error.detail if isinstance(error, StackError) else None
+    if options.verbose and detail:
+        return f"{error}\n  detail: {detail}"
+    return str(error)
 
 
 def setup_logging(settings: Settings) -> None:
@@ -81,7 +97,7 @@ def setup_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logs.install()
+    logs.install(settings.log_level)
 
 
 @dataclass

@@ -120,11 +120,18 @@ async def start(
                 "pass --no-check to start anyway (the step then fails after "
                 f"ORCH_SAGA_STEP_START_TIMEOUT_MS, {settings.saga.step_start_timeout_ms // 1000} s)"
             )
+    existing = await sagas.exists(transaction.transaction_id)
     handle = await sagas.start(transaction, initial_data, check_agents=False)
-    console.print(
-        f"saga [bold]{transaction.transaction_id}[/] ({transaction.name}) started, "
-        f"{len(transaction.steps)} steps"
-    )
+    if existing:
+        console.print(
+            f"saga [bold]{transaction.transaction_id}[/] already exists: following it, not "
+            "starting it again (a transaction id runs once)"
+        )
+    else:
+        console.print(
+            f"saga [bold]{transaction.transaction_id}[/] ({transaction.name}) started, "
+            f"{len(transaction.steps)} steps"
+        )
     console.print(f"Web UI: {settings.temporal.web_ui(handle.id)}", soft_wrap=True)
     if not wait:
         return None

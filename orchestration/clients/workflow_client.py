@@ -86,6 +86,17 @@ class WorkflowClient:
                 field,
             )
 
+    async def exists(self, workflow_id: str) -> bool:
+        """True when a run with this id exists (running or ended): starting it again
+        attaches to that run."""
+        try:
+            await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
     async def _describe(
         self, handle: WorkflowHandle[Any, Any], missing: str
     ) -> WorkflowExecutionDescription:

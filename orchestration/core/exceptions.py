@@ -15,8 +15,8 @@ import path)::
     │   └── TemplateError                   a message lacks a workflow id template's field
     ├── OrchestrationTimeoutError (asyncio.TimeoutError)   .timeout_ms
     │   └── RequestTimeoutError (MessageBusError)
-    ├── StackError
-    │   └── PortInUseError                  .port, .setting
+    ├── StackError                          .detail (for --verbose)
+    │   └── PortInUseError (ConfigurationError)   .port, .setting, .busy
     ├── AgentError                          .agent_id
     ├── MessageBusError
     │   ├── RequestFailedError              .reply: the agent's ERROR message
@@ -147,24 +147,58 @@ class OrchestrationTimeoutError(OrchestrationError, asyncio.TimeoutError):
 
 
 class StackError(OrchestrationError):
-    """The embedded stack could not start, or one of its parts died."""
-
-
-class PortInUseError(StackError):
-    """A port the embedded stack needs is already taken.
+    """The embedded stack could not start, one of its parts died, or a server of it (Temporal)
+    cannot be reached.
 
     Attributes:
-        port: the port number.
-        setting: the environment variable that moves it.
+        detail: the underlying error as its library said it, for ``--verbose`` (the message
+            says it in one human line).
     """
 
-    def __init__(self, port: int, setting: str, *, part: str) -> None:
-        super().__init__(
-            f"port {port} needed by {part} is already in use: set {setting} to a free port "
-            f"or stop the process listening on {port}"
-        )
+    def __init__(
+        self, message: str, *, retriable: bool | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(message, retriable=retriable)
+        self._detail = detail
+
+    @property
+    def detail(self) -> str | None:
+        return self._detail
+
+
+class PortInUseError(StackError, ConfigurationError):
+    """Ports a server needs are already taken (a configuration problem: exit code 2).
+
+    Attributes:
+        port: the (first) port number.
+        setting: the environment variable that moves it.
+        busy: every taken port as ``(port, setting, part)``, the first one included.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        setting: str,
+        *,
+        part: str,
+        also: Sequence[tuple[int, str, str]] = (),
+    ) -> None:
+        busy = ((port, setting, part), *also)
+        if not also:
+            message = (
+                f"port {port} needed by {part} is already in use: set {setting} to a free port "
+                f"or stop the process listening on {port}"
+            )
+        else:
+            listed = ", ".join(f"{p} ({what}, {name})" for p, name, what in busy)
+            message = (
+                f"{len(busy)} ports the stack needs are already in use: {listed}; set each "
+                "setting to a free port or stop the processes listening there"
+            )
+        ConfigurationError.__init__(self, message, setting=setting)
+        self._detail = None
         self._port = port
-        self._setting = setting
+        self._busy = busy
 
     @property
     def port(self) -> int:
@@ -172,7 +206,11 @@ class PortInUseError(StackError):
 
     @property
     def setting(self) -> str:
-        return self._setting
+        return self._busy[0][1]
+
+    @property
+    def busy(self) -> tuple[tuple[int, str, str], ...]:
+        return self._busy
 
 
 class AgentError(OrchestrationError):

@@ -1,4 +1,5 @@
-"""Logs that explain: an expected failure is one line, an unexpected one keeps its traceback.
+"""Logs that explain: an expected failure is one line, an unexpected one keeps its traceback,
+and libraries' routine chatter stays out of INFO.
 
 The Temporal SDK logs every failed activity with its traceback. When an agent action fails
 on purpose (invalid input, or an ``OrchestrationError`` with ``retriable=False``, both
@@ -13,7 +14,12 @@ import logging
 
 from temporalio.exceptions import ApplicationError
 
-__all__ = ["ExpectedFailureFilter", "install"]
+__all__ = ["QUIETED", "ExpectedFailureFilter", "install"]
+
+QUIETED = ("alembic", "httpx", "httpcore")
+"""Loggers kept at WARNING unless the level is DEBUG: Alembic's plugin set-up lines on every
+start (our own logs say which migrations ran) and one httpx line per registry request (a
+heartbeat of every agent, every interval)."""
 
 
 class ExpectedFailureFilter(logging.Filter):
@@ -30,8 +36,12 @@ class ExpectedFailureFilter(logging.Filter):
         return True
 
 
-def install() -> None:
-    """Filter the SDK's activity logger (idempotent)."""
+def install(level: str = "INFO") -> None:
+    """Filter the SDK's activity logger, and quiet :data:`QUIETED` unless ``level`` is
+    DEBUG (idempotent)."""
     logger = logging.getLogger("temporalio.activity")
     if not any(isinstance(f, ExpectedFailureFilter) for f in logger.filters):
         logger.addFilter(ExpectedFailureFilter())
+    if level != "DEBUG":
+        for name in QUIETED:
+            logging.getLogger(name).setLevel(logging.WARNING)

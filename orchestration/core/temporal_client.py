@@ -90,9 +90,26 @@ async def connect(
     except (TimeoutError, RuntimeError, OSError) as exc:
         raise StackError(
             f"cannot reach Temporal at {address} (ORCH_TEMPORAL_ADDRESS): "
-            f"{type(exc).__name__}: {exc or 'no answer'}; is `orchestration up` running?",
+            f"{_why_unreachable(exc, timeout_s)}; is `orchestration up` running?",
             retriable=True,
+            detail=f"{type(exc).__name__}: {exc}",
         ) from exc
+
+
+def _why_unreachable(error: BaseException, timeout_s: float) -> str:
+    """The connect error in a few words (the SDK's Rust core says it in a nested repr)."""
+    text = str(error)
+    if isinstance(error, TimeoutError) or not text:
+        return f"no answer within {timeout_s:g} s"
+    if "Connection refused" in text:
+        return "connection refused (nothing listens on that port)"
+    if "dns error" in text or "failed to lookup address" in text:
+        return "the host name does not resolve"
+    if "Unimplemented" in text or "HTTP status code" in text:
+        return "something answered there, but it is not a Temporal frontend"
+    if "timed out" in text.lower():
+        return "the connection timed out"
+    return text.splitlines()[0][:200]
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from orchestration.core.exceptions import ConfigurationError, PortInUseError
 
-__all__ = ["PortNeed", "check_ports", "ensure_free"]
+__all__ = ["PortNeed", "check_ports", "in_use"]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def _bind_addresses(host: str, port: int) -> list[tuple[socket.AddressFamily, tu
     return seen
 
 
-def ensure_free(need: PortNeed) -> None:
-    """Raise :class:`PortInUseError` if something already listens on ``need``'s port.
+def in_use(need: PortNeed) -> bool:
+    """True when something already listens on ``need``'s port.
 
     The probe binds with ``SO_REUSEADDR``, like the servers do, so connections of an earlier
     run lingering in TIME_WAIT do not count as "in use" while a listener does.
@@ -58,19 +58,21 @@ def ensure_free(need: PortNeed) -> None:
                 probe.bind(address)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise PortInUseError(need.port, need.setting, part=need.part) from exc
+                    return True
                 # e.g. ::1 on a machine without IPv6: the server cannot use it either.
                 log.debug("skipping %s for %s: %s", address, need.part, exc)
+    return False
 
 
 def check_ports(needs: Iterable[PortNeed]) -> None:
-    """Check that the ports are distinct and free.
+    """Check that the ports are distinct and free, every one before saying which are not.
 
     Raises:
         ConfigurationError: two parts are configured on the same port.
-        PortInUseError: a port is taken; the message names the setting that moves it.
+        PortInUseError: ports are taken; the message lists each with the setting that moves it.
     """
     by_port: dict[int, PortNeed] = {}
+    busy: list[PortNeed] = []
     for need in needs:
         other = by_port.setdefault(need.port, need)
         if other is not need:
@@ -79,5 +81,15 @@ def check_ports(needs: Iterable[PortNeed]) -> None:
                 f"configured on port {need.port}: move one of them",
                 setting=need.setting,
             )
-        ensure_free(need)
-        log.debug("port %d for %s is free", need.port, need.part)
+        if in_use(need):
+            busy.append(need)
+        else:
+            log.debug("port %d for %s is free", need.port, need.part)
+    if busy:
+        first, *rest = busy
+        raise PortInUseError(
+            first.port,
+            first.setting,
+            part=first.part,
+            also=[(n.port, n.setting, n.part) for n in rest],
+        )

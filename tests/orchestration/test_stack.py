@@ -508,3 +508,26 @@ async def test_a_running_stack_serves_every_seed_metric(tmp_path: Path, unique: 
     statuses = {s.labels["status"] for s in families["saga_executions"]}
     assert "COMPENSATED" in statuses or "compensated" in statuses, statuses
     assert any(name.startswith("temporal_") for name in sdk), sorted(sdk)[:20]
+
+
+def test_every_taken_port_is_named_at_once_and_exits_as_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    config = UpConfig.fresh(tmp_path)
+    with socket.socket() as kafka, socket.socket() as temporal:
+        for squatter, port in ((kafka, config.kafka_port), (temporal, config.temporal_port)):
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "up"],
+            env=config.env(), cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr  # a configuration problem, as the README says
+    assert len(lines) == 1, result.stderr
+    assert "2 ports the stack needs are already in use" in lines[0]
+    for port, setting in (
+        (config.kafka_port, "ORCH_KAFKA_BOOTSTRAP_SERVERS"),
+        (config.temporal_port, "ORCH_TEMPORAL_ADDRESS"),
+    ):
+        assert f"{port} (" in lines[0] and setting in lines[0], lines[0]

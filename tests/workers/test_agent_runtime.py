@@ -19,7 +19,8 @@ def test_a_list_attribute_and_single_agents_load_together() -> None:
     ("specs", "message"),
     [
         (["examples.hello_agent:agent", "examples.hello_agent:agent"], "named more than once"),
-        (["examples.hello_agent:nothing"], "not an orchestration Agent"),
+        (["examples.hello_agent:nothing"], r"has no attribute 'nothing' \(its agents: agent\)"),
+        (["examples.hello_agent:__name__"], "is str, not an orchestration Agent"),
         (["examples.csrd.agents:__all__"], "not only Agents"),
         (["no_such_module:agent"], "cannot import 'no_such_module'"),
     ],
@@ -32,4 +33,5 @@ def test_bad_specs_are_refused(specs: list[str], message: str) -> None:
 async def test_the_cli_exits_2_with_one_line_for_a_bad_spec() -> None:
     result = await orchestration("agent", "examples.hello_agent:nothing")
     assert result.code == 2
-    assert result.stderr.count("\n") == 1 and "not an orchestration Agent" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "module 'examples.hello_agent' has no attribute 'nothing'" in result.stderr

@@ -40,6 +40,7 @@ async def test_saga_start_status_and_list_exit_by_how_the_saga_ended(
         for agent in ALL_AGENTS:
             await workers.enter_async_context(agent.worker(client))
         completed = await orchestration("saga", "start", str(CSRD_INPUT), "--id", ok, env=env)
+        again = await orchestration("saga", "start", str(CSRD_INPUT), "--id", ok, env=env)
         compensated = await orchestration(
             "saga", "start", str(CSRD_INPUT), "--id", bad, "--data", invalid, env=env
         )
@@ -62,6 +63,8 @@ async def test_saga_start_status_and_list_exit_by_how_the_saga_ended(
     assert completed.code == 0, completed.stderr
     assert "COMPLETED" in completed.stdout and all(step in completed.stdout for step in STEPS)
     assert f"/namespaces/default/workflows/{ok}" in completed.stderr  # the Web UI link
+    assert again.code == 0 and f"saga {ok} already exists: following it" in again.stderr
+    assert "started" not in again.stderr  # it was not started twice, and does not say so
     assert compensated.code == 1, compensated.stderr
     assert "COMPENSATED" in compensated.stdout and "compensated: collect_data" in compensated.stdout
     execution = json.loads(status.stdout)

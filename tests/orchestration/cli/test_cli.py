@@ -67,4 +67,26 @@ def test_an_unknown_agent_spec_is_one_line() -> None:
 def test_the_worker_says_where_it_could_not_reach_temporal() -> None:
     address = f"127.0.0.1:{free_port()}"
     result = orchestration("worker", env={"ORCH_TEMPORAL_ADDRESS": address})
-    assert_one_line_error(result, 1, address, "ORCH_TEMPORAL_ADDRESS")
+    assert_one_line_error(result, 1, address, "ORCH_TEMPORAL_ADDRESS", "connection refused")
+    assert "tonic" not in result.stderr  # one human line; the SDK's words under --verbose
+
+
+def test_verbose_adds_what_the_library_said() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    result = orchestration("--verbose", "worker", env={"ORCH_TEMPORAL_ADDRESS": address})
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 2, result.stderr
+    assert lines[0].startswith("error: cannot reach Temporal") and "connection refused" in lines[0]
+    assert lines[1].startswith("  detail: RuntimeError: Failed client connect")
+
+
+def test_routine_library_logs_stay_out_of_info(tmp_path: Path) -> None:
+    task = tmp_path / "task.json"
+    task.write_text(Path("examples/inputs/swarm_emissions.json").read_text())
+    env = {"ORCH_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "ORCH_STATE_DIR": str(tmp_path)}
+    quiet = orchestration("swarm", "deploy", str(task), env=env)
+    loud = orchestration("swarm", "deploy", str(task), env={**env, "ORCH_LOG_LEVEL": "DEBUG"})
+    assert quiet.returncode == 1  # nothing to deploy to: the point is what was logged
+    assert "alembic" not in quiet.stderr, quiet.stderr
+    assert "cannot reach Temporal" in quiet.stderr
+    assert "alembic.runtime.plugins" in loud.stderr  # still there when asked for

@@ -41,3 +41,16 @@ def test_install_is_idempotent() -> None:
     log_filters.install()
     filters = logging.getLogger("temporalio.activity").filters
     assert sum(isinstance(f, log_filters.ExpectedFailureFilter) for f in filters) == 1
+
+
+def test_install_keeps_library_chatter_out_of_info_unless_debugging() -> None:
+    try:
+        log_filters.install("INFO")
+        assert logging.getLogger("httpx").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("alembic.runtime.plugins").getEffectiveLevel() == logging.WARNING
+        logging.getLogger("httpx").setLevel(logging.NOTSET)
+        log_filters.install("DEBUG")
+        assert logging.getLogger("httpx").level == logging.NOTSET  # DEBUG shows everything
+    finally:
+        for name in log_filters.QUIETED:
+            logging.getLogger(name).setLevel(logging.NOTSET)
