@@ -40,18 +40,29 @@ from temporalio.worker import Worker
 from activities.context import ActionContext
 from activities.presence import ActionStats, AgentPresence
 from activities.swarm_batch import swarm_batch_activity
+from bus import metrics as bus_metrics
 from orchestration.core.exceptions import AgentError, OrchestrationError
 from orchestration.core.lifecycle import wait_for_stop_signal
-from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.metrics import (
+    AGENT_FAMILIES,
+    sdk_runtime,
+    serve_metrics,
+)
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.temporal_client import connect
 from orchestration.core.validation import describe
 from registry.models import AgentDescriptor
+from registry.routing import metrics as routing_metrics
 from workflows.models import ActionRequest
 
 __all__ = ["ActionHandler", "Agent"]
 
 log = logging.getLogger(__name__)
+
+DECLARED = (bus_metrics, routing_metrics)
+"""The metric modules behind ``AGENT_FAMILIES``, imported so that an agent's ``/metrics``
+declares their families before the agent first publishes or scatters (a dashboard's panel
+shows "no data yet", not "no such metric")."""
 
 ActionHandler = Callable[[Any, ActionContext], Awaitable[Any]]
 H = TypeVar("H", bound=ActionHandler)
@@ -153,6 +164,7 @@ class Agent:
                 settings.metrics_host,
                 setting="ORCH_AGENT_METRICS_PORT",
                 what=f"agent {self.agent_id}",
+                families=AGENT_FAMILIES,
             )
         client = client or await connect(settings, runtime=sdk_runtime(settings))
         presence = AgentPresence(self.descriptor, self.stats, settings) if register else None

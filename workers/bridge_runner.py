@@ -10,7 +10,11 @@ from bus.bridge_config import BridgeConfig
 from bus.message_bus import MessageBus
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.lifecycle import cancel_and_wait, wait_for_stop_signal
-from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.metrics import (
+    BRIDGE_FAMILIES,
+    sdk_runtime,
+    serve_metrics,
+)
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect
 
@@ -40,6 +44,7 @@ async def run_bridge(settings: Settings) -> None:
             settings.metrics_host,
             setting="ORCH_BRIDGE_METRICS_PORT",
             what="bridge",
+            families=BRIDGE_FAMILIES,
         )
         bridge = Bridge(config, client, bus)
         task = asyncio.create_task(bridge.run(), name="bridge")

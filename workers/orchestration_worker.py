@@ -19,7 +19,11 @@ from temporalio.worker import Worker
 from activities.transforms import run_transform
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.lifecycle import wait_for_stop_signal
-from orchestration.core.metrics import sdk_runtime, serve_metrics
+from orchestration.core.metrics import (
+    WORKER_FAMILIES,
+    sdk_runtime,
+    serve_metrics,
+)
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect, ensure_search_attributes
 from workflows.agent_task import AgentTaskWorkflow
@@ -127,7 +131,11 @@ async def run_worker(settings: Settings) -> None:
             exc,
         )
     metrics = serve_metrics(
-        settings.metrics_port, settings.metrics_host, setting="ORCH_METRICS_PORT", what="worker"
+        settings.metrics_port,
+        settings.metrics_host,
+        setting="ORCH_METRICS_PORT",
+        what="worker",
+        families=WORKER_FAMILIES,
     )
     async with build_worker(client, settings):
         log.info(

@@ -13,15 +13,28 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.network import url_host
 from orchestration.core.settings import Settings
 
-__all__ = ["MS_BUCKETS", "sdk_runtime", "serve_metrics"]
+__all__ = [
+    "AGENT_FAMILIES",
+    "BRIDGE_FAMILIES",
+    "BUS_FAMILIES",
+    "MS_BUCKETS",
+    "REGISTRY_FAMILIES",
+    "WORKER_FAMILIES",
+    "families_registry",
+    "sdk_runtime",
+    "serve_metrics",
+]
 
 MS_BUCKETS = (
     1,
@@ -44,7 +57,41 @@ MS_BUCKETS = (
 )
 """Bucket bounds, in milliseconds, of every ``*_ms`` histogram: 1 ms to 30 minutes."""
 
+WORKER_FAMILIES = ("saga_", "pipeline_", "swarm_")
+"""What the orchestration worker updates: the workflows' metrics."""
+REGISTRY_FAMILIES = ("registry_", "routing_")
+"""What the registry service updates (``message_bus_`` too when it ingests Kafka heartbeats)."""
+BUS_FAMILIES = ("message_bus_",)
+"""What a process with a :class:`~bus.message_bus.MessageBus` updates."""
+BRIDGE_FAMILIES = ("bridge_", *BUS_FAMILIES)
+"""What the bridge updates."""
+AGENT_FAMILIES = (*BUS_FAMILIES, "scatter_gather_")
+"""What an agent process may update: the bus when it serves or calls over Kafka."""
+_PLATFORM = ("process_", "python_")
+"""The client library's own collectors (memory, CPU, GC), served by every process."""
+
 log = logging.getLogger(__name__)
+
+
+class _Families(Collector):
+    """The families of the default registry whose names start with one of ``prefixes``:
+    a process serves the metrics it updates, not every module it happens to import."""
+
+    def __init__(self, prefixes: Sequence[str]) -> None:
+        self._prefixes = (*prefixes, *_PLATFORM)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in REGISTRY.collect():
+            if family.name.startswith(self._prefixes):
+                yield family
+
+
+def families_registry(prefixes: Sequence[str]) -> CollectorRegistry:
+    """A registry serving only the families named by ``prefixes`` (and the platform's)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(prefixes))
+    return registry
+
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
@@ -52,8 +99,9 @@ _runtime_address: str | None = None
 _served: dict[tuple[str, int], str] = {}
 
 
-def serve_metrics(port: int, host: str, *, setting: str, what: str) -> str:
-    """Serve this process's ``/metrics`` on ``host:port``; return its URL.
+def serve_metrics(port: int, host: str, *, setting: str, what: str, families: Sequence[str]) -> str:
+    """Serve this process's ``/metrics`` on ``host:port``: the families whose names start
+    with one of ``families`` (what it updates) and the platform's; return its URL.
 
     Idempotent per address: a second agent of the same process shares the endpoint.
 
@@ -65,7 +113,7 @@ def serve_metrics(port: int, host: str, *, setting: str, what: str) -> str:
         if (host, port) in _served:
             return _served[host, port]
         try:
-            start_http_server(port, addr=host)
+            start_http_server(port, addr=host, registry=families_registry(families))
         except OSError as exc:
             reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc}"
             raise ConfigurationError(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -47,6 +47,7 @@ from orchestration.core.exceptions import (
     RoutingError,
     ValidationError,
 )
+from orchestration.core.metrics import BUS_FAMILIES, REGISTRY_FAMILIES, families_registry
 from orchestration.core.settings import Settings
 from registry.discovery import DiscoveryQuery
 from registry.health.policy import HealthPolicy
@@ -120,7 +121,9 @@ def _add_health_route(app: FastAPI, registry: LocalAgentRegistry) -> None:
         return HealthBody()  # pragma: no cover - the probe id cannot be registered
 
 
-def _add_metrics_route(app: FastAPI, secured: list[Any]) -> None:
+def _add_metrics_route(app: FastAPI, secured: list[Any], families: Sequence[str]) -> None:
+    served = families_registry(families)
+
     @app.get(
         "/metrics",
         response_class=PlainTextResponse,
@@ -129,7 +132,7 @@ def _add_metrics_route(app: FastAPI, secured: list[Any]) -> None:
         summary="Prometheus metrics of this process (registry_*, routing_*)",
     )
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(generate_latest(served), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_agent_routes(
@@ -276,6 +279,7 @@ def create_app(
     *,
     token: str | None,
     lifespan: Lifespan | None = None,
+    metric_families: Sequence[str] = REGISTRY_FAMILIES,
 ) -> FastAPI:
     """The service over an initialized registry and router, which the caller owns.
 
@@ -284,6 +288,8 @@ def create_app(
         router: the message router (rules, loads and decisions).
         token: the bearer token every endpoint but ``/health`` requires; None for none.
         lifespan: startup and shutdown of the application (see :func:`create_app_from_settings`).
+        metric_families: the metric name prefixes ``/metrics`` serves (what this process
+            updates), besides the platform's ``process_*`` and ``python_*``.
 
     Raises:
         ConfigurationError: the token is empty.
@@ -302,7 +308,7 @@ def create_app(
     _add_health_route(app, registry)
     _add_agent_routes(app, registry, router, secured)
     _add_routing_routes(app, router, secured)
-    _add_metrics_route(app, secured)
+    _add_metrics_route(app, secured, metric_families)
     if token:
         app.add_middleware(BearerAuthMiddleware, token=token)
     app.add_middleware(CatchAllMiddleware)  # outermost: the last added runs first
@@ -352,4 +358,5 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
             yield
 
     token = config.token.get_secret_value() if config.token is not None else None
-    return create_app(registry, router, token=token, lifespan=lifespan)
+    families = (*REGISTRY_FAMILIES, *BUS_FAMILIES) if config.kafka_heartbeats else REGISTRY_FAMILIES
+    return create_app(registry, router, token=token, lifespan=lifespan, metric_families=families)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,13 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from orchestration.core.connections import TemporalConfig
+from orchestration.core.metrics import (
+    AGENT_FAMILIES,
+    BRIDGE_FAMILIES,
+    BUS_FAMILIES,
+    REGISTRY_FAMILIES,
+    WORKER_FAMILIES,
+)
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import settings_env
@@ -311,16 +319,50 @@ nothing was published, no scatter-gather ran, and ``swarm_agents_total{swarm_id,
 only while its swarm runs (removed at the end, so ids do not pile up)."""
 
 
-def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, list[Sample]]:
-    """Metric family name -> samples of one /metrics endpoint (the exposition format parsed)."""
+PLATFORM = ("process_", "python_")
+"""The client library's collectors, which every endpoint serves."""
+SEED_NAME_FINDINGS = {
+    f"{family} metric names should not contain abbreviated units"
+    for name in SEED_METRICS
+    if name.endswith("_ms")
+    for family in (name, f"{name}_created")
+} | {'registry_agents_total non-counter metrics should not have "_total" suffix'}
+"""What ``promtool check metrics`` says of the quick reference's own names (``*_ms``, and
+the client library's ``*_ms_created``; a gauge named ``registry_agents_total``): the names
+users' dashboards already query, kept."""
+
+
+def scrape_text(text: str) -> dict[str, list[Sample]]:
+    """Metric family name -> samples of an exposition-format text."""
     from prometheus_client.parser import text_string_to_metric_families
 
+    return {family.name: list(family.samples) for family in text_string_to_metric_families(text)}
+
+
+def exposition(url: str, headers: dict[str, str] | None = None) -> str:
+    """The text one /metrics endpoint serves."""
     response = httpx.get(url, headers=headers, timeout=10)
     assert response.status_code == 200, f"{url}: {response.status_code} {response.text[:200]}"
-    return {
-        family.name: list(family.samples)
-        for family in text_string_to_metric_families(response.text)
-    }
+    return response.text
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, list[Sample]]:
+    """Metric family name -> samples of one /metrics endpoint (the exposition format parsed)."""
+    return scrape_text(exposition(url, headers))
+
+
+def promtool_findings(text: str) -> set[str]:
+    """What ``promtool check metrics`` (Prometheus's own linter) says of ``text``; an empty
+    set when it is not installed (``.ci/run`` installs it)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return set()
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    said = (checked.stdout + checked.stderr).decode()
+    assert checked.returncode in (0, 3), said  # 3: lint findings, anything else: it failed
+    return {line.strip() for line in said.splitlines() if line.strip()}
 
 
 async def poll_scrape(
@@ -345,10 +387,41 @@ def samples_of(families: dict[str, list[Sample]], metric: str) -> list[Sample] |
     return found if found is not None else families.get(metric.removesuffix("_total"))
 
 
+@contextlib.contextmanager
+def csrd_agents(config: UpConfig, metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`orchestration agent examples.csrd.agents:ALL_AGENTS` beside the stack, as the README
+    runs it, serving its /metrics on ``metrics_port``; stopped with SIGTERM at the end."""
+    log = config.workdir / "agents.log"
+    env = {key: value for key, value in config.env().items() if key not in config.extra_env}
+    env["ORCH_AGENT_METRICS_PORT"] = str(metrics_port)  # the stack's own ports stay its own
+    with log.open("wb") as out:
+        agents = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "agent", "examples.csrd.agents:ALL_AGENTS"],
+            env=env,
+            cwd=config.workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while log.read_text().count("polling task queue") < 4:
+            assert agents.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+        yield agents
+    finally:
+        agents.send_signal(signal.SIGTERM)
+        try:
+            agents.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            agents.kill()
+            agents.wait()
+
+
 async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None:
-    """A compensated saga, a swarm, registry calls, a routing decision and bridged messages."""
+    """A compensated saga, a swarm, registry calls, a routing decision and bridged messages;
+    the CSRD agents run beside the stack (:func:`csrd_agents`)."""
     from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
-    from examples.csrd.agents import ALL_AGENTS
     from examples.csrd.saga import csrd_transaction
     from examples.swarm.agents import make_agents
     from orchestration.clients.saga import SagaOrchestrator
@@ -361,10 +434,7 @@ async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None
     client = await connect(settings)
     stop = asyncio.Event()
     swarm_agents = make_agents(0, 2, prefix=f"metrics-{unique}")
-    runs = [
-        asyncio.create_task(a.run(settings, client=client, stop=stop))
-        for a in (*ALL_AGENTS, *swarm_agents)
-    ]
+    runs = [asyncio.create_task(a.run(settings, client=client, stop=stop)) for a in swarm_agents]
     try:
         saga = SagaOrchestrator(None, settings=settings, client=client)
         with pytest.raises(SagaError):
@@ -456,9 +526,8 @@ async def run_traffic(config: UpConfig, settings: Settings, unique: str) -> None
             await asyncio.sleep(0.2)
 
 
-@pytest.mark.usefixtures("csrd_workspace")  # the in-process CSRD agents' files and ledger
 async def test_a_running_stack_serves_every_seed_metric(tmp_path: Path, unique: str) -> None:
-    sdk_port, bridge_port = free_ports(2)
+    sdk_port, bridge_port, agent_port = free_ports(3)
     routes = tmp_path / "routes.yaml"
     routes.write_text(
         "routes:\n"
@@ -480,18 +549,28 @@ async def test_a_running_stack_serves_every_seed_metric(tmp_path: Path, unique: 
         temporal=TemporalConfig(address=config.temporal_address),
         kafka={"bootstrap_servers": [f"127.0.0.1:{config.kafka_port}"], "embedded": True},
     )
+    endpoints = {
+        f"http://127.0.0.1:{config.metrics_port}/metrics": WORKER_FAMILIES,
+        f"http://127.0.0.1:{config.registry_port}/metrics": (*REGISTRY_FAMILIES, *BUS_FAMILIES),
+        f"http://127.0.0.1:{bridge_port}/metrics": BRIDGE_FAMILIES,
+        f"http://127.0.0.1:{agent_port}/metrics": AGENT_FAMILIES,
+    }
     with orchestration_up(config) as up:
         await up.wait_ready()
         assert f"127.0.0.1:{sdk_port}" in up.output(), up.output()  # listed among the addresses
-        await run_traffic(config, settings, unique)
-        ours = [
-            f"http://127.0.0.1:{config.metrics_port}/metrics",  # worker
-            f"http://127.0.0.1:{config.registry_port}/metrics",  # registry service
-            f"http://127.0.0.1:{bridge_port}/metrics",  # bridge
-        ]
-        families = await poll_scrape(ours, EXERCISED, READY_TIMEOUT_S)
+        with csrd_agents(config, agent_port):
+            await run_traffic(config, settings, unique)
+            families = await poll_scrape(list(endpoints), EXERCISED, READY_TIMEOUT_S)
+            texts = {url: exposition(url) for url in endpoints}
         sdk = scrape(f"http://127.0.0.1:{sdk_port}/metrics")
         assert up.terminate() == 0, up.output()
+
+    for url, prefixes in endpoints.items():  # each process serves what it updates, no more
+        served = {name for name in scrape_text(texts[url]) if not name.startswith(PLATFORM)}
+        strays = sorted(name for name in served if not name.startswith(prefixes))
+        assert strays == [], f"{url} serves families it never updates: {strays}"
+        assert served, f"{url} serves none of {prefixes}"
+        assert promtool_findings(texts[url]) <= SEED_NAME_FINDINGS, (url, texts[url][:300])
 
     missing = [name for name in SEED_METRICS if samples_of(families, name) is None]
     assert missing == [], f"not served by any process of the stack: {missing}"
