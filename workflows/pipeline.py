@@ -282,39 +282,28 @@ class PipelineWorkflow:
     ) -> Any:
         result.calls += 1
         try:
-            return await self._dispatch(pipeline, stage, agent, data, iteration, call)
+            return await dispatch_action(
+                agent_id=agent.agent_id,
+                action=agent.action,
+                request=ActionRequest(
+                    data=data,
+                    idempotency_key=f"{pipeline.execution_id}/{stage.name}/{iteration}/{call}",
+                    caller=workflow.info().workflow_id,
+                    context={"stage": stage.name, "iteration": iteration, "call": call},
+                ),
+                timeout_ms=stage.timeout_ms,
+                retry=stage.retry_policy,
+                summary=f"stage {stage.name}: {agent.agent_id}.{agent.action}",
+                schedule_to_start_timeout_ms=(
+                    pipeline.config.stage_start_timeout_ms
+                    if workflow.patched(STAGE_START_TIMEOUT)
+                    else None
+                ),
+            )
         except ActivityError as exc:
             if unpolled(exc):
                 raise _StageError(unpolled_message(agent.agent_id)) from exc
             raise
-
-    async def _dispatch(
-        self,
-        pipeline: PipelineInput,
-        stage: PipelineStage,
-        agent: AgentRef,
-        data: Any,
-        iteration: int,
-        call: int,
-    ) -> Any:
-        return await dispatch_action(
-            agent_id=agent.agent_id,
-            action=agent.action,
-            request=ActionRequest(
-                data=data,
-                idempotency_key=f"{pipeline.execution_id}/{stage.name}/{iteration}/{call}",
-                caller=workflow.info().workflow_id,
-                context={"stage": stage.name, "iteration": iteration, "call": call},
-            ),
-            timeout_ms=stage.timeout_ms,
-            retry=stage.retry_policy,
-            summary=f"stage {stage.name}: {agent.agent_id}.{agent.action}",
-            schedule_to_start_timeout_ms=(
-                pipeline.config.stage_start_timeout_ms
-                if workflow.patched(STAGE_START_TIMEOUT)
-                else None
-            ),
-        )
 
     async def _transform(self, stage: PipelineStage, value: Any) -> Any:
         assert stage.transform is not None

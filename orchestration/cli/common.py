@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import pydantic
@@ -31,6 +33,7 @@ __all__ = [
     "load_settings",
     "options",
     "out",
+    "read_json_file",
     "run_async",
     "setup_logging",
 ]
@@ -51,6 +54,20 @@ EXIT_INTERRUPTED = 130
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON document in ``path``.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or it is not JSON.
+    """
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"{str(path)!r} is not valid JSON: {exc}") from None
 
 
 def load_settings() -> Settings:

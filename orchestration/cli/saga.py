@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from orchestration.cli.common import Column, fitted_table
+from orchestration.cli.common import Column, fitted_table, read_json_file
 from orchestration.clients.saga import SagaOrchestrator, step_agents
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
@@ -68,12 +68,7 @@ def load_saga(
         ConfigurationError: the file cannot be read, or it or ``data`` is not JSON.
         ValidationError: not a valid saga (naming the fields); nothing was started.
     """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigurationError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    document = read_json_file(path)
     wrapped = isinstance(document, dict) and "transaction" in document
     raw = document["transaction"] if wrapped else document
     initial_data = document.get("initial_data") if wrapped else None

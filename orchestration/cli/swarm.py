@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 from temporalio.client import WorkflowFailureError
 
-from orchestration.cli.common import Column, fitted_table
+from orchestration.cli.common import Column, fitted_table, read_json_file
 from orchestration.clients.swarm import SwarmOrchestrator, swarm_error
-from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import validation_error
 from workflows.swarm_models import SwarmProgress, SwarmTask
@@ -32,12 +30,7 @@ def load_task(path: Path) -> SwarmTask:
         ConfigurationError: unreadable or not JSON.
         ValidationError: not a valid task (naming the fields).
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ConfigurationError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    data = read_json_file(path)
     try:
         return SwarmTask.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -7,6 +7,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from temporalio.client import Client
+
 
 @dataclass(frozen=True)
 class CliResult:
@@ -27,3 +29,13 @@ async def orchestration(
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
     assert process.returncode is not None
     return CliResult(process.returncode, stdout.decode(), stderr.decode())
+
+
+def cli_env(client: Client, task_queue: str, **settings: str) -> dict[str, str]:
+    """The ``ORCH_*`` variables of a CLI run against ``client``'s server and ``task_queue``,
+    plus ``settings`` (``SAGA_STEP_START_TIMEOUT_MS="1000"`` for ``ORCH_SAGA_...``)."""
+    return {
+        "ORCH_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "ORCH_TASK_QUEUE": task_queue,
+        **{f"ORCH_{name}": value for name, value in settings.items()},
+    }

@@ -17,7 +17,7 @@ from examples.csrd.workspace import Workspace
 from orchestration.core.settings import Settings
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor, ServiceType
-from tests.workers.cli import orchestration
+from tests.workers.cli import cli_env, orchestration
 from tests.workers.test_saga_cli import CSRD_INPUT
 from workers.orchestration_worker import build_worker
 
@@ -29,10 +29,7 @@ async def test_saga_start_status_and_list_exit_by_how_the_saga_ended(
 ) -> None:
     client = temporal_dev_env.client
     settings = Settings(task_queue=f"orch-{unique}")
-    env = {
-        "ORCH_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "ORCH_TASK_QUEUE": settings.task_queue,
-    }
+    env = cli_env(client, settings.task_queue)
     ok, bad = f"csrd-ok-{unique}", f"csrd-bad-{unique}"
     invalid = json.dumps({"company": "Beta", "period": "2025", "inject_invalid_record": True})
     async with contextlib.AsyncExitStack() as workers:
@@ -153,11 +150,7 @@ async def test_saga_start_refuses_a_step_whose_agent_nobody_runs_unless_told_not
 ) -> None:
     client = temporal_dev_env.client
     settings = Settings(task_queue=f"orch-{unique}")
-    env = {
-        "ORCH_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "ORCH_TASK_QUEUE": settings.task_queue,
-        "ORCH_SAGA_STEP_START_TIMEOUT_MS": "1000",
-    }
+    env = cli_env(client, settings.task_queue, SAGA_STEP_START_TIMEOUT_MS="1000")
     document = json.loads(CSRD_INPUT.read_text())
     document["transaction"]["steps"][1]["agent_id"] = f"agent-validatr-{unique}"  # misspelt
     path = tmp_path / "saga.json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import sequential_total
 from orchestration.core.settings import Settings
-from tests.workers.cli import orchestration
+from tests.workers.cli import cli_env, orchestration
 from workers.orchestration_worker import build_worker
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "inputs" / "swarm_emissions.json"
@@ -38,12 +37,7 @@ async def test_swarm_deploy_runs_the_example_task_and_prints_the_result(
     )
     path = tmp_path / "task.json"
     path.write_text(json.dumps(task))
-    env = {
-        **os.environ,
-        "ORCH_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "ORCH_TASK_QUEUE": settings.task_queue,
-        "ORCH_SWARM_MIN_AGENTS": "1",
-    }
+    env = cli_env(client, settings.task_queue, SWARM_MIN_AGENTS="1")
     async with contextlib.AsyncExitStack() as workers:
         await workers.enter_async_context(build_worker(client, settings))
         for agent in agents:
