@@ -92,7 +92,7 @@ from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_repo
 from bus.codec import Headers, encode
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
-from bus.subscription import Subscription
+from bus.subscription import Subscription, new_consumer
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.settings import Settings
 from orchestration.stack.commands import tansu_command
@@ -168,21 +168,6 @@ def raw_producer(config: KafkaConfig) -> AIOKafkaProducer:
         linger_ms=config.linger_ms,
         max_batch_size=config.max_batch_bytes,
         request_timeout_ms=config.request_timeout_ms,
-    )
-
-
-def raw_consumer(config: KafkaConfig, group_id: str | None) -> AIOKafkaConsumer:
-    """A consumer configured as ``MessageBus._consumer`` configures its own."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=list(config.bootstrap_servers),
-        client_id=config.client_id,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset=config.auto_offset_reset,
-        request_timeout_ms=max(config.request_timeout_ms, 40_000),
-        fetch_max_wait_ms=config.effective_fetch_max_wait_ms,
-        session_timeout_ms=config.effective_session_timeout_ms,
-        heartbeat_interval_ms=max(100, config.effective_session_timeout_ms // 4),
     )
 
 
@@ -345,7 +330,7 @@ class Bench:
         self, stack: contextlib.AsyncExitStack, group_id: str | None, topic: str | None = None
     ) -> AIOKafkaConsumer:
         """A started raw consumer: subscribed to ``topic`` (a group), else not subscribed."""
-        consumer = raw_consumer(self.config, group_id)
+        consumer = new_consumer(self.config, group_id=group_id)
         if topic is not None:
             consumer.subscribe([topic])
         await consumer.start()

@@ -42,7 +42,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from bus.bridge_config import BridgeConfig, BridgeRoute
 from bus.bridge_templates import JsonRecord, render_dedupe_id, render_workflow_id
-from bus.message import MAX_PAYLOAD_BYTES, Message
+from bus.codec import present_value
+from bus.message import Message
 from bus.message_bus import MessageBus
 from bus.metrics import bridge_signals_total
 from bus.offsets import Receipt
@@ -77,14 +78,7 @@ def decode_json_record(record: ConsumerRecord[bytes, bytes]) -> JsonRecord:
         DecodeError: no value, more than ``MAX_PAYLOAD_BYTES``, or not JSON: not UTF-8, a
             syntax error, ``NaN`` or ``Infinity``, or nested deeper than about 200 levels.
     """
-    value = record.value
-    if value is None:
-        raise DecodeError("the record has no value")
-    if len(value) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(
-            f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} a bridged "
-            "record may be"
-        )
+    value = present_value(record.value, "a bridged record")
     try:
         parsed = pydantic_core.from_json(value, allow_inf_nan=False)
     except ValueError as exc:

@@ -26,6 +26,7 @@ __all__ = [
     "decode",
     "encode",
     "error_headers",
+    "present_value",
 ]
 
 Headers = list[tuple[str, bytes]]
@@ -73,21 +74,29 @@ def encode(message: Message) -> tuple[bytes, bytes, Headers]:
     return key, value, headers
 
 
+def present_value(value: bytes | None, what: str) -> bytes:
+    """A record's value, if it has one no larger than ``MAX_PAYLOAD_BYTES``.
+
+    Raises:
+        DecodeError: no value, or too large for ``what`` ("a message") to be.
+    """
+    if value is None:
+        raise DecodeError("the record has no value")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(
+            f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} {what} may be"
+        )
+    return value
+
+
 def decode(value: bytes | None) -> Message:
     """The message in a record's value.
 
     Raises:
         DecodeError: not JSON, or not a valid message; the text says which field.
     """
-    if value is None:
-        raise DecodeError("the record has no value")
-    if len(value) > MAX_PAYLOAD_BYTES:
-        raise DecodeError(
-            f"the record is {len(value):,} bytes, more than the {MAX_PAYLOAD_BYTES:,} a message "
-            "may be"
-        )
     try:
-        return Message.model_validate_json(value)
+        return Message.model_validate_json(present_value(value, "a message"))
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
