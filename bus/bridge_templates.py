@@ -158,19 +158,14 @@ def render_workflow_id(template: str, source: Message | JsonRecord) -> str:
             or the id is too long.
     """
     if isinstance(source, JsonRecord):
-        return _render(
-            template,
-            source.field,
-            source=f"record {source.where}",
-            names="a workflow",
-            field="workflow_id",
-            limit=MAX_WORKFLOW_ID,
-            safe=True,
-        )
+        lookup, what = source.field, f"record {source.where}"
+    else:
+        message = source
+        lookup, what = (lambda name: _lookup(message, name)), f"message {message.message_id}"
     return _render(
         template,
-        lambda name: _lookup(source, name),
-        source=f"message {source.message_id}",
+        lookup,
+        source=what,
         names="a workflow",
         field="workflow_id",
         limit=MAX_WORKFLOW_ID,
