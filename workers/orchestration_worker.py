@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.saga_notices import saga_notice_activity
 from activities.transforms import run_transform
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.lifecycle import wait_for_stop_signal
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow, SwarmWorkflow, PipelineWorkflow)
 """Every workflow type the orchestration worker runs."""
 ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
-"""Every activity the orchestration worker runs itself (agents run their own)."""
+"""The activities the orchestration worker runs itself (agents run their own), besides the
+saga notices, which publish with the worker's settings."""
 
 
 def build_worker(client: Client, settings: Settings) -> Worker:
@@ -51,7 +53,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *user_workflows(settings)],
-        activities=list(ACTIVITIES),
+        activities=[*ACTIVITIES, saga_notice_activity(settings)],
         identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

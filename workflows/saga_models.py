@@ -1,8 +1,9 @@
 """Saga definitions, options, and the execution record: JSON-friendly pydantic models.
 
-A saga is a DAG of steps. Each step runs action ``action`` on agent ``agent_id``; if a later
-step fails before the pivot step completed, completed steps are undone by their
-``compensation`` actions in the order the transaction's ``compensation_strategy`` says.
+A saga is a DAG of steps. Each step runs action ``action`` on agent ``agent_id``, or, with
+an ``approval``, waits for a person to approve or reject it; if a later step fails before
+the pivot step completed, completed steps are undone by their ``compensation`` actions in
+the order the transaction's ``compensation_strategy`` says.
 """
 
 from __future__ import annotations
@@ -16,17 +17,35 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from orchestration.core.settings import SagaConfig
 from orchestration.core.validation import AgentId, Name
+from workflows.operations_models import (
+    Incident,
+    InterventionRecord,
+    Note,
+    PersonName,
+    RequestedBy,
+)
 
 __all__ = [
+    "SAGA_EVENTS_TOPIC",
+    "SAGA_NOTICE_ACTIVITY",
+    "Approval",
+    "ApprovalDecision",
+    "ApprovalRecord",
+    "ApprovalTimeout",
     "CompensationStrategy",
+    "PendingApproval",
     "SagaExecution",
     "SagaInput",
+    "SagaNotice",
     "SagaState",
     "SagaStep",
     "SagaTransaction",
@@ -37,6 +56,7 @@ __all__ = [
 
 StepName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")]
 MAX_STEPS = 500
+DAY_MS = 24 * 3600 * 1000
 
 
 class CompensationStrategy(StrEnum):
@@ -57,11 +77,16 @@ class CompensationStrategy(StrEnum):
 class SagaState(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
+    """An approval step waits for a person (other steps may run meanwhile)."""
+    NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    """Parked: a call failed where nothing can be undone by itself; ``resolve`` goes on."""
     COMPENSATING = "COMPENSATING"
     COMPLETED = "COMPLETED"
     COMPENSATED = "COMPENSATED"
     FAILED = "FAILED"
-    """A compensation failed: manual intervention is needed."""
+    """A compensation failed: manual intervention is needed (sagas started before repair
+    existed; newer ones park in NEEDS_INTERVENTION instead)."""
     ABORTED = "ABORTED"
     """Cancelled; completed steps were compensated."""
 
@@ -69,7 +94,10 @@ class SagaState(StrEnum):
 class StepState(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    AWAITING_APPROVAL = "AWAITING_APPROVAL"
     COMPLETED = "COMPLETED"
+    SKIPPED = "SKIPPED"
+    """An operator resolved its failure with ``skip``: it counts as done for its dependents."""
     FAILED = "FAILED"
     COMPENSATING = "COMPENSATING"
     COMPENSATED = "COMPENSATED"
@@ -77,18 +105,41 @@ class StepState(StrEnum):
     NOT_RUN = "NOT_RUN"
 
 
+class ApprovalTimeout(StrEnum):
+    """What an approval nobody decided within its ``timeout_ms`` does."""
+
+    REJECT = "reject"
+    """Count as rejected: the step fails, and the saga compensates (before its pivot)."""
+    INTERVENE = "intervene"
+    """Park the saga (NEEDS_INTERVENTION): approve, reject, or ``resolve`` retry / skip."""
+
+
+class Approval(BaseModel):
+    """A person's sign-off: the step completes when one of ``approvers`` approves it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvers: list[PersonName] = Field(min_length=1, max_length=100)
+    timeout_ms: int = Field(default=7 * DAY_MS, ge=MIN_TIMEOUT_MS, le=365 * DAY_MS)
+    """How long to wait for a decision (default 7 days)."""
+    on_timeout: ApprovalTimeout = ApprovalTimeout.REJECT
+
+
 class SagaStep(BaseModel):
-    """One step: ``action`` on agent ``agent_id``, undone by ``compensation`` on the same agent.
+    """One step: ``action`` on agent ``agent_id``, undone by ``compensation`` on the same agent;
+    or, with ``approval`` (and no agent), a person's sign-off.
 
     Both ``SagaStep(name="a", agent_id="agent-1", action="act")`` and the positional
-    ``SagaStep("a", "agent-1", "act", compensation="undo")`` work.
+    ``SagaStep("a", "agent-1", "act", compensation="undo")`` work, and
+    ``SagaStep("sign_off", approval=Approval(approvers=["cfo@acme.example"]))``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: StepName
-    agent_id: AgentId
-    action: Name
+    approval: Approval | None = None
+    agent_id: AgentId | None = Field(default=None, validate_default=True)
+    action: Name | None = Field(default=None, validate_default=True)
     compensation: Name | None = None
     timeout_ms: int | None = Field(default=None, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     retry_policy: RetrySpec = Field(default_factory=RetrySpec)
@@ -115,6 +166,28 @@ class SagaStep(BaseModel):
     @classmethod
     def _no_duplicate_dependencies(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @field_validator("agent_id", "action")
+    @classmethod
+    def _required_without_an_approval(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("approval") is None:
+            raise PydanticCustomError("missing", "Field required (or give the step an approval)")
+        return value
+
+    @model_validator(mode="after")
+    def _an_approval_has_no_agent(self) -> SagaStep:
+        if self.approval is not None:
+            taken = [
+                name
+                for name in ("agent_id", "action", "compensation", "endpoint", "timeout_ms")
+                if getattr(self, name) is not None
+            ]
+            if taken:
+                raise ValueError(
+                    f"step {self.name!r} is an approval step: it takes no {', '.join(taken)} "
+                    "(a person decides it; its approval has its own timeout_ms)"
+                )
+        return self
 
 
 def find_cycle(steps: list[SagaStep]) -> list[str] | None:
@@ -196,6 +269,58 @@ class SagaInput(BaseModel):
     transaction: SagaTransaction
     initial_data: Any = None
     config: SagaConfig = Field(default_factory=SagaConfig)
+    events: bool = False
+    """Publish ``saga.approval_requested`` and ``saga.intervention_needed`` to ``saga.events``
+    through the worker's bus (``SagaOrchestrator(bus)`` sets it)."""
+
+
+SAGA_EVENTS_TOPIC = "saga.events"
+"""Where saga lifecycle events and notices are published."""
+SAGA_NOTICE_ACTIVITY = "orchestration.saga_notice"
+"""The activity (on the orchestration worker's task queue) that publishes a ``SagaNotice``."""
+
+
+class SagaNotice(BaseModel):
+    """What a saga tells people through the bus: an approval or an operator is needed."""
+
+    event: str
+    """``saga.approval_requested`` or ``saga.intervention_needed``."""
+    transaction_id: str
+    name: str
+    step: str
+    reason: str
+
+
+class ApprovalDecision(RequestedBy):
+    """The argument of the ``approve`` and ``reject`` updates."""
+
+    step: StepName
+    approver: PersonName
+    note: Note | None = None
+    """``approve``: a comment; ``reject``: the reason (required)."""
+
+
+class ApprovalRecord(BaseModel):
+    """A decision on an approval step: in the status query and the history."""
+
+    step: str
+    decision: str
+    """``approved``, ``rejected`` or ``timed_out``."""
+    approver: str | None = None
+    note: str | None = None
+    identity: str | None = None
+    at: str
+
+
+class PendingApproval(BaseModel):
+    """An approval step waiting for a decision."""
+
+    step: str
+    approvers: list[str]
+    since: str
+    until: str
+    """When its ``timeout_ms`` passes (workflow time, ISO 8601)."""
+    on_timeout: ApprovalTimeout
 
 
 class StepRecord(BaseModel):
@@ -203,8 +328,9 @@ class StepRecord(BaseModel):
 
     name: str
     state: StepState = StepState.PENDING
-    agent_id: str
-    action: str
+    agent_id: str | None = None
+    """None for an approval step."""
+    action: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
     duration_ms: float | None = None
@@ -238,6 +364,15 @@ class SagaExecution(BaseModel):
     forward_recovery: bool = False
     """True once the pivot completed and a later failure is being retried, not compensated."""
     manual_intervention_required: bool = False
+    """True while the saga is parked (NEEDS_INTERVENTION), and when it ended FAILED."""
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    """Approval steps waiting for a decision now."""
+    incidents: list[Incident] = Field(default_factory=list)
+    """What waits for an operator's ``resolve`` now."""
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    """Every decision on an approval step, in order."""
+    interventions: list[InterventionRecord] = Field(default_factory=list)
+    """Every operator's resolution, in order."""
     started_at: str | None = None
     completed_at: str | None = None
     duration_ms: float | None = None

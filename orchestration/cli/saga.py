@@ -178,8 +178,8 @@ def steps_table(execution: SagaExecution, *, width: int = 80) -> Group:
     steps = list(execution.steps.values())
     columns = [
         Column("step", [s.name for s in steps]),
-        Column("agent", [s.agent_id for s in steps], floor=12),
-        Column("action", [s.action for s in steps], drop=1),
+        Column("agent", [s.agent_id or "(a person)" for s in steps], floor=12),
+        Column("action", [s.action or "approval" for s in steps], drop=1),
         Column("state", [_styled(s.state.value) for s in steps], wraps=False),
         Column("ms", [_ms(s.duration_ms) for s in steps], wraps=False, right=True, drop=2),
         Column("tries", [str(s.dispatches) for s in steps], wraps=False, right=True),

@@ -3,10 +3,17 @@
 Each saga is one Temporal workflow whose id is the transaction id, so ``execute`` is
 idempotent: executing the same transaction again attaches to the run that already exists
 (running or finished) instead of starting a second one.
+
+People act on running sagas through the workflow's Updates: ``approve`` / ``reject`` an
+approval step, ``resolve`` a parked saga, and ``cancel``. Each request names who decides
+(asserted by the caller) and carries this client's Temporal identity; the workflow's
+validator refuses a request that does not fit (``RequestRefusedError``) before anything is
+recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any, cast
@@ -17,28 +24,56 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from bus.message import Message, MessageType
 from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import saga_summary
 from orchestration.clients.workflow_client import AgentRef, WorkflowClient
-from orchestration.core.exceptions import SagaCompensationError, SagaError, SagaTimeoutError
+from orchestration.core.exceptions import (
+    RequestRefusedError,
+    SagaCompensationError,
+    SagaError,
+    SagaTimeoutError,
+)
 from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import SagaConfig, Settings
 from orchestration.core.validation import check_agent_queues, validation_error
+from workflows.operations_models import (
+    Incident,
+    IncidentKind,
+    InterventionRecord,
+    Resolution,
+    ResolveAction,
+)
 from workflows.saga import FAILURE_TYPES, TIMED_OUT, SagaWorkflow
-from workflows.saga_models import SagaExecution, SagaInput, SagaState, SagaTransaction
+from workflows.saga_models import (
+    SAGA_EVENTS_TOPIC,
+    ApprovalDecision,
+    ApprovalRecord,
+    SagaExecution,
+    SagaInput,
+    SagaState,
+    SagaTransaction,
+)
 
-__all__ = ["SagaOrchestrator", "step_agents"]
+__all__ = [
+    "SAGA_EVENTS_TOPIC",
+    "SagaOrchestrator",
+    "parked_error",
+    "resolve_command",
+    "step_agents",
+]
 
 log = logging.getLogger(__name__)
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
-
-SAGA_EVENTS_TOPIC = "saga.events"
-"""Where ``execute`` publishes lifecycle events when the orchestrator has a bus."""
+_UPDATE_TIMEOUT = timedelta(seconds=30)
+_WATCH_FIRST_S = 0.2
+_WATCH_MAX_S = 2.0
 
 
 class SagaOrchestrator(WorkflowClient):
@@ -48,8 +83,11 @@ class SagaOrchestrator(WorkflowClient):
         bus: a ``MessageBus``: ``execute`` then publishes EVENT messages to ``saga.events``
             (``payload.event`` ``saga.started``, then ``saga.completed``, ``saga.compensated``,
             ``saga.aborted``, ``saga.failed`` or ``saga.timed_out``; with the transaction id,
-            name and, at the end, the state and the steps' states). Best effort: a bus
-            failure is logged and never fails the saga, whose record is Temporal's history.
+            name and, at the end, the state and the steps' states). The sagas it starts
+            also tell people, through the orchestration worker's bus, when they need them:
+            ``saga.approval_requested`` and ``saga.intervention_needed`` (with the step, the
+            reason and the Web UI link). Best effort: a bus failure is logged (or noted in
+            the saga's errors) and never fails the saga, whose record is Temporal's history.
         settings: defaults to ``get_settings()`` (Temporal address, task queue, saga config).
         client: an already connected Temporal client (it must use the pydantic converter).
     """
@@ -82,7 +120,10 @@ class SagaOrchestrator(WorkflowClient):
         may start a saga before its agents; ``orchestration saga start`` refuses instead.)
         """
         saga = SagaInput(
-            transaction=_validated(transaction), initial_data=initial_data, config=self.config
+            transaction=_validated(transaction),
+            initial_data=initial_data,
+            config=self.config,
+            events=self.bus is not None,
         )
         check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
         if check_agents:
@@ -98,18 +139,23 @@ class SagaOrchestrator(WorkflowClient):
     ) -> dict[str, Any]:
         """Run the saga to the end and return each step's output by step name.
 
+        Approval steps are waited for: ``execute`` returns once they are decided and the
+        saga ended.
+
         Raises:
             ValidationError: the definition is invalid; nothing was started.
             SagaError: a step failed and the completed steps were compensated, or the saga
                 was cancelled (state ABORTED); ``error.execution`` says what happened.
             SagaCompensationError: manual intervention is needed: a compensation failed for
-                good, or a step after the pivot can never succeed.
+                good, or a step after the pivot can never succeed. Raised as soon as the
+                saga parks (NEEDS_INTERVENTION); it stays open, and ``resolve`` (the
+                error's ``resolve_command``) continues it.
             SagaTimeoutError: the overall timeout passed (also an ``asyncio.TimeoutError``).
         """
         handle = await self.start(transaction, initial_data)
         await self._emit("saga.started", transaction)
         try:
-            execution = await handle.result()
+            execution = await _ended_or_parked(handle)
         except WorkflowFailureError as exc:
             error = await _saga_error(handle, exc)
             ended = error.execution if isinstance(error.execution, SagaExecution) else None
@@ -184,8 +230,170 @@ class SagaOrchestrator(WorkflowClient):
         raise SagaError(f"saga {handle.id!r} has no history")
 
     async def cancel(self, transaction_id: str) -> None:
-        """Ask the saga to stop; before its pivot it compensates and ends ABORTED."""
-        await self.client.get_workflow_handle(transaction_id).cancel()
+        """Ask the saga to stop; before its pivot it compensates and ends ABORTED (after
+        it, it finishes forward).
+
+        Raises:
+            SagaError: there is no saga with this id.
+            RequestRefusedError: it already ended.
+        """
+        try:
+            await self.client.get_workflow_handle(transaction_id).cancel()
+        except RPCError as exc:
+            raise await self._not_open(transaction_id, exc) from None
+
+    async def approve(
+        self, transaction_id: str, step: str, *, approver: str, comment: str | None = None
+    ) -> ApprovalRecord:
+        """Approve an approval step: it completes (its output: who, when, the comment).
+
+        Raises:
+            ValidationError: an argument is malformed.
+            RequestRefusedError: the step is not awaiting approval, or ``approver`` is not
+                one of its approvers (nothing was recorded).
+            SagaError: there is no saga with this id.
+        """
+        decision = _request(ApprovalDecision, step=step, approver=approver, note=comment)
+        return cast(
+            ApprovalRecord, await self._update(transaction_id, SagaWorkflow.approve, decision)
+        )
+
+    async def reject(
+        self, transaction_id: str, step: str, *, approver: str, reason: str
+    ) -> ApprovalRecord:
+        """Reject an approval step: it fails, and the saga compensates as its strategy says
+        (after the pivot it parks for an operator instead).
+
+        Raises:
+            ValidationError, RequestRefusedError, SagaError: as :meth:`approve`.
+        """
+        decision = _request(ApprovalDecision, step=step, approver=approver, note=reason)
+        return cast(
+            ApprovalRecord, await self._update(transaction_id, SagaWorkflow.reject, decision)
+        )
+
+    async def resolve(
+        self,
+        transaction_id: str,
+        step: str,
+        action: ResolveAction | str,
+        *,
+        by: str,
+        reason: str,
+        data: Any = None,
+    ) -> InterventionRecord:
+        """Continue a parked saga: ``retry`` the failed call (with ``data`` as its input when
+        given; same idempotency key), ``skip`` a failed step after the pivot (``data``
+        stands in for its output), or ``mark_compensated`` a failed compensation.
+
+        Raises:
+            ValidationError: an argument is malformed (an unknown action).
+            RequestRefusedError: the step is not parked, or the action does not fit it.
+            SagaError: there is no saga with this id.
+        """
+        resolution = _request(Resolution, step=step, action=action, by=by, reason=reason, data=data)
+        record = await self._update(transaction_id, SagaWorkflow.resolve, resolution)
+        return cast(InterventionRecord, record)
+
+    async def _update(self, transaction_id: str, update: Any, argument: Any) -> Any:
+        argument = argument.model_copy(update={"identity": self.client.identity})
+        handle = self.client.get_workflow_handle_for(SagaWorkflow.run, transaction_id)
+        try:
+            return await handle.execute_update(update, argument, rpc_timeout=_UPDATE_TIMEOUT)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise RequestRefusedError(f"{update.__name__} refused: {reason}") from None
+        except RPCError as exc:
+            raise await self._not_open(transaction_id, exc) from None
+
+    async def _not_open(self, transaction_id: str, error: RPCError) -> Exception:
+        """What a request to a saga that is missing or ended raises."""
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return error
+        handle = self.client.get_workflow_handle(transaction_id)
+        description = await self._describe(
+            handle, f"no saga with transaction id {transaction_id!r}"
+        )
+        state = description.typed_search_attributes.get(ORCHESTRATION_STATE)
+        return RequestRefusedError(f"saga {transaction_id!r} already ended ({state})")
+
+
+def _request(model: Any, **fields: Any) -> Any:
+    """An update's argument, or a ``ValidationError`` naming the field."""
+    try:
+        return model(**fields)
+    except pydantic.ValidationError as exc:
+        raise validation_error(model.__name__, exc, "request") from None
+
+
+async def _ended_or_parked(handle: WorkflowHandle[Any, SagaExecution]) -> SagaExecution:
+    """The saga's result, or ``SagaCompensationError`` as soon as it parks."""
+    result = asyncio.ensure_future(handle.result())
+    watch = asyncio.ensure_future(_parked(handle))
+    try:
+        await asyncio.wait({result, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch.done() and (parked := watch.result()) is not None:
+            raise parked_error(handle.id, parked)
+        return await result
+    finally:
+        for future in (result, watch):
+            future.cancel()
+
+
+async def _parked(handle: WorkflowHandle[Any, SagaExecution]) -> SagaExecution | None:
+    """The execution once the saga parked (NEEDS_INTERVENTION); None once it ended.
+
+    Watches the ``OrchestrationState`` search attribute with ``describe`` (the server's
+    copy: no history event, no worker involved), every 0.2 s at first, then at most every
+    ``_WATCH_MAX_S``.
+    """
+    interval = _WATCH_FIRST_S
+    while True:
+        await asyncio.sleep(interval)
+        interval = min(interval * 1.5, _WATCH_MAX_S)
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        state = description.typed_search_attributes.get(ORCHESTRATION_STATE)
+        if state == SagaState.NEEDS_INTERVENTION.value:
+            execution = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
+            if execution is not None and execution.incidents:
+                return execution
+
+
+def resolve_command(transaction_id: str, incident: Incident) -> str:
+    """The CLI command that resolves ``incident``."""
+    actions = "|".join(f"--{action.value.replace('_', '-')}" for action in incident.actions)
+    return (
+        f"orchestration saga resolve {transaction_id} {incident.step} {actions} "
+        "--by NAME --reason TEXT"
+    )
+
+
+_WHAT_FAILED = {
+    IncidentKind.STEP: "step {step!r} failed after the pivot",
+    IncidentKind.COMPENSATION: "the compensation of {step!r} failed",
+    IncidentKind.APPROVAL: "approval step {step!r} was not decided in time",
+}
+
+
+def parked_error(transaction_id: str, execution: SagaExecution) -> SagaCompensationError:
+    """The error ``execute`` raises for a parked saga (its first incident named)."""
+    first = execution.incidents[0]
+    command = resolve_command(transaction_id, first)
+    what = _WHAT_FAILED[first.kind].format(step=first.step)
+    return SagaCompensationError(
+        f"saga {transaction_id!r} needs manual intervention (manual intervention required): "
+        f"{what}: {first.error}; it waits, parked, for: {command}",
+        compensated_steps=execution.compensated_steps,
+        uncompensated_steps=[
+            i.step for i in execution.incidents if i.kind == IncidentKind.COMPENSATION
+        ],
+        execution=execution,
+        details=execution.model_dump(mode="json"),
+        resolve_command=command,
+    )
 
 
 def _validated(transaction: SagaTransaction) -> SagaTransaction:
@@ -229,8 +437,9 @@ async def _saga_error(
 
 
 def step_agents(transaction: SagaTransaction) -> list[AgentRef]:
-    """``(field, agent_id, endpoint)`` of every step's agent."""
+    """``(field, agent_id, endpoint)`` of every step's agent (approval steps have none)."""
     return [
         (f"steps.{n}.agent_id", step.agent_id, step.endpoint)
         for n, step in enumerate(transaction.steps)
+        if step.agent_id is not None
     ]

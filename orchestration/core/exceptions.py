@@ -12,7 +12,8 @@ import path)::
     ├── ConfigurationError                  .setting
     ├── ValidationError (ValueError)        .errors: [{"field", "problem"}]
     │   ├── ConditionError (RoutingError)   a condition refused (route rule, pipeline)
-    │   └── TemplateError                   a message lacks a workflow id template's field
+    │   ├── TemplateError                   a message lacks a workflow id template's field
+    │   └── RequestRefusedError             an approve/reject/resolve the workflow refused
     ├── OrchestrationTimeoutError (asyncio.TimeoutError)   .timeout_ms
     │   └── RequestTimeoutError (MessageBusError)
     ├── StackError                          .detail (for --verbose)
@@ -33,7 +34,8 @@ import path)::
     ├── PipelineError
     └── SagaError                           .execution, .details
         ├── SagaTimeoutError (asyncio.TimeoutError)
-        └── SagaCompensationError           .compensated_steps, .uncompensated_steps
+        └── SagaCompensationError           .compensated_steps, .uncompensated_steps,
+                                            .resolve_command (a parked saga)
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ __all__ = [
     "PortInUseError",
     "RegistryError",
     "RequestFailedError",
+    "RequestRefusedError",
     "RequestTimeoutError",
     "RoutingError",
     "SagaCompensationError",
@@ -231,6 +234,12 @@ class AgentError(OrchestrationError):
 
 class TemplateError(ValidationError):
     """A message lacks a field its bridge route's workflow id template needs."""
+
+
+class RequestRefusedError(ValidationError):
+    """An operator's request (approve, reject, resolve) was refused by the workflow's
+    validator before anything was recorded: the message says why (not awaiting it, not an
+    approver, an action that does not fit)."""
 
 
 class MessageBusError(OrchestrationError):
@@ -414,11 +423,16 @@ class SagaTimeoutError(SagaError, asyncio.TimeoutError):
 
 
 class SagaCompensationError(SagaError):
-    """A compensation still failed after its retries: manual intervention is needed.
+    """Manual intervention is needed: a compensation still failed after its retries, or a
+    step after the pivot can never succeed.
+
+    A saga started since repair exists is *parked* (``execution.state`` NEEDS_INTERVENTION):
+    it stays open and ``resolve`` continues it; ``resolve_command`` says how.
 
     Attributes:
         compensated_steps: steps whose compensation completed.
         uncompensated_steps: steps whose compensation failed or never ran.
+        resolve_command: the ``orchestration saga resolve ...`` that continues a parked saga.
     """
 
     def __init__(
@@ -429,10 +443,16 @@ class SagaCompensationError(SagaError):
         uncompensated_steps: Sequence[str] = (),
         execution: Any = None,
         details: Mapping[str, Any] | None = None,
+        resolve_command: str | None = None,
     ) -> None:
         super().__init__(message, execution=execution, details=details)
         self._compensated = tuple(compensated_steps)
         self._uncompensated = tuple(uncompensated_steps)
+        self._resolve_command = resolve_command
+
+    @property
+    def resolve_command(self) -> str | None:
+        return self._resolve_command
 
     @property
     def compensated_steps(self) -> tuple[str, ...]:

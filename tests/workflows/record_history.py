@@ -22,6 +22,7 @@ from orchestration.stack.binaries import temporal_test_server_path
 from tests.workflows.test_replay import (
     record,
     record_cancelled_saga,
+    record_operated_saga,
     record_pipeline,
     record_saga,
     record_swarm,
@@ -43,6 +44,8 @@ RECORDINGS: dict[str, Recorder] = {
     "agent_task_unpolled": lambda c, i: record_unpolled(c, i, "agent_task"),
     "saga_unpolled": lambda c, i: record_unpolled(c, i, "saga"),
     "pipeline_unpolled": lambda c, i: record_unpolled(c, i, "pipeline"),
+    "saga_approved": lambda c, i: record_operated_saga(c, i, "approved"),
+    "saga_rejected": lambda c, i: record_operated_saga(c, i, "rejected"),
 }
 """History file name (also the workflow id) → how to record it."""
 

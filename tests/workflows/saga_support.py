@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.clients.saga import SagaOrchestrator
+from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import AgentError, SagaError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import SagaConfig, Settings
@@ -232,10 +233,15 @@ async def _end_leftovers(client: Client, agents: Iterable[SagaAgent], ids: list[
 
 @contextlib.asynccontextmanager
 async def saga_worker(
-    client: Client, unique: str, *agents: SagaAgent, config: SagaConfig | None = None
+    client: Client,
+    unique: str,
+    *agents: SagaAgent,
+    config: SagaConfig | None = None,
+    kafka: KafkaConfig | None = None,
 ) -> AsyncIterator[SagaOrchestrator]:
-    """Run the agents and the orchestration worker; yield an orchestrator using them."""
-    settings = Settings(task_queue=f"orch-{unique}")
+    """Run the agents and the orchestration worker (publishing notices to ``kafka``); yield
+    an orchestrator using them."""
+    settings = Settings(task_queue=f"orch-{unique}", **({"kafka": kafka} if kafka else {}))
     orchestrator = _TrackingOrchestrator(
         client=client, settings=settings, config=config or SagaConfig()
     )

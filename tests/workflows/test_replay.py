@@ -3,6 +3,10 @@
 ``histories/*.json`` were recorded from real runs; a change that breaks their replay would
 break workflows already running in production. Record a new one when the workflow changes
 on purpose (``python tests/workflows/record_history.py``) and keep the old ones.
+
+``saga_uncompensated`` (a compensation fails) and ``saga_stuck`` (a step fails for good
+after the pivot) were recorded with the code before sagas could park (commit 97b88ec): they
+end FAILED, as sagas started before the ``saga-repair`` patch still do when replayed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
+from workflows.operations_models import Resolution
 from workflows.pipeline import PipelineWorkflow
 from workflows.pipeline_models import (
     AgentRef,
@@ -37,7 +42,13 @@ from workflows.pipeline_models import (
     TransformRef,
 )
 from workflows.saga import SagaWorkflow
-from workflows.saga_models import SagaInput, SagaStep, SagaTransaction
+from workflows.saga_models import (
+    Approval,
+    ApprovalDecision,
+    SagaInput,
+    SagaStep,
+    SagaTransaction,
+)
 from workflows.swarm import SwarmWorkflow
 from workflows.swarm_models import SwarmInput, SwarmTask
 
@@ -356,5 +367,84 @@ async def test_a_fresh_history_of_a_call_nobody_picks_up_replays(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str, kind: str
 ) -> None:
     history = await record_unpolled(temporal_time_skipping_env.client, f"unpolled-{unique}", kind)
+    replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert replayed.replay_failure is None
+
+
+async def _until(handle: Any, holds: Any) -> None:
+    """Query the saga's status until ``holds`` is true of it (at most 60 s)."""
+    async with asyncio.timeout(60):
+        while True:
+            if holds(await handle.query(SagaWorkflow.status)):
+                return
+            await asyncio.sleep(0.02)
+
+
+async def record_operated_saga(client: Client, workflow_id: str, path: str) -> WorkflowHistory:
+    """A saga people act on. ``approved``: a sign-off approved, then a step after the pivot
+    fails for good, parks, and an operator's retry (with new data) succeeds. ``rejected``: the
+    sign-off is rejected, the compensation of ``a`` fails, parks, and is marked compensated."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+
+    @agent.action("do")
+    async def do(data: dict[str, bool], ctx: ActionContext) -> str:
+        if ctx.context["step"] == "after" and not data.get("fixed"):
+            raise ApplicationError("injected failure", non_retryable=True)
+        return str(ctx.context["step"])
+
+    @agent.action("undo")
+    async def undo(data: object, ctx: ActionContext) -> None:
+        raise ApplicationError("cannot undo", non_retryable=True)
+
+    steps = [
+        SagaStep("a", agent.agent_id, "do", compensation="undo"),
+        SagaStep("sign_off", approval=Approval(approvers=["cfo"]), depends_on=["a"]),
+        SagaStep("pivot", agent.agent_id, "do", is_pivot=True, depends_on=["sign_off"]),
+        SagaStep("after", agent.agent_id, "do", depends_on=["pivot"]),
+    ]
+    saga = SagaInput(
+        transaction=SagaTransaction(name="replay", steps=steps, transaction_id=workflow_id),
+        initial_data={"fixed": False},
+        config=SagaConfig(compensation_retry=RetrySpec(maximum_attempts=1)),
+    )
+    queue = f"orch-{workflow_id}"
+    async with agent.worker(client), Worker(client, task_queue=queue, workflows=[SagaWorkflow]):
+        handle = await client.start_workflow(
+            SagaWorkflow.run, saga, id=workflow_id, task_queue=queue
+        )
+        await _until(handle, lambda e: e is not None and e.pending_approvals)
+        decision = ApprovalDecision(step="sign_off", approver="cfo", note="reviewed")
+        if path == "approved":
+            await handle.execute_update(SagaWorkflow.approve, decision)
+            await _until(handle, lambda e: e.incidents)
+            fix = Resolution(
+                step="after", action="retry", by="ops", reason="fixed", data={"fixed": True}
+            )
+            await handle.execute_update(SagaWorkflow.resolve, fix)
+        else:
+            await handle.execute_update(SagaWorkflow.reject, decision)
+            await _until(handle, lambda e: e.incidents)
+            done = Resolution(step="a", action="mark_compensated", by="ops", reason="by hand")
+            await handle.execute_update(SagaWorkflow.resolve, done)
+        with contextlib.suppress(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 120)
+    return await handle.fetch_history()
+
+
+@pytest.mark.parametrize("path", ["approved", "rejected"])
+async def test_a_fresh_history_of_a_saga_people_act_on_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str, path: str
+) -> None:
+    client = temporal_time_skipping_env.client
+    history = await record_operated_saga(client, f"operated-{unique}-{path}", path)
+    updates = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(updates) == 2  # the decision and the resolution
+    description = await client.get_workflow_handle(f"operated-{unique}-{path}").describe()
+    assert description.status is not None
+    assert description.status.name == ("COMPLETED" if path == "approved" else "FAILED")
     replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert replayed.replay_failure is None

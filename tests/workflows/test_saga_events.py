@@ -65,3 +65,37 @@ async def test_a_bus_failure_never_fails_the_saga(client: Client, unique: str) -
         orchestrator.bus = BrokenBus()
         outputs = await orchestrator.execute(SagaTransaction(steps=[agent.step("a")]), DATA)
     assert list(outputs) == ["a"]
+
+
+async def test_sagas_with_events_ask_for_approvals_and_operators_through_the_bus(
+    client: Client, kafka_bootstrap_servers: str, unique: str
+) -> None:
+    from workflows.saga_models import Approval, SagaStep
+
+    agent = SagaAgent(f"agent-{unique}", ["collect"])
+    transaction = SagaTransaction(
+        steps=[
+            agent.step("collect"),
+            SagaStep("sign_off", approval=Approval(approvers=["cfo"]), depends_on=["collect"]),
+        ]
+    )
+    tx_id = transaction.transaction_id
+    kafka = KafkaConfig(bootstrap_servers=[kafka_bootstrap_servers])
+    async with (
+        MessageBus(kafka) as bus,
+        bus.subscribe([SAGA_EVENTS_TOPIC], f"notices-{unique}") as subscription,
+        saga_worker(client, unique, agent, kafka=kafka) as orchestrator,
+    ):
+        orchestrator.bus = bus
+        await orchestrator.start(transaction, DATA)
+        async with asyncio.timeout(20):
+            async for message in subscription:
+                if message.payload.get("transaction_id") == tx_id:
+                    notice = message.payload
+                    break
+        await orchestrator.approve(tx_id, "sign_off", approver="cfo")
+        await orchestrator.execute(transaction, DATA)
+
+    assert notice["event"] == "saga.approval_requested"
+    assert (notice["step"], notice["reason"]) == ("sign_off", "awaiting approval by cfo")
+    assert notice["web_ui"].endswith(f"/workflows/{tx_id}")

@@ -120,9 +120,14 @@ async def test_after_the_pivot_failures_are_retried_until_they_succeed(
     assert not status.compensated_steps
 
 
-async def test_after_the_pivot_a_step_that_can_never_work_needs_manual_intervention(
-    client: Client, unique: str
+# A parked saga schedules nothing, and ``execute`` awaits its result: on the time-skipping
+# server time would then skip to the end of time. Parking is tested on the dev server.
+
+
+async def test_after_the_pivot_a_step_that_can_never_work_parks_until_an_operator_skips_it(
+    temporal_client: Client, unique: str
 ) -> None:
+    client = temporal_client
     agent = SagaAgent(f"agent-{unique}", ["a", "pivot", "refused", "typed"])
     give_up_on_runtime_errors = RetrySpec(non_retryable_error_types=["RuntimeError"])
     transaction = SagaTransaction(
@@ -135,18 +140,33 @@ async def test_after_the_pivot_a_step_that_can_never_work_needs_manual_intervent
     )
     agent.broken.add("do:refused")  # a non-retryable error
     agent.failures["typed"] = 1_000  # RuntimeError: non-retryable by the step's policy
+    tx_id = transaction.transaction_id
     async with saga_worker(client, unique, agent) as orchestrator:
         with pytest.raises(SagaCompensationError) as info:
             await orchestrator.execute(transaction, DATA)
+        parked = await saga_status(orchestrator, tx_id, lambda e: len(e.incidents) == 2)
+        assert await search_state(client, transaction) == "NEEDS_INTERVENTION"
+        for step in ("refused", "typed"):
+            await orchestrator.resolve(tx_id, step, "skip", by="ops", reason="done by hand")
+        outputs = await orchestrator.execute(transaction, DATA)  # attaches: it completes
+        status = await orchestrator.get_execution_status(tx_id)
 
     execution = info.value.execution
     assert isinstance(execution, SagaExecution)
-    assert execution.state == SagaState.FAILED and execution.manual_intervention_required
-    assert execution.failed_step in ("refused", "typed")
+    assert execution.state == SagaState.NEEDS_INTERVENTION
+    assert execution.manual_intervention_required
+    assert info.value.resolve_command is not None
+    assert f"orchestration saga resolve {tx_id} " in info.value.resolve_command
+    assert {i.step for i in parked.incidents} == {"refused", "typed"}
+    assert all(i.kind == "step" and i.actions == ["retry", "skip"] for i in parked.incidents)
     # Dispatching them again could not help: each ran once, and nothing was undone.
     assert sorted(agent.entries("do:")) == ["a", "pivot", "refused", "typed"]
     assert agent.entries("undo:") == []
-    assert execution.steps["refused"].dispatches == execution.steps["typed"].dispatches == 1
+    assert status.state == SagaState.COMPLETED and not status.manual_intervention_required
+    assert status.steps["refused"].state == status.steps["typed"].state == StepState.SKIPPED
+    assert sorted(i.step for i in status.interventions) == ["refused", "typed"]
+    assert all(i.by == "ops" and i.action == "skip" for i in status.interventions)
+    assert outputs["refused"] is None and "pivot" in outputs
 
 
 async def test_a_failure_before_the_pivot_is_compensated(client: Client, unique: str) -> None:
@@ -169,31 +189,57 @@ async def test_a_failure_before_the_pivot_is_compensated(client: Client, unique:
     assert info.value.execution.steps["after"].state == StepState.NOT_RUN
 
 
-async def test_a_compensation_that_keeps_failing_needs_manual_intervention(
-    client: Client, unique: str
+async def test_a_compensation_that_keeps_failing_parks_until_marked_compensated(
+    temporal_client: Client, unique: str
 ) -> None:
+    client = temporal_client
     agent = SagaAgent(f"agent-{unique}", ["a", "b", "fail"])
     transaction = SagaTransaction(
         steps=[agent.step("a"), agent.step("b", "a"), agent.step("fail", "b")]
     )
     agent.broken.update({"do:fail", "undo:a"})
-    async with saga_worker(client, unique, agent) as orchestrator:
+    tx_id = transaction.transaction_id
+    five_quick_attempts = RetrySpec(
+        maximum_attempts=5, initial_interval_ms=1, maximum_interval_ms=1
+    )
+    config = SagaConfig(compensation_retry=five_quick_attempts)
+    async with saga_worker(client, unique, agent, config=config) as orchestrator:
         with pytest.raises(SagaCompensationError) as info:
             await orchestrator.execute(transaction, DATA)
-        status = await orchestrator.get_execution_status(transaction.transaction_id)
+        status = await orchestrator.get_execution_status(tx_id)
+        state_while_parked = await search_state(client, transaction)
+        await orchestrator.resolve(
+            tx_id, "a", "mark_compensated", by="ops", reason="rows deleted by hand"
+        )
+        with pytest.raises(SagaError) as ended:
+            await orchestrator.execute(transaction, DATA)
 
     error = info.value
     assert error.compensated_steps == ("b",)
     assert error.uncompensated_steps == ("a",)
-    assert agent.entries("undo-failed:") == ["a"] * 5  # the default compensation retry
+    assert agent.entries("undo-failed:") == ["a"] * 5  # every compensation attempt
     assert "manual intervention" in str(error)
     for execution in (error.execution, status):
         assert isinstance(execution, SagaExecution)
-        assert execution.state == SagaState.FAILED
+        assert execution.state == SagaState.NEEDS_INTERVENTION
         assert execution.manual_intervention_required
         assert execution.steps["a"].state == StepState.COMPENSATION_FAILED
         assert "undoing a failed" in (execution.steps["a"].compensation_error or "")
-    assert await search_state(client, transaction) == "FAILED"
+        [incident] = execution.incidents
+        assert (incident.step, incident.kind, incident.agent_id) == (
+            "a",
+            "compensation",
+            agent.agent_id,
+        )
+    assert state_while_parked == "NEEDS_INTERVENTION"
+    final = ended.value.execution
+    assert not isinstance(ended.value, SagaCompensationError)
+    assert final.state == SagaState.COMPENSATED and not final.manual_intervention_required
+    assert final.compensated_steps == ["b", "a"]
+    [decision] = final.interventions
+    assert (decision.step, decision.action, decision.by) == ("a", "mark_compensated", "ops")
+    assert decision.reason == "rows deleted by hand" and decision.identity
+    assert await search_state(client, transaction) == "COMPENSATED"
 
 
 def a_b_pivot(unique: str) -> tuple[SagaAgent, SagaTransaction]:
