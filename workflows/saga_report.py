@@ -9,11 +9,13 @@ __all__ = ["current_details", "outcome_line"]
 
 _SHOWN_STATES = (
     StepState.RUNNING,
+    StepState.AWAITING_APPROVAL,
     StepState.COMPENSATING,
     StepState.COMPLETED,
     StepState.COMPENSATED,
     StepState.FAILED,
     StepState.COMPENSATION_FAILED,
+    StepState.SKIPPED,
 )
 
 
@@ -43,4 +45,16 @@ def current_details(execution: SagaExecution) -> str:
             lines.append(f"- {state.value.lower()}: {', '.join(by_state[state])}")
     if execution.forward_recovery:
         lines.append("- pivot completed: failures are retried until they succeed")
+    for pending in execution.pending_approvals:
+        lines.append(
+            f"- awaiting approval: {pending.step} by {', '.join(pending.approvers)} "
+            f"(until {pending.until})"
+        )
+    for incident in execution.incidents:
+        where = f" on {incident.agent_id}.{incident.action}" if incident.agent_id else ""
+        actions = ", ".join(a.value for a in incident.actions)
+        lines.append(
+            f"- needs intervention: {incident.step} ({incident.kind.value}){where}: "
+            f"{incident.error}; resolve with {actions}"
+        )
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from orchestration.cli.common import (
     run_async,
     setup_logging,
 )
+from orchestration.cli.saga_app import saga_app
 from orchestration.core.exceptions import OrchestrationError
 from orchestration.core.lifecycle import exit_process
 
@@ -46,7 +47,7 @@ def _root(
 app.add_typer(groups.db_app, name="db")
 app.add_typer(groups.registry_app, name="registry")
 app.add_typer(groups.swarm_app, name="swarm")
-app.add_typer(groups.saga_app, name="saga")
+app.add_typer(saga_app, name="saga")
 app.add_typer(groups.agents_app, name="agents")
 
 
@@ -79,8 +80,10 @@ def agent(
         ),
     ],
 ) -> None:
-    """Run agents: Temporal workers polling each agent's own task queue, registered and
-    heartbeating while they run."""
+    """Run agents: Temporal workers polling each agent's own task queue.
+
+    They register with the registry and heartbeat while they run.
+    """
     settings = load_settings()
     setup_logging(settings)
     from workers.agent_runtime import load_agents, run_agents

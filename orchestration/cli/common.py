@@ -19,7 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestration.core import logs
-from orchestration.core.exceptions import ConfigurationError, OrchestrationError, StackError
+from orchestration.core.exceptions import (
+    ConfigurationError,
+    OrchestrationError,
+    RequestRefusedError,
+    StackError,
+)
 from orchestration.core.settings import Settings, get_settings
 
 __all__ = [
@@ -87,7 +92,7 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ConfigurationError as exc:
+    except (ConfigurationError, RequestRefusedError) as exc:  # usage: exit 2
         fail(_with_detail(exc), EXIT_CONFIG)
     except OrchestrationError as exc:
         fail(_with_detail(exc))

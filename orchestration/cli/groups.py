@@ -1,4 +1,4 @@
-"""The command groups: ``saga``, ``swarm``, ``agents``, ``registry`` and ``db``.
+"""The command groups ``swarm``, ``agents``, ``registry`` and ``db`` (``saga``: ``saga_app.py``).
 
 Each command imports the module that does its work inside its function, so that
 ``orchestration --help`` and every other command load only what they use.
@@ -22,14 +22,12 @@ from orchestration.cli.common import (
 )
 from orchestration.core.exceptions import OrchestrationError
 from registry.models import AgentStatus, ServiceType
-from workflows.saga_models import SagaState
 
-__all__ = ["agents_app", "db_app", "registry_app", "saga_app", "swarm_app"]
+__all__ = ["agents_app", "db_app", "registry_app", "swarm_app"]
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 registry_app = typer.Typer(help="The agent registry service.", no_args_is_help=True)
 swarm_app = typer.Typer(help="Swarm deployments.", no_args_is_help=True)
-saga_app = typer.Typer(help="Sagas: start one, follow it, list them.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents in the registry.", no_args_is_help=True)
 
 
@@ -70,86 +68,6 @@ def swarm_status(
         out.print_json(progress.model_dump_json())
     else:
         out.print(progress_table(progress, width=out.width))
-
-
-@saga_app.command("start")
-def saga_start(
-    saga_file: Annotated[
-        Path, typer.Argument(help="The saga as JSON: {transaction, initial_data} or a transaction.")
-    ],
-    transaction_id: Annotated[
-        str | None, typer.Option("--id", help="Transaction id (default: the file's, or new).")
-    ] = None,
-    data: Annotated[
-        str | None, typer.Option(help="Initial data as JSON (default: the file's).")
-    ] = None,
-    wait: Annotated[bool, typer.Option(help="Follow the saga to its end.")] = True,
-    check: Annotated[
-        bool,
-        typer.Option(help="Refuse to start when no worker polls a step's agent's task queue."),
-    ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the execution as JSON at the end.")
-    ] = False,
-) -> None:
-    """Start a saga; with --wait (the default) follow it and exit by how it ended."""
-    settings = load_settings()
-    setup_logging(settings)
-    from orchestration.cli.saga import exit_code, load_saga, start, steps_table
-
-    try:
-        transaction, initial_data = load_saga(saga_file, transaction_id=transaction_id, data=data)
-    except OrchestrationError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    execution = run_async(
-        lambda: start(transaction, initial_data, settings, err, wait=wait, check=check)
-    )
-    if execution is not None:
-        if as_json:
-            out.print_json(execution.model_dump_json())
-        else:
-            out.print(steps_table(execution, width=out.width))
-        raise typer.Exit(exit_code(execution))
-
-
-@saga_app.command("status")
-def saga_status(
-    transaction_id: Annotated[str, typer.Argument(help="The saga's transaction id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the execution as JSON.")] = False,
-) -> None:
-    """A saga's state and steps, live or finished; exits by its state like `saga start`."""
-    settings = load_settings()
-    from orchestration.cli.saga import exit_code, show, steps_table
-
-    execution = run_async(lambda: show(transaction_id, settings))
-    if as_json:
-        out.print_json(execution.model_dump_json())
-    else:
-        out.print(steps_table(execution, width=out.width))
-        out.print(f"Web UI: {settings.temporal.web_ui(transaction_id)}", soft_wrap=True)
-    raise typer.Exit(exit_code(execution))
-
-
-@saga_app.command("list")
-def saga_list(
-    state: Annotated[
-        SagaState | None, typer.Option(help="Only sagas in this state.", case_sensitive=False)
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Only this transaction name.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Recent sagas, newest first (from Temporal's visibility store)."""
-    settings = load_settings()
-    from orchestration.cli.saga import list_sagas, saga_query, sagas_table
-
-    rows = run_async(lambda: list_sagas(settings, state=state, name=name, limit=limit))
-    if as_json:
-        out.print_json(data=rows)
-    else:
-        out.print(sagas_table(rows, width=out.width))
-        link = settings.temporal.web_ui(query=saga_query(state, name))
-        out.print(f"Web UI: {link}", soft_wrap=True)
 
 
 @agents_app.command("list")

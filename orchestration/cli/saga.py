@@ -1,4 +1,5 @@
-"""``orchestration saga start | status | list``: sagas from the command line.
+"""``orchestration saga start | status | list | approve | reject | resolve | cancel``: the
+work behind the commands of ``saga_app.py``.
 
 A saga file is the JSON the temporal CLI takes for ``SagaWorkflow`` (``{"transaction": ...,
 "initial_data": ...}``, e.g. ``examples/inputs/csrd_saga.json``) or a bare transaction.
@@ -19,7 +20,7 @@ from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from orchestration.cli.common import Column, fitted_table, read_json_file
-from orchestration.clients.saga import SagaOrchestrator, step_agents
+from orchestration.clients.saga import SagaOrchestrator, resolve_command, step_agents
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
     ORCHESTRATION_NAME,
@@ -28,14 +29,24 @@ from orchestration.core.search_attributes import (
 )
 from orchestration.core.settings import Settings
 from orchestration.core.validation import validation_error
-from workflows.saga_models import SagaExecution, SagaState, SagaTransaction, StepState
+from workflows.operations_models import InterventionRecord, ResolveAction
+from workflows.saga_models import (
+    ApprovalRecord,
+    SagaExecution,
+    SagaState,
+    SagaTransaction,
+    StepState,
+)
 
 __all__ = [
     "EXIT_MANUAL_INTERVENTION",
     "EXIT_ROLLED_BACK",
+    "cancel",
+    "decide",
     "exit_code",
     "list_sagas",
     "load_saga",
+    "resolve",
     "sagas_table",
     "show",
     "start",
@@ -45,7 +56,7 @@ __all__ = [
 EXIT_ROLLED_BACK = 1
 """The saga ended without completing, and every completed step was compensated."""
 EXIT_MANUAL_INTERVENTION = 3
-"""A compensation failed for good (state FAILED): somebody has to look."""
+"""The saga is parked (NEEDS_INTERVENTION) or ended FAILED: somebody has to look."""
 
 _POLL_S = 0.25
 _STATE_STYLE = {
@@ -53,6 +64,8 @@ _STATE_STYLE = {
     SagaState.COMPENSATED: "yellow",
     SagaState.ABORTED: "yellow",
     SagaState.FAILED: "bold red",
+    SagaState.NEEDS_INTERVENTION: "bold red",
+    SagaState.AWAITING_APPROVAL: "cyan",
     StepState.COMPLETED: "green",
     StepState.FAILED: "red",
     StepState.COMPENSATED: "yellow",
@@ -134,6 +147,9 @@ async def start(
     with console.status("running...") as spinner:
         while not result.done():
             execution = await sagas.get_execution_status(transaction.transaction_id)
+            if execution.state == SagaState.NEEDS_INTERVENTION:
+                result.cancel()  # parked: an operator acts; `saga status` follows it further
+                return execution
             spinner.update(_progress_line(execution))
             await asyncio.wait({result}, timeout=_POLL_S)
     result.exception()  # retrieved: the failure is read back as the execution below
@@ -144,7 +160,57 @@ def _progress_line(execution: SagaExecution) -> str:
     done = sum(1 for s in execution.steps.values() if s.state == StepState.COMPLETED)
     running = [s.name for s in execution.steps.values() if s.state == StepState.RUNNING]
     now = f", running {', '.join(running)}" if running else ""
-    return f"{execution.state.value}: {done}/{len(execution.steps)} steps completed{now}"
+    awaited = "".join(
+        f"; {p.step} awaits approval (orchestration saga approve {execution.transaction_id} "
+        f"{p.step} --by NAME)"
+        for p in execution.pending_approvals
+    )
+    return f"{execution.state.value}: {done}/{len(execution.steps)} steps completed{now}{awaited}"
+
+
+async def decide(
+    transaction_id: str,
+    step: str,
+    settings: Settings,
+    *,
+    approve: bool,
+    by: str,
+    note: str | None,
+) -> ApprovalRecord:
+    """Approve (``approve``) or reject an approval step.
+
+    Raises:
+        RequestRefusedError: the saga's validator refused it (nothing was recorded).
+        SagaError: no such saga.
+    """
+    sagas = SagaOrchestrator(settings=settings)
+    await sagas.initialize()
+    if approve:
+        return await sagas.approve(transaction_id, step, approver=by, comment=note)
+    return await sagas.reject(transaction_id, step, approver=by, reason=note or "")
+
+
+async def resolve(
+    transaction_id: str,
+    step: str,
+    action: ResolveAction,
+    settings: Settings,
+    *,
+    by: str,
+    reason: str,
+    data: Any,
+) -> InterventionRecord:
+    """Resolve a parked step (see ``SagaOrchestrator.resolve``)."""
+    sagas = SagaOrchestrator(settings=settings)
+    await sagas.initialize()
+    return await sagas.resolve(transaction_id, step, action, by=by, reason=reason, data=data)
+
+
+async def cancel(transaction_id: str, settings: Settings) -> None:
+    """Ask the saga to stop (it compensates before its pivot and ends ABORTED)."""
+    sagas = SagaOrchestrator(settings=settings)
+    await sagas.initialize()
+    await sagas.cancel(transaction_id)
 
 
 async def show(transaction_id: str, settings: Settings) -> SagaExecution:
@@ -203,7 +269,29 @@ def steps_table(execution: SagaExecution, *, width: int = 80) -> Group:
         parts += [Text("errors:"), notes]
     if execution.compensated_steps:
         parts.append(Text(f"compensated: {', '.join(execution.compensated_steps)}"))
+    parts += _awaited(execution)
     return Group(*parts)
+
+
+def _awaited(execution: SagaExecution) -> list[Any]:
+    """What the saga waits for, each with the command that gives it."""
+    parts: list[Any] = []
+    tx = execution.transaction_id
+    for pending in execution.pending_approvals:
+        parts += [
+            Text(f"awaiting approval: {pending.step} by {', '.join(pending.approvers)}"),
+            Text(f"  until {_shown(pending.until)} UTC, then {pending.on_timeout.value}"),
+            Text(f"  orchestration saga approve {tx} {pending.step} --by NAME [--comment TEXT]"),
+            Text(f"  orchestration saga reject {tx} {pending.step} --by NAME --reason TEXT"),
+        ]
+    for incident in execution.incidents:
+        where = f" ({incident.agent_id}.{incident.action})" if incident.agent_id else ""
+        parts += [
+            Text(f"needs intervention: {incident.step}: {incident.kind.value} failed{where}"),
+            Text(f"  {incident.error}"),
+            Text(f"  {resolve_command(tx, incident)}"),
+        ]
+    return parts
 
 
 def _ms(duration_ms: float | None) -> str:

@@ -57,7 +57,7 @@ class SagaConfig(BaseModel):
         default_factory=lambda: RetrySpec(maximum_attempts=5, maximum_interval_ms=30_000)
     )
     """Retries of a failed compensation (5 attempts, backoff up to 30 s by default) before the
-    saga ends FAILED for manual intervention."""
+    saga parks in NEEDS_INTERVENTION for an operator (``saga resolve``)."""
     forward_recovery_attempts: int = Field(default=2, ge=0, le=100)
     """FORWARD strategy: how many more times a failed step is dispatched before compensating."""
 
