@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -19,7 +20,7 @@ from temporalio.worker import Worker
 from activities.saga_notices import saga_notice_activity
 from activities.transforms import run_transform
 from orchestration.core.exceptions import ConfigurationError
-from orchestration.core.lifecycle import wait_for_stop_signal
+from orchestration.core.lifecycle import cancel_and_wait, wait_for_stop_signal
 from orchestration.core.metrics import (
     WORKER_FAMILIES,
     sdk_runtime,
@@ -27,6 +28,7 @@ from orchestration.core.metrics import (
 )
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect, ensure_search_attributes
+from workers.pending_actions import watch_pending_actions
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.pipeline import PipelineWorkflow
 from workflows.saga import SagaWorkflow
@@ -139,13 +141,19 @@ async def run_worker(settings: Settings) -> None:
         what="worker",
         families=WORKER_FAMILIES,
     )
-    async with build_worker(client, settings):
-        log.info(
-            "orchestration worker on task queue %r (Temporal %s, namespace %s); metrics on %s",
-            settings.task_queue,
-            settings.temporal.address,
-            settings.temporal.namespace,
-            metrics,
-        )
-        await wait_for_stop_signal()
-        log.info("orchestration worker stopping")
+    pending = asyncio.create_task(
+        watch_pending_actions(client, settings.task_queue, settings.pending_actions_interval_s)
+    )
+    try:
+        async with build_worker(client, settings):
+            log.info(
+                "orchestration worker on task queue %r (Temporal %s, namespace %s); metrics on %s",
+                settings.task_queue,
+                settings.temporal.address,
+                settings.temporal.namespace,
+                metrics,
+            )
+            await wait_for_stop_signal()
+            log.info("orchestration worker stopping")
+    finally:
+        await cancel_and_wait(pending)

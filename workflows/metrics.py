@@ -27,6 +27,7 @@ __all__ = [
     "saga_compensations_total",
     "saga_duration_ms",
     "saga_executions_total",
+    "saga_pending_actions",
     "saga_steps_total",
     "swarm_agents_total",
     "swarm_convergence_time_ms",
@@ -59,6 +60,14 @@ saga_duration_ms = Histogram(
     "saga_duration_ms",
     "Saga duration from start to terminal state, in ms.",
     buckets=MS_BUCKETS,
+)
+
+saga_pending_actions = Gauge(
+    "saga_pending_actions",
+    "Running sagas of this worker's task queue that wait for a person, by kind (approval: "
+    "an approval step; intervention: parked for an operator). Counted from Temporal's "
+    "visibility store, so it holds across worker restarts; replicas report the same number.",
+    ["kind"],
 )
 
 pipeline_executions_total = Counter(

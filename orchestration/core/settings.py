@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         description="Temporal task queue of the orchestration worker.",
     )
     metrics_port: Port = Field(default=8080, description="/metrics of the orchestration worker.")
+    pending_actions_interval_s: float = Field(
+        default=15.0,
+        ge=0.1,
+        le=3600,
+        description="How often the orchestration worker counts the sagas waiting for a person "
+        "(saga_pending_actions), from Temporal's visibility store.",
+    )
     agent_register: bool = Field(
         default=True,
         description="A running agent registers itself with the registry service "
