@@ -8,10 +8,13 @@ run as the ``orchestration.transform`` activity on this workflow's own task queu
 
 Errors: a stage fails when a call fails for good (after its retries), when a map-reduce input
 is not a list, or when a reducer or transform refuses the value. With ``skip_on_error`` the
-stage is recorded as skipped and the pipeline goes on; otherwise FAIL_FAST fails the pipeline
-(``PipelineFailed``, details: the execution, naming the stage) and CONTINUE records the error
-and goes on with the stage's input (the pipeline ends ``COMPLETED_WITH_ERRORS``). Past
-``global_timeout_ms`` the running stage is cancelled and the pipeline fails ``TIMED_OUT``.
+stage is recorded as skipped and the pipeline goes on; CONTINUE records the error and goes
+on with the stage's input (the pipeline ends ``COMPLETED_WITH_ERRORS``); FAIL_FAST parks the
+pipeline (``NEEDS_INTERVENTION``) until an operator's ``resolve`` update retries the stage
+(the same idempotency keys; ``data`` as its input when given) or skips it (``data`` as its
+output when given), and fails it (``PipelineFailed``, naming the stage) in runs started
+before that existed (the ``pipeline-repair`` patch). Past ``global_timeout_ms`` the running
+stage is cancelled and the pipeline fails ``TIMED_OUT``; time parked does not count.
 """
 
 from __future__ import annotations
@@ -28,10 +31,18 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.core.expressions import Condition, compile_condition
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.chunks import chunk_bounds
+    from workflows.deadlines import sparing, wait_for_operator
     from workflows.dispatch import describe_failure, dispatch_action, unpolled, unpolled_message
     from workflows.inputs import checked_input
     from workflows.metrics import count, observe
     from workflows.models import ActionRequest
+    from workflows.operations_models import (
+        Incident,
+        IncidentKind,
+        InterventionRecord,
+        Resolution,
+        ResolveAction,
+    )
     from workflows.pipeline_models import (
         CONDITION_NAMES,
         TRANSFORM_ACTIVITY,
@@ -47,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         TransformRequest,
     )
     from workflows.reducers import ReducerError, Reduction
+    from workflows.updates import argument, refuse, resolution_refusal
 
 __all__ = ["PIPELINE_FAILED", "PIPELINE_TIMED_OUT", "PipelineWorkflow"]
 
@@ -54,6 +66,21 @@ PIPELINE_FAILED = "PipelineFailed"
 PIPELINE_TIMED_OUT = "PipelineTimedOut"
 STAGE_START_TIMEOUT = "pipeline-stage-start-timeout"
 """Patch id: a call nobody picks up within ``stage_start_timeout_ms`` fails its stage."""
+REPAIR = "pipeline-repair"
+"""Patch id: a stage failed under FAIL_FAST parks the pipeline for ``resolve`` (and the
+deadline does not run while parked) instead of failing it."""
+_ENDED = frozenset(
+    {
+        PipelineStatus.COMPLETED,
+        PipelineStatus.COMPLETED_WITH_ERRORS,
+        PipelineStatus.FAILED,
+        PipelineStatus.TIMED_OUT,
+    }
+)
+
+
+_NOT_RUN = object()
+"""A stage that produced no output (skipped, or failed and passed over)."""
 
 
 class _StageError(Exception):
@@ -72,6 +99,48 @@ def _compiled(source: str) -> Condition:
 class PipelineWorkflow:
     def __init__(self) -> None:
         self._exec: PipelineExecution | None = None
+        self._resolutions: dict[str, Resolution] = {}
+        """Parked stage → the operator's resolution, until the stage acts on it."""
+
+    @workflow.update
+    def resolve(self, raw: Any) -> InterventionRecord:
+        """Resolve the parked stage (``Resolution``): retry it or skip it."""
+        assert self._exec is not None
+        resolution = argument(Resolution, raw, "resolve")
+        incident = next(i for i in self._exec.incidents if i.step == resolution.step)
+        record = InterventionRecord(
+            step=resolution.step,
+            kind=incident.kind,
+            error=incident.error,
+            action=resolution.action,
+            by=resolution.by,
+            reason=resolution.reason,
+            identity=resolution.identity,
+            at=workflow.now().isoformat(),
+            data=resolution.data,
+        )
+        self._exec.interventions.append(record)
+        self._resolutions[resolution.step] = resolution
+        return record
+
+    @resolve.validator
+    def _resolvable(self, raw: Any) -> None:
+        resolution = argument(Resolution, raw, "resolve")
+        execution = self._exec
+        if execution is None:
+            refuse("the pipeline has not started running yet")
+            return
+        if execution.status in _ENDED:
+            refuse(f"pipeline {execution.execution_id!r} already ended ({execution.status.value})")
+        refuse(
+            resolution_refusal(
+                execution.incidents,
+                resolution,
+                resolved=self._resolutions,
+                state=execution.status.value,
+                part="stage",
+            )
+        )
 
     @workflow.run
     async def run(self, raw_pipeline: Any) -> PipelineExecution:
@@ -85,8 +154,11 @@ class PipelineWorkflow:
         self._set_state(PipelineStatus.RUNNING)
         started = workflow.now()
         stages = asyncio.create_task(self._run_stages(pipeline))
+        timeout = timedelta(milliseconds=config.global_timeout_ms)
         deadline = asyncio.create_task(
-            workflow.sleep(timedelta(milliseconds=config.global_timeout_ms), summary="deadline")
+            sparing(timeout, lambda: bool(execution.incidents), summary="deadline")
+            if workflow.patched(REPAIR)
+            else workflow.sleep(timeout, summary="deadline")
         )
         await workflow.wait([stages, deadline], return_when=asyncio.FIRST_COMPLETED)
         if not stages.done():
@@ -138,34 +210,56 @@ class PipelineWorkflow:
             if not all(_compiled(c).evaluate(names) for c in stage.conditions):
                 result.status, result.reason = StageStatus.SKIPPED, "conditions are false"
                 continue
-            result.status = StageStatus.RUNNING
-            workflow.set_current_details(f"stage {stage.name} ({stage.mode.value})")
-            started = workflow.now()
-            try:
-                output = await self._stage(pipeline, stage, value, outputs, result)
-                if stage.transform is not None:
-                    output = await self._transform(stage, output)
-            except _NoBranch:
-                result.status, result.reason = StageStatus.SKIPPED, "no branch's condition holds"
-                continue
-            except (ActivityError, _StageError) as exc:
-                if isinstance(exc, ActivityError) and isinstance(exc.cause, CancelledError):
-                    # We cancelled the call (the global timeout): not a stage failure to
-                    # handle (CONTINUE would run the next stages past the deadline). Stop here.
-                    raise asyncio.CancelledError from exc
-                error = describe_failure(exc)
+            while True:  # an operator's retry runs the stage again
+                result.status = StageStatus.RUNNING
+                workflow.set_current_details(f"stage {stage.name} ({stage.mode.value})")
+                started = workflow.now()
+                try:
+                    output = await self._stage(pipeline, stage, value, outputs, result)
+                    if stage.transform is not None:
+                        output = await self._transform(stage, output)
+                    break
+                except _NoBranch:
+                    result.status, result.reason = (
+                        StageStatus.SKIPPED,
+                        "no branch's condition holds",
+                    )
+                    output = _NOT_RUN
+                    break
+                except (ActivityError, _StageError) as exc:
+                    if isinstance(exc, ActivityError) and isinstance(exc.cause, CancelledError):
+                        # We cancelled the call (the global timeout): not a stage failure to
+                        # handle (CONTINUE would run the next stages past the deadline).
+                        raise asyncio.CancelledError from exc
+                    error = describe_failure(exc)
                 result.duration_ms = _ms_since(started)
                 observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),
                         result.duration_ms)  # fmt: skip
                 if stage.skip_on_error:
                     result.status, result.error = StageStatus.SKIPPED, error
                     result.reason = "failed; skip_on_error"
-                    continue
+                    output = _NOT_RUN
+                    break
                 result.status, result.error = StageStatus.FAILED, error
                 execution.errors.append(f"stage {stage.name}: {error}")
-                if config.error_handling is ErrorHandling.FAIL_FAST:
+                if config.error_handling is not ErrorHandling.FAIL_FAST:
+                    output = _NOT_RUN
+                    break
+                if not workflow.patched(REPAIR):
                     execution.status, execution.failed_stage = PipelineStatus.FAILED, stage.name
                     return
+                resolution = await self._park(stage, error)
+                if resolution.action == ResolveAction.SKIP:
+                    result.status = StageStatus.SKIPPED
+                    result.reason = f"skipped by {resolution.by}: {resolution.reason}"
+                    output = _NOT_RUN if resolution.data is None else resolution.data
+                    break
+                if resolution.data is not None:
+                    value = resolution.data
+            if output is _NOT_RUN:
+                continue
+            if result.status is StageStatus.SKIPPED:  # skipped by an operator, with an output
+                outputs[stage.name] = value = output
                 continue
             result.duration_ms = _ms_since(started)
             observe(metrics.pipeline_stage_duration_ms.labels(stage_name=stage.name),
@@ -314,6 +408,32 @@ class PipelineWorkflow:
             retry_policy=stage.retry_policy.to_temporal(),
             summary=f"stage {stage.name}: transform {stage.transform.name}",
         )
+
+    async def _park(self, stage: PipelineStage, error: str) -> Resolution:
+        """Wait in NEEDS_INTERVENTION for the operator's resolution of the failed stage."""
+        execution = self._exec
+        assert execution is not None
+        incident = Incident(
+            step=stage.name,
+            kind=IncidentKind.STEP,
+            error=error,
+            since=workflow.now().isoformat(),
+            actions=[ResolveAction.RETRY, ResolveAction.SKIP],
+        )
+        execution.incidents.append(incident)
+        execution.failed_stage = stage.name
+        execution.status = PipelineStatus.NEEDS_INTERVENTION
+        self._set_state(execution.status)
+        workflow.set_current_details(
+            f"stage {stage.name} failed: {error}\n\n"
+            "needs intervention: resolve it with retry or skip"
+        )
+        await wait_for_operator(lambda: stage.name in self._resolutions, lambda: None)
+        execution.incidents.remove(incident)
+        execution.failed_stage = None
+        execution.status = PipelineStatus.RUNNING
+        self._set_state(execution.status)
+        return self._resolutions.pop(stage.name)
 
     def _set_state(self, status: PipelineStatus) -> None:
         execution = self._exec

@@ -37,6 +37,7 @@ from orchestration.core.exceptions import ConditionError
 from orchestration.core.expressions import compile_condition
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from orchestration.core.validation import AgentId, Name
+from workflows.operations_models import Incident, InterventionRecord
 from workflows.reducers import REDUCERS
 
 __all__ = [
@@ -77,6 +78,8 @@ class ErrorHandling(StrEnum):
 
 class PipelineStatus(StrEnum):
     RUNNING = "RUNNING"
+    NEEDS_INTERVENTION = "NEEDS_INTERVENTION"
+    """Parked: a stage failed under FAIL_FAST; ``resolve`` retries or skips it."""
     COMPLETED = "COMPLETED"
     COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
     FAILED = "FAILED"
@@ -237,6 +240,10 @@ class PipelineExecution(BaseModel):
     errors: list[str] = Field(default_factory=list)
     failed_stage: str | None = None
     duration_ms: float | None = None
+    incidents: list[Incident] = Field(default_factory=list)
+    """The stage waiting for an operator's ``resolve`` now (parked)."""
+    interventions: list[InterventionRecord] = Field(default_factory=list)
+    """Every operator's resolution, in order."""
 
     def stage(self, name: str) -> StageResult:
         return next(s for s in self.stages if s.name == name)

@@ -25,18 +25,16 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import pydantic
-
     import workflows.metrics as metrics
     from orchestration.core.search_attributes import orchestration_attributes
-    from orchestration.core.validation import describe
+    from workflows.deadlines import sparing, wait_for_operator
     from workflows.dispatch import describe_failure, dispatch_action, failed_for_good
     from workflows.inputs import checked_input
     from workflows.metrics import count, observe
@@ -76,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         step_request,
     )
     from workflows.saga_report import current_details, outcome_line
+    from workflows.updates import REFUSED, argument, refuse
 
 __all__ = ["FAILURE_TYPES", "REFUSED", "SagaWorkflow"]
 
@@ -93,11 +92,7 @@ REPAIR = "saga-repair"
 """Patch id: a compensation that failed after its retries, or a step that failed for good
 after the pivot, parks the saga (NEEDS_INTERVENTION) for ``resolve`` instead of ending it
 FAILED."""
-REFUSED = "RequestRefused"
-"""ApplicationError type of an update the saga's validator refused (nothing was recorded)."""
 _NOTICE_TIMEOUT = timedelta(seconds=10)
-
-M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 class _SagaTimeout(Exception):
@@ -140,12 +135,12 @@ class SagaWorkflow:
     @workflow.update
     def approve(self, raw: Any) -> ApprovalRecord:
         """Approve an approval step (``ApprovalDecision``; ``note`` is a comment)."""
-        return self._decide(_argument(ApprovalDecision, raw, "approve"), "approved")
+        return self._decide(argument(ApprovalDecision, raw, "approve"), "approved")
 
     @approve.validator
     def _approvable(self, raw: Any) -> None:
-        decision = _argument(ApprovalDecision, raw, "approve")
-        _refuse(
+        decision = argument(ApprovalDecision, raw, "approve")
+        refuse(
             approval_refusal(
                 self._saga, self._exec, decision, rejecting=False, decided=self._decisions
             )
@@ -154,12 +149,12 @@ class SagaWorkflow:
     @workflow.update
     def reject(self, raw: Any) -> ApprovalRecord:
         """Reject an approval step (``ApprovalDecision``; ``note`` is the reason): it fails."""
-        return self._decide(_argument(ApprovalDecision, raw, "reject"), "rejected")
+        return self._decide(argument(ApprovalDecision, raw, "reject"), "rejected")
 
     @reject.validator
     def _rejectable(self, raw: Any) -> None:
-        decision = _argument(ApprovalDecision, raw, "reject")
-        _refuse(
+        decision = argument(ApprovalDecision, raw, "reject")
+        refuse(
             approval_refusal(
                 self._saga, self._exec, decision, rejecting=True, decided=self._decisions
             )
@@ -169,7 +164,7 @@ class SagaWorkflow:
     def resolve(self, raw: Any) -> InterventionRecord:
         """Resolve a parked step (``Resolution``): retry it, skip it, or mark it compensated."""
         assert self._exec is not None
-        resolution = _argument(Resolution, raw, "resolve")
+        resolution = argument(Resolution, raw, "resolve")
         incident = next(i for i in self._exec.incidents if i.step == resolution.step)
         record = InterventionRecord(
             step=resolution.step,
@@ -188,8 +183,8 @@ class SagaWorkflow:
 
     @resolve.validator
     def _resolvable(self, raw: Any) -> None:
-        resolution = _argument(Resolution, raw, "resolve")
-        _refuse(resolution_refusal(self._saga, self._exec, resolution, resolved=self._resolutions))
+        resolution = argument(Resolution, raw, "resolve")
+        refuse(resolution_refusal(self._saga, self._exec, resolution, resolved=self._resolutions))
 
     @property
     def _input(self) -> SagaInput:
@@ -533,8 +528,11 @@ class SagaWorkflow:
         self._update_details()
         self._notify("saga.intervention_needed", incident.step, incident.error)
         try:
-            await workflow.wait_condition(
-                lambda: incident.step in self._resolutions or (also is not None and also())
+            await wait_for_operator(
+                lambda: incident.step in self._resolutions or (also is not None and also()),
+                lambda: self._notify(
+                    "saga.intervention_needed", incident.step, f"still: {incident.error}"
+                ),
             )
         except asyncio.CancelledError:  # the saga stopped (before its pivot)
             self._exec.incidents.remove(incident)
@@ -615,17 +613,8 @@ class SagaWorkflow:
     async def _deadline_sparing_people(self, timeout_ms: int) -> None:
         """The deadline of a saga with approval steps: its clock stops while a person is
         awaited (an approval, or an operator), so ``timeout_ms`` bounds the machines' time."""
-        remaining = timedelta(milliseconds=timeout_ms)
-        while remaining > timedelta(0):
-            await workflow.wait_condition(lambda: not self._awaiting_people())
-            started = workflow.now()
-            try:
-                await workflow.wait_condition(
-                    self._awaiting_people, timeout=remaining, timeout_summary="saga deadline"
-                )
-            except TimeoutError:
-                break
-            remaining -= workflow.now() - started
+        timeout = timedelta(milliseconds=timeout_ms)
+        await sparing(timeout, self._awaiting_people, summary="saga deadline")
         self._deadline_passed = True
 
     def _awaiting_people(self) -> bool:
@@ -826,21 +815,6 @@ class SagaWorkflow:
     def _update_details(self) -> None:
         assert self._exec is not None
         workflow.set_current_details(current_details(self._exec))
-
-
-def _argument(model: type[M], raw: Any, update: str) -> M:
-    """An update's argument as ``model``, or the refusal naming the field."""
-    try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        raise ApplicationError(
-            f"{update}: {describe(exc, 'argument')}", type=REFUSED, non_retryable=True
-        ) from None
-
-
-def _refuse(refusal: str | None) -> None:
-    if refusal is not None:
-        raise ApplicationError(refusal, type=REFUSED, non_retryable=True)
 
 
 def _iso(moment: datetime) -> str:

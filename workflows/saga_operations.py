@@ -14,6 +14,7 @@ from workflows.saga_models import (
     SagaState,
     StepState,
 )
+from workflows.updates import resolution_refusal as fits_incidents
 
 __all__ = ["ENDED", "approval_refusal", "human_ms", "resolution_refusal", "state_now"]
 
@@ -95,20 +96,13 @@ def resolution_refusal(
     if refusal is not None:
         return refusal
     assert execution is not None
-    incident = next((i for i in execution.incidents if i.step == resolution.step), None)
-    if incident is None or resolution.step in resolved:
-        parked = ", ".join(i.step for i in execution.incidents) or "none"
-        return (
-            f"step {resolution.step!r} is not waiting for an operator (saga "
-            f"{execution.state.value}; steps waiting: {parked})"
-        )
-    if resolution.action not in incident.actions:
-        allowed = " or ".join(action.value for action in incident.actions)
-        return (
-            f"step {resolution.step!r} ({incident.kind.value} failed) is resolved with "
-            f"{allowed}, not {resolution.action.value}"
-        )
-    return None
+    return fits_incidents(
+        execution.incidents,
+        resolution,
+        resolved=resolved,
+        state=execution.state.value,
+        part="step",
+    )
 
 
 def state_now(execution: SagaExecution, phase: SagaState) -> SagaState:

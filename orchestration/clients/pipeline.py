@@ -3,13 +3,15 @@
 ``execute(input)`` starts the workflow (id: the execution id) and returns the
 :class:`~workflows.pipeline_models.PipelineExecution` once it ends, whatever its status:
 ``COMPLETED``, ``COMPLETED_WITH_ERRORS`` (CONTINUE recorded failed stages), ``FAILED``
-(``failed_stage`` names the stage) or ``TIMED_OUT``. ``get_execution_status(id)`` answers for a
-running or finished execution.
+(``failed_stage`` names the stage; runs started before repair existed) or ``TIMED_OUT``; or
+as soon as it parks, ``NEEDS_INTERVENTION`` (a FAIL_FAST stage failed: ``failed_stage`` and
+``incidents`` name it, and ``resolve(execution_id, stage, "retry" | "skip", ...)`` goes on).
+``get_execution_status(id)`` answers for a running or finished execution.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from temporalio.client import (
@@ -21,10 +23,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from orchestration.clients.ui_summaries import pipeline_summary
-from orchestration.clients.workflow_client import AgentRef, WorkflowClient
+from orchestration.clients.workflow_client import AgentRef, WorkflowClient, ended_or_parked
 from orchestration.core.exceptions import PipelineError
 from orchestration.core.settings import Settings
 from orchestration.core.validation import check_agent_queues, validation_error
+from workflows.operations_models import InterventionRecord, Resolution, ResolveAction
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
 
@@ -44,6 +47,7 @@ class Pipeline(WorkflowClient):
     """
 
     error = PipelineError
+    noun = "pipeline execution"
 
     def __init__(
         self,
@@ -87,9 +91,41 @@ class Pipeline(WorkflowClient):
     async def execute(
         self, input: Any = None, *, execution_id: str | None = None
     ) -> PipelineExecution:
-        """Run to the end and return the execution (see the module docstring)."""
+        """Run to the end, or until it parks, and return the execution (see the module
+        docstring)."""
         handle = await self.start(input, execution_id=execution_id)
-        return await _outcome(handle)
+        try:
+            _, execution = await ended_or_parked(handle, PipelineWorkflow.status)
+        except WorkflowFailureError as exc:
+            return _ended_badly(handle, exc)
+        return cast(PipelineExecution, execution)
+
+    async def resolve(
+        self,
+        execution_id: str,
+        stage: str,
+        action: ResolveAction | str,
+        *,
+        by: str,
+        reason: str,
+        data: Any = None,
+    ) -> InterventionRecord:
+        """Continue a parked execution: ``retry`` its failed stage (the same idempotency
+        keys; ``data`` as the stage's input when given) or ``skip`` it (``data`` as its
+        output when given, else the next stage gets its input).
+
+        Raises:
+            ValidationError: an argument is malformed (an unknown action).
+            RequestRefusedError: the stage is not parked, or the action does not fit.
+            PipelineError: there is no execution with this id.
+        """
+        await self.initialize()
+        try:
+            resolution = Resolution(step=stage, action=action, by=by, reason=reason, data=data)
+        except pydantic.ValidationError as exc:
+            raise validation_error("resolution", exc, "request") from None
+        record = await self._update(execution_id, PipelineWorkflow.resolve, resolution)
+        return cast(InterventionRecord, record)
 
     async def get_execution_status(self, execution_id: str) -> PipelineExecution:
         """The execution so far (running) or its end (finished).
@@ -112,11 +148,18 @@ async def _outcome(handle: WorkflowHandle[Any, PipelineExecution]) -> PipelineEx
     try:
         return await handle.result()
     except WorkflowFailureError as exc:
-        cause = exc.cause
-        if (
-            isinstance(cause, ApplicationError)
-            and cause.type in (PIPELINE_FAILED, PIPELINE_TIMED_OUT)
-            and cause.details
-        ):
-            return PipelineExecution.model_validate(cause.details[0])
-        raise PipelineError(f"pipeline execution {handle.id} failed: {cause or exc}") from exc
+        return _ended_badly(handle, exc)
+
+
+def _ended_badly(
+    handle: WorkflowHandle[Any, PipelineExecution], exc: WorkflowFailureError
+) -> PipelineExecution:
+    """The execution a failed or timed-out run carries, else a ``PipelineError``."""
+    cause = exc.cause
+    if (
+        isinstance(cause, ApplicationError)
+        and cause.type in (PIPELINE_FAILED, PIPELINE_TIMED_OUT)
+        and cause.details
+    ):
+        return PipelineExecution.model_validate(cause.details[0])
+    raise PipelineError(f"pipeline execution {handle.id} failed: {cause or exc}") from exc

@@ -13,7 +13,6 @@ recorded.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from typing import Any, cast
@@ -24,17 +23,15 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError, CancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from bus.message import Message, MessageType
 from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import saga_summary
-from orchestration.clients.workflow_client import AgentRef, WorkflowClient
+from orchestration.clients.workflow_client import AgentRef, WorkflowClient, ended_or_parked
 from orchestration.core.exceptions import (
-    RequestRefusedError,
     SagaCompensationError,
     SagaError,
     SagaTimeoutError,
@@ -71,9 +68,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _QUERY_TIMEOUT = timedelta(seconds=10)
-_UPDATE_TIMEOUT = timedelta(seconds=30)
-_WATCH_FIRST_S = 0.2
-_WATCH_MAX_S = 2.0
 
 
 class SagaOrchestrator(WorkflowClient):
@@ -93,6 +87,7 @@ class SagaOrchestrator(WorkflowClient):
     """
 
     error = SagaError
+    noun = "saga"
 
     def __init__(
         self,
@@ -155,7 +150,7 @@ class SagaOrchestrator(WorkflowClient):
         handle = await self.start(transaction, initial_data)
         await self._emit("saga.started", transaction)
         try:
-            execution = await _ended_or_parked(handle)
+            parked, execution = await ended_or_parked(handle, SagaWorkflow.status)
         except WorkflowFailureError as exc:
             error = await _saga_error(handle, exc)
             ended = error.execution if isinstance(error.execution, SagaExecution) else None
@@ -164,6 +159,8 @@ class SagaOrchestrator(WorkflowClient):
                 state = "TIMED_OUT"
             await self._emit(f"saga.{state.lower()}", transaction, ended, error=str(error))
             raise error from exc
+        if parked:
+            raise parked_error(transaction.transaction_id, execution)
         await self._emit("saga.completed", transaction, execution)
         return dict(execution.outputs)
 
@@ -295,29 +292,6 @@ class SagaOrchestrator(WorkflowClient):
         record = await self._update(transaction_id, SagaWorkflow.resolve, resolution)
         return cast(InterventionRecord, record)
 
-    async def _update(self, transaction_id: str, update: Any, argument: Any) -> Any:
-        argument = argument.model_copy(update={"identity": self.client.identity})
-        handle = self.client.get_workflow_handle_for(SagaWorkflow.run, transaction_id)
-        try:
-            return await handle.execute_update(update, argument, rpc_timeout=_UPDATE_TIMEOUT)
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            raise RequestRefusedError(f"{update.__name__} refused: {reason}") from None
-        except RPCError as exc:
-            raise await self._not_open(transaction_id, exc) from None
-
-    async def _not_open(self, transaction_id: str, error: RPCError) -> Exception:
-        """What a request to a saga that is missing or ended raises."""
-        if error.status != RPCStatusCode.NOT_FOUND:
-            return error
-        handle = self.client.get_workflow_handle(transaction_id)
-        description = await self._describe(
-            handle, f"no saga with transaction id {transaction_id!r}"
-        )
-        state = description.typed_search_attributes.get(ORCHESTRATION_STATE)
-        return RequestRefusedError(f"saga {transaction_id!r} already ended ({state})")
-
 
 def _request(model: Any, **fields: Any) -> Any:
     """An update's argument, or a ``ValidationError`` naming the field."""
@@ -325,41 +299,6 @@ def _request(model: Any, **fields: Any) -> Any:
         return model(**fields)
     except pydantic.ValidationError as exc:
         raise validation_error(model.__name__, exc, "request") from None
-
-
-async def _ended_or_parked(handle: WorkflowHandle[Any, SagaExecution]) -> SagaExecution:
-    """The saga's result, or ``SagaCompensationError`` as soon as it parks."""
-    result = asyncio.ensure_future(handle.result())
-    watch = asyncio.ensure_future(_parked(handle))
-    try:
-        await asyncio.wait({result, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if watch.done() and (parked := watch.result()) is not None:
-            raise parked_error(handle.id, parked)
-        return await result
-    finally:
-        for future in (result, watch):
-            future.cancel()
-
-
-async def _parked(handle: WorkflowHandle[Any, SagaExecution]) -> SagaExecution | None:
-    """The execution once the saga parked (NEEDS_INTERVENTION); None once it ended.
-
-    Watches the ``OrchestrationState`` search attribute with ``describe`` (the server's
-    copy: no history event, no worker involved), every 0.2 s at first, then at most every
-    ``_WATCH_MAX_S``.
-    """
-    interval = _WATCH_FIRST_S
-    while True:
-        await asyncio.sleep(interval)
-        interval = min(interval * 1.5, _WATCH_MAX_S)
-        description = await handle.describe()
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            return None
-        state = description.typed_search_attributes.get(ORCHESTRATION_STATE)
-        if state == SagaState.NEEDS_INTERVENTION.value:
-            execution = await handle.query(SagaWorkflow.status, rpc_timeout=_QUERY_TIMEOUT)
-            if execution is not None and execution.incidents:
-                return execution
 
 
 def resolve_command(transaction_id: str, incident: Incident) -> str:

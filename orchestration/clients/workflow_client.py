@@ -1,23 +1,32 @@
-"""What the orchestrators share: settings, a lazily connected Temporal client, and lookups."""
+"""What the orchestrators share: settings, a lazily connected Temporal client, lookups,
+operator updates, and following a run until it ends or parks."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from orchestration.core.exceptions import OrchestrationError
+from orchestration.core.exceptions import OrchestrationError, RequestRefusedError
+from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.temporal_client import connect, unpolled_queues
 from orchestration.core.validation import task_queue_for
 
-__all__ = ["AgentRef", "WorkflowClient"]
+__all__ = ["AgentRef", "WorkflowClient", "ended_or_parked"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,12 @@ AgentRef = tuple[str, str, str | None]
 
 A = TypeVar("A")
 R = TypeVar("R")
+
+_QUERY_TIMEOUT = timedelta(seconds=10)
+_UPDATE_TIMEOUT = timedelta(seconds=30)
+_WATCH_FIRST_S = 0.2
+_WATCH_MAX_S = 2.0
+PARKED = "NEEDS_INTERVENTION"
 
 
 class WorkflowClient:
@@ -38,6 +53,8 @@ class WorkflowClient:
 
     error: ClassVar[type[OrchestrationError]] = OrchestrationError
     """What this orchestrator raises for a missing workflow or a missing connection."""
+    noun: ClassVar[str] = "workflow"
+    """What its runs are called in messages (``saga``, ``pipeline execution``)."""
 
     def __init__(self, *, settings: Settings | None = None, client: Client | None = None) -> None:
         self._settings = settings or get_settings()
@@ -133,3 +150,64 @@ class WorkflowClient:
         except WorkflowAlreadyStartedError:
             log.info("%s already ran: attaching to it", workflow_id)
             return self.client.get_workflow_handle_for(run, workflow_id)
+
+    async def _update(self, workflow_id: str, update: Any, argument: Any) -> Any:
+        """Send an operator update (``argument`` carries this client's identity).
+
+        Raises:
+            RequestRefusedError: the workflow's validator refused it, or the run ended.
+            self.error: there is no run with this id.
+        """
+        argument = argument.model_copy(update={"identity": self.client.identity})
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            return await handle.execute_update(update, argument, rpc_timeout=_UPDATE_TIMEOUT)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise RequestRefusedError(f"{update.__name__} refused: {reason}") from None
+        except RPCError as exc:
+            raise await self._not_open(workflow_id, exc) from None
+
+    async def _not_open(self, workflow_id: str, error: RPCError) -> Exception:
+        """What a request to a run that is missing or ended raises."""
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return error
+        handle = self.client.get_workflow_handle(workflow_id)
+        description = await self._describe(handle, f"no {self.noun} {workflow_id!r}")
+        state = description.typed_search_attributes.get(ORCHESTRATION_STATE)
+        return RequestRefusedError(f"{self.noun} {workflow_id!r} already ended ({state})")
+
+
+async def ended_or_parked(handle: WorkflowHandle[Any, R], status: Any) -> tuple[bool, Any]:
+    """``(True, status)`` as soon as the run parks (NEEDS_INTERVENTION, with incidents);
+    ``(False, result)`` once it ends (a failure is raised, as ``handle.result()`` does).
+
+    Parking is watched with ``describe`` (the server's copy of the ``OrchestrationState``
+    search attribute: no history event, no worker involved), every 0.2 s at first, then at
+    most every 2 s; ``status`` is the query that reads the parked run.
+    """
+    result = asyncio.ensure_future(handle.result())
+    watch = asyncio.ensure_future(_parked(handle, status))
+    try:
+        await asyncio.wait({result, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch.done() and (parked := watch.result()) is not None:
+            return True, parked
+        return False, await result
+    finally:
+        for future in (result, watch):
+            future.cancel()
+
+
+async def _parked(handle: WorkflowHandle[Any, Any], status: Any) -> Any:
+    interval = _WATCH_FIRST_S
+    while True:
+        await asyncio.sleep(interval)
+        interval = min(interval * 1.5, _WATCH_MAX_S)
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return None
+        if description.typed_search_attributes.get(ORCHESTRATION_STATE) == PARKED:
+            current = await handle.query(status, rpc_timeout=_QUERY_TIMEOUT)
+            if current is not None and current.incidents:
+                return current

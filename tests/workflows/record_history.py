@@ -40,7 +40,7 @@ RECORDINGS: dict[str, Recorder] = {
     "swarm_swarming": lambda c, i: record_swarm(c, i, "swarming"),
     "swarm_foraging": lambda c, i: record_swarm(c, i, "foraging"),
     "pipeline_completed": lambda c, i: record_pipeline(c, i, False),
-    "pipeline_failed": lambda c, i: record_pipeline(c, i, True),
+    "pipeline_parked": lambda c, i: record_pipeline(c, i, True),
     "agent_task_unpolled": lambda c, i: record_unpolled(c, i, "agent_task"),
     "saga_unpolled": lambda c, i: record_unpolled(c, i, "saga"),
     "pipeline_unpolled": lambda c, i: record_unpolled(c, i, "pipeline"),

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.pipeline.pipeline import emissions_pipeline
 from examples.swarm.suppliers import sequential_total
 from orchestration import Pipeline
-from orchestration.core.exceptions import PipelineError, ValidationError
+from orchestration.core.exceptions import PipelineError, RequestRefusedError, ValidationError
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import Settings
 from tests.workflows.pipeline_support import (
@@ -185,7 +185,8 @@ async def test_map_reduce_refuses_a_value_that_is_not_a_list(
         execution = await Pipeline(
             pipeline_config, settings=settings, client=temporal_client
         ).execute(7)
-    assert (execution.status, execution.failed_stage) == (PipelineStatus.FAILED, "split")
+    assert execution.status is PipelineStatus.NEEDS_INTERVENTION  # FAIL_FAST parks it
+    assert execution.failed_stage == "split"
     assert execution.stage("split").error == "MAP_REDUCE needs a list to split, got int"
     assert a.calls == []
 
@@ -284,8 +285,15 @@ async def test_fail_fast_stops_at_the_failed_stage_and_continue_goes_on(
     assert failed.error is not None and "injected failure" in failed.error
     assert len(execution.errors) == 1 and "stage broken: " in execution.errors[0]
     after = execution.stage("after")
-    if handling is ErrorHandling.FAIL_FAST:
-        assert (execution.status, execution.failed_stage) == (PipelineStatus.FAILED, "broken")
+    if handling is ErrorHandling.FAIL_FAST:  # parked for an operator
+        assert execution.status is PipelineStatus.NEEDS_INTERVENTION
+        assert execution.failed_stage == "broken"
+        [incident] = execution.incidents
+        assert (incident.step, incident.kind, incident.actions) == (
+            "broken",
+            "step",
+            ["retry", "skip"],
+        )
         assert after.status is StageStatus.PENDING
         assert execution.output is None
         assert len(a.calls) == 1
@@ -294,6 +302,42 @@ async def test_fail_fast_stops_at_the_failed_stage_and_continue_goes_on(
         assert execution.failed_stage is None
         assert (after.status, after.output) == (StageStatus.COMPLETED, 3)  # got first's output
         assert execution.output == 3
+
+
+async def test_a_parked_pipeline_goes_on_when_an_operator_retries_or_skips_the_stage(
+    temporal_client: Client, unique: str
+) -> None:
+    a, broken = agents(unique, "a", "broken")
+    pipeline_config = config(
+        stage("first", a.ref("inc")),
+        stage("broken", broken.ref("fail")),
+        stage("after", a.ref("inc")),
+    )
+    async with running(temporal_client, unique, a, broken) as settings:
+        pipeline = Pipeline(pipeline_config, settings=settings, client=temporal_client)
+        parked = await pipeline.execute(1)
+        run = parked.execution_id
+        with pytest.raises(RequestRefusedError, match="stage 'first' is not waiting"):
+            await pipeline.resolve(run, "first", "retry", by="ops", reason="x")
+        await pipeline.resolve(run, "broken", "retry", by="ops", reason="try again")
+        again = await pipeline.execute(1, execution_id=run)  # attaches: parked again
+        await pipeline.resolve(run, "broken", "skip", by="ops", reason="done by hand", data=10)
+        done = await pipeline.execute(1, execution_id=run)
+        with pytest.raises(RequestRefusedError, match="already ended"):
+            await pipeline.resolve(run, "broken", "skip", by="ops", reason="again")
+
+    assert parked.status is again.status is PipelineStatus.NEEDS_INTERVENTION
+    assert len(broken.calls) == 2  # the operator's retry ran it once more
+    assert broken.calls[0].ctx.idempotency_key == broken.calls[1].ctx.idempotency_key
+    assert done.status is PipelineStatus.COMPLETED_WITH_ERRORS
+    skipped = done.stage("broken")
+    assert (skipped.status, skipped.reason) == (StageStatus.SKIPPED, "skipped by ops: done by hand")
+    assert (done.stage("after").output, done.output) == (11, 11)  # after got the operator's 10
+    assert [(i.action, i.reason) for i in done.interventions] == [
+        ("retry", "try again"),
+        ("skip", "done by hand"),
+    ]
+    assert done.incidents == [] and done.failed_stage is None
 
 
 async def test_skip_on_error_records_the_error_and_completes(
@@ -349,7 +393,10 @@ async def test_an_unknown_transform_fails_the_stage_naming_it(
         execution = await Pipeline(
             pipeline_config, settings=settings, client=temporal_client
         ).execute(1)
-    assert (execution.status, execution.failed_stage) == (PipelineStatus.FAILED, "shaped")
+    assert (execution.status, execution.failed_stage) == (
+        PipelineStatus.NEEDS_INTERVENTION,
+        "shaped",
+    )
     error = execution.stage("shaped").error
     assert error is not None
     assert "transform 'no_such_transform': not registered on this worker" in error
@@ -512,19 +559,22 @@ async def test_metrics_count_executions_by_status_and_time_stages(
     ok_stage, bad_stage, skipped = f"ok-{unique}", f"bad-{unique}", f"skipped-{unique}"
     completed = config(stage(ok_stage, a.ref("inc")), stage(skipped, a.ref("inc"),
                                                           conditions=["input < 0"]))  # fmt: skip
-    failed = config(stage(ok_stage, a.ref("inc")), stage(bad_stage, broken.ref("fail")))
+    failed = config(
+        stage(ok_stage, a.ref("inc")),
+        stage(bad_stage, broken.ref("fail")),
+        error_handling=ErrorHandling.CONTINUE,
+    )
+    statuses = ("COMPLETED", "COMPLETED_WITH_ERRORS")
     before = {
-        status: _sample("pipeline_executions_total", {"status": status})
-        for status in ("COMPLETED", "FAILED")
+        status: _sample("pipeline_executions_total", {"status": status}) for status in statuses
     }
     async with running(temporal_client, unique, a, broken) as settings:
         for pipeline_config in (completed, completed, failed):
             await Pipeline(pipeline_config, settings=settings, client=temporal_client).execute(1)
     after = {
-        status: _sample("pipeline_executions_total", {"status": status})
-        for status in ("COMPLETED", "FAILED")
+        status: _sample("pipeline_executions_total", {"status": status}) for status in statuses
     }
-    assert (after["COMPLETED"] - before["COMPLETED"], after["FAILED"] - before["FAILED"]) == (2, 1)
+    assert [after[s] - before[s] for s in statuses] == [2, 1]
     count = "pipeline_stage_duration_ms_count"
     assert _sample(count, {"stage_name": ok_stage}) == 3
     assert _sample(count, {"stage_name": bad_stage}) == 1  # failed stages are timed too

@@ -4,9 +4,11 @@
 break workflows already running in production. Record a new one when the workflow changes
 on purpose (``python tests/workflows/record_history.py``) and keep the old ones.
 
-``saga_uncompensated`` (a compensation fails) and ``saga_stuck`` (a step fails for good
-after the pivot) were recorded with the code before sagas could park (commit 97b88ec): they
-end FAILED, as sagas started before the ``saga-repair`` patch still do when replayed.
+``saga_uncompensated`` (a compensation fails), ``saga_stuck`` (a step fails for good after
+the pivot) and ``pipeline_failed`` (a FAIL_FAST stage fails) were recorded with the code
+before sagas and pipelines could park (commit 97b88ec and before): they end FAILED, as runs
+started before the ``saga-repair`` and ``pipeline-repair`` patches still do when replayed.
+No recorder writes them again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ async def test_recorded_histories_replay_without_nondeterminism(path: Path) -> N
 def test_every_workflow_has_recorded_histories() -> None:
     recorded = {path.stem.rsplit("_", 1)[0] for path in HISTORIES}
     assert recorded == {"agent_task", "saga", "swarm", "pipeline"}
+
+
+async def _until(handle: Any, holds: Any, query: Any = SagaWorkflow.status) -> None:
+    """Query the run's status until ``holds`` is true of it (at most 60 s)."""
+    async with asyncio.timeout(60):
+        while True:
+            if holds(await handle.query(query)):
+                return
+            await asyncio.sleep(0.02)
 
 
 async def record(client: Client, workflow_id: str, data: object) -> WorkflowHistory:
@@ -261,7 +272,9 @@ async def test_a_fresh_swarm_history_replays(
 
 async def record_pipeline(client: Client, workflow_id: str, fail: bool) -> WorkflowHistory:
     """Run a pipeline through every mode, a transform and a skipped stage; with ``fail`` a
-    stage then fails for good and FAIL_FAST fails the pipeline (the last stage never runs)."""
+    stage then fails for good and FAIL_FAST parks the pipeline, and an operator skips the
+    stage. (``pipeline_failed.json`` was recorded before parking existed: FAIL_FAST failed
+    the pipeline, and the last stage never ran.)"""
     agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
 
     @agent.action("items")
@@ -317,12 +330,16 @@ async def record_pipeline(client: Client, workflow_id: str, fail: bool) -> Workf
         handle = await client.start_workflow(
             PipelineWorkflow.run, pipeline, id=workflow_id, task_queue=queue
         )
+        if fail:
+            await _until(handle, lambda e: e is not None and e.incidents, PipelineWorkflow.status)
+            skip = Resolution(step="broken", action="skip", by="ops", reason="by hand")
+            await handle.execute_update(PipelineWorkflow.resolve, skip)
         with contextlib.suppress(WorkflowFailureError):
             await asyncio.wait_for(handle.result(), 120)
     return await handle.fetch_history()
 
 
-@pytest.mark.parametrize("fail", [False, True], ids=["completed", "failed"])
+@pytest.mark.parametrize("fail", [False, True], ids=["completed", "parked"])
 async def test_a_fresh_pipeline_history_replays(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str, fail: bool
 ) -> None:
@@ -330,7 +347,9 @@ async def test_a_fresh_pipeline_history_replays(
     history = await record_pipeline(client, f"replay-{unique}-{fail}", fail)
     description = await client.get_workflow_handle(f"replay-{unique}-{fail}").describe()
     assert description.status is not None
-    assert description.status.name == ("FAILED" if fail else "COMPLETED")
+    assert description.status.name == "COMPLETED"
+    accepted = "workflow_execution_update_accepted_event_attributes"
+    assert any(e.HasField(accepted) for e in history.events) is fail  # the operator's skip
     assert len(history.events) > 30  # every stage's calls, not a trivial history
     replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert replayed.replay_failure is None
@@ -369,15 +388,6 @@ async def test_a_fresh_history_of_a_call_nobody_picks_up_replays(
     history = await record_unpolled(temporal_time_skipping_env.client, f"unpolled-{unique}", kind)
     replayed = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert replayed.replay_failure is None
-
-
-async def _until(handle: Any, holds: Any) -> None:
-    """Query the saga's status until ``holds`` is true of it (at most 60 s)."""
-    async with asyncio.timeout(60):
-        while True:
-            if holds(await handle.query(SagaWorkflow.status)):
-                return
-            await asyncio.sleep(0.02)
 
 
 async def record_operated_saga(client: Client, workflow_id: str, path: str) -> WorkflowHistory:
