@@ -175,26 +175,18 @@ def saga_resolve(
 ) -> None:
     """Continue a saga parked in NEEDS_INTERVENTION: --retry, --skip or --mark-compensated."""
     settings = load_settings()
-    from orchestration.cli.common import read_json_file
+    from orchestration.cli.resolutions import chosen_action, resolution_data
     from orchestration.cli.saga import resolve
     from workflows.operations_models import ResolveAction
 
-    chosen = [
-        action
-        for action, flag in (
-            (ResolveAction.RETRY, retry),
-            (ResolveAction.SKIP, skip),
-            (ResolveAction.MARK_COMPENSATED, mark_compensated),
-        )
-        if flag
-    ]
-    if len(chosen) != 1:
-        fail("choose one of --retry, --skip and --mark-compensated", EXIT_CONFIG)
-    [action] = chosen
-    try:
-        data = read_json_file(data_file) if data_file is not None else None
-    except OrchestrationError as exc:
-        fail(str(exc), EXIT_CONFIG)
+    action = chosen_action(
+        {
+            ResolveAction.RETRY: retry,
+            ResolveAction.SKIP: skip,
+            ResolveAction.MARK_COMPENSATED: mark_compensated,
+        }
+    )
+    data = resolution_data(data_file)
     run_async(
         lambda: resolve(transaction_id, step, action, settings, by=by, reason=reason, data=data)
     )

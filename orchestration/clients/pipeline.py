@@ -31,10 +31,65 @@ from workflows.operations_models import InterventionRecord, Resolution, ResolveA
 from workflows.pipeline import PIPELINE_FAILED, PIPELINE_TIMED_OUT, PipelineWorkflow
 from workflows.pipeline_models import PipelineConfig, PipelineExecution, PipelineInput
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "PipelineRuns"]
 
 
-class Pipeline(WorkflowClient):
+class PipelineRuns(WorkflowClient):
+    """Pipeline executions by id, whatever their config: their status, and ``resolve``.
+
+    Args:
+        settings: defaults to ``get_settings()`` (Temporal address, task queue).
+        client: an already connected Temporal client (pydantic data converter).
+    """
+
+    error = PipelineError
+    noun = "pipeline execution"
+
+    async def resolve(
+        self,
+        execution_id: str,
+        stage: str,
+        action: ResolveAction | str,
+        *,
+        by: str,
+        reason: str,
+        data: Any = None,
+    ) -> InterventionRecord:
+        """Continue a parked execution: ``retry`` its failed stage (the same idempotency
+        keys; ``data`` as the stage's input when given) or ``skip`` it (``data`` as its
+        output when given, else the next stage gets its input).
+
+        Raises:
+            ValidationError: an argument is malformed (an unknown action).
+            RequestRefusedError: the stage is not parked, or the action does not fit.
+            PipelineError: there is no execution with this id.
+        """
+        await self.initialize()
+        try:
+            resolution = Resolution(step=stage, action=action, by=by, reason=reason, data=data)
+        except pydantic.ValidationError as exc:
+            raise validation_error("resolution", exc, "request") from None
+        record = await self._update(execution_id, PipelineWorkflow.resolve, resolution)
+        return cast(InterventionRecord, record)
+
+    async def get_execution_status(self, execution_id: str) -> PipelineExecution:
+        """The execution so far (running) or its end (finished).
+
+        Raises:
+            PipelineError: no execution has that id, or it has not started running yet.
+        """
+        await self.initialize()
+        handle = self.client.get_workflow_handle_for(PipelineWorkflow.run, execution_id)
+        description = await self._describe(handle, f"no pipeline execution {execution_id!r}")
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            status = await handle.query(PipelineWorkflow.status)
+            if status is None:
+                raise PipelineError(f"pipeline execution {execution_id!r} has not started yet")
+            return status
+        return await _outcome(handle)
+
+
+class Pipeline(PipelineRuns):
     """The quick reference's pipeline: ``Pipeline(config).execute(input)``.
 
     Args:
@@ -45,9 +100,6 @@ class Pipeline(WorkflowClient):
     Raises:
         ValidationError: the config is invalid (naming the field); nothing was started.
     """
-
-    error = PipelineError
-    noun = "pipeline execution"
 
     def __init__(
         self,
@@ -99,49 +151,6 @@ class Pipeline(WorkflowClient):
         except WorkflowFailureError as exc:
             return _ended_badly(handle, exc)
         return cast(PipelineExecution, execution)
-
-    async def resolve(
-        self,
-        execution_id: str,
-        stage: str,
-        action: ResolveAction | str,
-        *,
-        by: str,
-        reason: str,
-        data: Any = None,
-    ) -> InterventionRecord:
-        """Continue a parked execution: ``retry`` its failed stage (the same idempotency
-        keys; ``data`` as the stage's input when given) or ``skip`` it (``data`` as its
-        output when given, else the next stage gets its input).
-
-        Raises:
-            ValidationError: an argument is malformed (an unknown action).
-            RequestRefusedError: the stage is not parked, or the action does not fit.
-            PipelineError: there is no execution with this id.
-        """
-        await self.initialize()
-        try:
-            resolution = Resolution(step=stage, action=action, by=by, reason=reason, data=data)
-        except pydantic.ValidationError as exc:
-            raise validation_error("resolution", exc, "request") from None
-        record = await self._update(execution_id, PipelineWorkflow.resolve, resolution)
-        return cast(InterventionRecord, record)
-
-    async def get_execution_status(self, execution_id: str) -> PipelineExecution:
-        """The execution so far (running) or its end (finished).
-
-        Raises:
-            PipelineError: no execution has that id, or it has not started running yet.
-        """
-        await self.initialize()
-        handle = self.client.get_workflow_handle_for(PipelineWorkflow.run, execution_id)
-        description = await self._describe(handle, f"no pipeline execution {execution_id!r}")
-        if description.status == WorkflowExecutionStatus.RUNNING:
-            status = await handle.query(PipelineWorkflow.status)
-            if status is None:
-                raise PipelineError(f"pipeline execution {execution_id!r} has not started yet")
-            return status
-        return await _outcome(handle)
 
 
 async def _outcome(handle: WorkflowHandle[Any, PipelineExecution]) -> PipelineExecution:
