@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
     from orchestration.core.expressions import Condition, compile_condition
-    from orchestration.core.search_attributes import orchestration_attributes
+    from orchestration.core.search_attributes import SCHEDULED_BY, orchestration_attributes
     from workflows.chunks import chunk_bounds
     from workflows.deadlines import sparing, wait_for_operator
     from workflows.dispatch import describe_failure, dispatch_action, unpolled, unpolled_message
@@ -145,6 +145,10 @@ class PipelineWorkflow:
     @workflow.run
     async def run(self, raw_pipeline: Any) -> PipelineExecution:
         pipeline = checked_input(PipelineInput, raw_pipeline)
+        if workflow.info().typed_search_attributes.get(SCHEDULED_BY) is not None:
+            # Each scheduled run is its own execution: its id (and idempotency keys) carry
+            # the scheduled time, as the workflow id does.
+            pipeline = pipeline.model_copy(update={"execution_id": workflow.info().workflow_id})
         config = pipeline.config
         execution = self._exec = PipelineExecution(
             execution_id=pipeline.execution_id,

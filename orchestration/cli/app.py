@@ -22,6 +22,7 @@ from orchestration.cli.common import (
 )
 from orchestration.cli.pipeline_app import pipeline_app
 from orchestration.cli.saga_app import saga_app
+from orchestration.cli.schedule_app import schedule_app
 from orchestration.core.exceptions import OrchestrationError
 from orchestration.core.lifecycle import exit_process
 
@@ -50,6 +51,7 @@ app.add_typer(groups.registry_app, name="registry")
 app.add_typer(groups.swarm_app, name="swarm")
 app.add_typer(saga_app, name="saga")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(schedule_app, name="schedule")
 app.add_typer(groups.agents_app, name="agents")
 
 

@@ -22,8 +22,8 @@ from orchestration.core import logs
 from orchestration.core.exceptions import (
     ConfigurationError,
     OrchestrationError,
-    RequestRefusedError,
     StackError,
+    ValidationError,
 )
 from orchestration.core.settings import Settings, get_settings
 
@@ -92,7 +92,7 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(factory())
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (ConfigurationError, RequestRefusedError) as exc:  # usage: exit 2
+    except (ConfigurationError, ValidationError) as exc:  # usage, a refused request: exit 2
         fail(_with_detail(exc), EXIT_CONFIG)
     except OrchestrationError as exc:
         fail(_with_detail(exc))

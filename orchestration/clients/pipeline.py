@@ -22,6 +22,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import ApplicationError
 
+from orchestration.clients.schedules import Overlap, Schedules, ScheduleView
 from orchestration.clients.ui_summaries import pipeline_summary
 from orchestration.clients.workflow_client import AgentRef, WorkflowClient, ended_or_parked
 from orchestration.core.exceptions import PipelineError
@@ -131,6 +132,37 @@ class Pipeline(PipelineRuns):
         await self._warn_unpolled(f"pipeline {pipeline.execution_id}", self._agents())
         return await self._start_once(
             PipelineWorkflow.run, pipeline, pipeline.execution_id, pipeline_summary(pipeline.config)
+        )
+
+    async def schedule(
+        self,
+        input: Any = None,
+        *,
+        schedule_id: str,
+        cron: str | None = None,
+        interval_ms: int | None = None,
+        overlap: Overlap = "skip",
+    ) -> ScheduleView:
+        """Run the pipeline on a schedule (see ``SagaOrchestrator.schedule``); each run's
+        execution id is ``<schedule_id>-<scheduled time>``.
+
+        Raises:
+            ValidationError: the input, the spec or the overlap is invalid.
+            ScheduleError: a schedule with this id exists.
+        """
+        try:
+            pipeline = PipelineInput(config=self.config, input=input, execution_id=schedule_id)
+        except pydantic.ValidationError as exc:
+            raise validation_error("pipeline schedule", exc, "input") from None
+        await self.initialize()
+        return await Schedules(settings=self._settings, client=self.client).create(
+            schedule_id,
+            PipelineWorkflow.run,
+            pipeline,
+            cron=cron,
+            interval_ms=interval_ms,
+            overlap=overlap,
+            summary=f"pipeline {self.config.name} ({len(self.config.stages)} stages)",
         )
 
     def _agents(self) -> list[AgentRef]:

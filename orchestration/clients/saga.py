@@ -29,6 +29,7 @@ from temporalio.service import RPCError
 
 from bus.message import Message, MessageType
 from bus.publisher import Publisher
+from orchestration.clients.schedules import Overlap, Schedules, ScheduleView
 from orchestration.clients.ui_summaries import saga_summary
 from orchestration.clients.workflow_client import AgentRef, WorkflowClient, ended_or_parked
 from orchestration.core.exceptions import (
@@ -238,6 +239,46 @@ class SagaOrchestrator(WorkflowClient):
             await self.client.get_workflow_handle(transaction_id).cancel()
         except RPCError as exc:
             raise await self._not_open(transaction_id, exc) from None
+
+    async def schedule(
+        self,
+        transaction: SagaTransaction,
+        initial_data: Any = None,
+        *,
+        schedule_id: str,
+        cron: str | None = None,
+        interval_ms: int | None = None,
+        overlap: Overlap = "skip",
+    ) -> ScheduleView:
+        """Run the saga on a schedule (Temporal Schedules): on ``cron`` (e.g. ``0 6 1 * *``,
+        06:00 UTC on the 1st of each month) or every ``interval_ms``.
+
+        Each run's transaction id is ``<schedule_id>-<scheduled time>``; ``overlap`` says
+        what happens when a run is due while the last one still runs (``skip``,
+        ``buffer_one`` or ``allow_all``). See ``orchestration schedule`` to operate it.
+
+        Raises:
+            ValidationError: the definition, the spec or the overlap is invalid.
+            ScheduleError: a schedule with this id exists.
+        """
+        saga = SagaInput(
+            transaction=_validated(transaction),
+            initial_data=initial_data,
+            config=self.config,
+            events=self.bus is not None,
+        )
+        check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
+        await self.initialize()
+        schedules = Schedules(settings=self._settings, client=self.client)
+        return await schedules.create(
+            schedule_id,
+            SagaWorkflow.run,
+            saga,
+            cron=cron,
+            interval_ms=interval_ms,
+            overlap=overlap,
+            summary=f"saga {saga.transaction.name} ({len(saga.transaction.steps)} steps)",
+        )
 
     async def approve(
         self, transaction_id: str, step: str, *, approver: str, comment: str | None = None

@@ -32,6 +32,7 @@ import path)::
     ├── SwarmError
     │   └── SwarmNotConvergedError          .result
     ├── PipelineError
+    ├── ScheduleError                       a schedule is missing, or exists already
     └── SagaError                           .execution, .details
         ├── SagaTimeoutError (asyncio.TimeoutError)
         └── SagaCompensationError           .compensated_steps, .uncompensated_steps,
@@ -66,6 +67,7 @@ __all__ = [
     "SagaCompensationError",
     "SagaError",
     "SagaTimeoutError",
+    "ScheduleError",
     "StackError",
     "SwarmError",
     "SwarmNotConvergedError",
@@ -383,6 +385,10 @@ class SwarmNotConvergedError(SwarmError):
 
 class PipelineError(OrchestrationError):
     """A pipeline could not be started or found."""
+
+
+class ScheduleError(OrchestrationError):
+    """A schedule could not be created (its id is taken) or found."""
 
 
 class SagaError(OrchestrationError):

@@ -13,6 +13,7 @@ __all__ = [
     "ORCHESTRATION_STATE",
     "ORCHESTRATION_TYPE",
     "REGISTERED",
+    "SCHEDULED_BY",
     "orchestration_attributes",
 ]
 
@@ -39,3 +40,7 @@ def orchestration_attributes(kind: str, name: str, state: str) -> list[SearchAtt
         ORCHESTRATION_NAME.value_set(name),
         ORCHESTRATION_STATE.value_set(state),
     ]
+
+
+SCHEDULED_BY = SearchAttributeKey.for_keyword("TemporalScheduledById")
+"""Temporal's own attribute on a run a schedule started: the schedule's id."""
