@@ -1,8 +1,9 @@
 """``make demo``: bring the embedded stack up and run real workflows through it.
 
 1. the hello agent through ``AgentTaskWorkflow``;
-2.-3. the CSRD report saga with four example agents: once to completion, and once with an
-   invalid record so validation fails and the saga compensates (deletes the collected data);
+2.-3. the CSRD report saga with four example agents: once to completion, its report signed
+   off by the CFO (the demo approves it, as ``orchestration saga approve`` would), and once
+   with an invalid record so validation fails and the saga compensates (deletes the data);
 4. a swarm: supplier emissions of 200 partitions x 100 suppliers over 10 example agents,
    checked against the sequential calculation to the cent;
 5. the message bus: a request to an agent served over Kafka, and its reply.
@@ -14,6 +15,7 @@ Uses a stack that is already running (``orchestration up``) when Temporal answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import uuid
@@ -26,7 +28,7 @@ from temporalio.client import Client
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
 from examples.csrd.agents import ALL_AGENTS
-from examples.csrd.saga import csrd_transaction
+from examples.csrd.saga import SIGN_OFF, csrd_transaction
 from examples.hello_agent import agent
 from examples.stack import console, running_stack, ui_link
 from examples.swarm.agents import make_agents
@@ -40,7 +42,10 @@ from orchestration.exceptions import OrchestrationError, SagaError
 from swarm.scheduling import SwarmBehavior
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
+from workflows.saga_models import SagaState
 from workflows.swarm_models import SourceRef, SwarmTask
+
+CFO = "cfo@acme.example"
 
 
 async def hello(settings: Settings, client: Client) -> None:
@@ -60,12 +65,16 @@ async def hello(settings: Settings, client: Client) -> None:
 async def csrd(settings: Settings, client: Client) -> None:
     sagas = SagaOrchestrator(None, settings=settings, client=client)
     suffix = uuid.uuid4().hex[:8]
-    ok = csrd_transaction(f"csrd-acme-{suffix}")
-    outputs = await asyncio.wait_for(
-        sagas.execute(ok, {"company": "Acme Steel", "period": "2025", "facilities": 4}), 120
-    )
+    ok = csrd_transaction(f"csrd-acme-{suffix}", sign_off_by=[CFO])
+    data = {"company": "Acme Steel", "period": "2025", "facilities": 4}
+    running = asyncio.ensure_future(asyncio.wait_for(sagas.execute(ok, data), 120))
+    awaiting = await _awaiting_sign_off(sagas, ok.transaction_id)
+    await sagas.approve(ok.transaction_id, SIGN_OFF, approver=CFO, comment="figures checked")
+    outputs = await running
     console.print(f"\n[bold green]2. CSRD saga {ok.transaction_id} completed.[/]")
     console.print(f"   emissions (kg CO2e): {outputs['generate_report']['emissions_kg']}")
+    console.print(f"   signed off by: {outputs[SIGN_OFF]['approved_by']} (the demo approved "
+                  f"it {awaiting:.1f} s in, when the saga asked)")  # fmt: skip
     console.print(f"   published: {outputs['publish']['published']}")
     console.print(f"   Web UI: {ui_link(settings, ok.transaction_id)}")
 
@@ -87,6 +96,18 @@ async def csrd(settings: Settings, client: Client) -> None:
         console.print(f"   Web UI: {ui_link(settings, bad.transaction_id)}")
     else:
         raise SagaError("the invalid CSRD saga unexpectedly completed")
+
+
+async def _awaiting_sign_off(sagas: SagaOrchestrator, transaction_id: str) -> float:
+    """Seconds until the saga asks for the sign-off (at most 60)."""
+    started = asyncio.get_running_loop().time()
+    async with asyncio.timeout(60):
+        while True:
+            with contextlib.suppress(SagaError):  # not started running yet
+                status = await sagas.get_execution_status(transaction_id)
+                if status.state == SagaState.AWAITING_APPROVAL:
+                    return asyncio.get_running_loop().time() - started
+            await asyncio.sleep(0.1)
 
 
 SWARM_AGENTS = make_agents(0, 10, prefix="demo-emissions")

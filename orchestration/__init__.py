@@ -34,11 +34,12 @@ if TYPE_CHECKING:
     from registry.routing.scatter_gather import ScatterGather
     from swarm.scheduling import SwarmBehavior
     from workflows.pipeline_models import ExecutionMode, PipelineConfig, PipelineStage
-    from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
+    from workflows.saga_models import Approval, CompensationStrategy, SagaStep, SagaTransaction
     from workflows.swarm_models import SwarmTask
 
 _EXPORTS = {
     "ActionContext": "activities.context",
+    "Approval": "workflows.saga_models",
     "Agent": "activities.agent",
     "AggregationStrategy": "registry.routing.aggregation",
     "AgentDescriptor": "registry.models",
@@ -77,6 +78,7 @@ __all__ = [
     "AgentDescriptor",
     "AgentRegistry",
     "AggregationStrategy",
+    "Approval",
     "CompensationStrategy",
     "ExecutionMode",
     "KafkaConfig",

@@ -1,16 +1,29 @@
-"""The CSRD report saga of the quick reference: collect → validate → generate [pivot] → publish."""
+"""The CSRD report saga of the quick reference: collect → validate → generate [pivot] → publish,
+and with ``sign_off_by`` a person's sign-off of the generated report before it is published."""
 
 from __future__ import annotations
 
-from workflows.saga_models import CompensationStrategy, SagaStep, SagaTransaction
+from collections.abc import Sequence
 
-__all__ = ["csrd_transaction"]
+from workflows.saga_models import Approval, CompensationStrategy, SagaStep, SagaTransaction
+
+__all__ = ["SIGN_OFF", "csrd_transaction"]
+
+SIGN_OFF = "sign_off"
+"""The approval step's name, when there is one."""
 
 
-def csrd_transaction(transaction_id: str | None = None) -> SagaTransaction:
-    """The saga; once the report is generated (the pivot) it is never rolled back."""
+def csrd_transaction(
+    transaction_id: str | None = None, *, sign_off_by: Sequence[str] = ()
+) -> SagaTransaction:
+    """The saga; once the report is generated (the pivot) it is never rolled back.
+
+    With ``sign_off_by`` (approvers), the report waits for one of them to approve it
+    (``orchestration saga approve ID sign_off --by NAME``) before it is published; a
+    rejection then parks the saga for an operator, since the report cannot be ungenerated.
+    """
     fields = {"transaction_id": transaction_id} if transaction_id else {}
-    return SagaTransaction(
+    saga = SagaTransaction(
         name="csrd_report_generation",
         compensation_strategy=CompensationStrategy.BACKWARD,
         steps=[
@@ -44,3 +57,10 @@ def csrd_transaction(transaction_id: str | None = None) -> SagaTransaction:
         ],
         **fields,
     )
+    if not sign_off_by:
+        return saga
+    sign_off = SagaStep(
+        SIGN_OFF, approval=Approval(approvers=list(sign_off_by)), depends_on=["generate_report"]
+    )
+    publish = saga.steps[-1].model_copy(update={"depends_on": [SIGN_OFF]})
+    return saga.model_copy(update={"steps": [*saga.steps[:-1], sign_off, publish]})

@@ -6,6 +6,7 @@ import orchestration
 
 EXPECTED = {
     "ActionContext",
+    "Approval",
     "Agent",
     "AggregationStrategy",
     "AgentDescriptor",
