@@ -104,7 +104,8 @@ def stages_table(execution: PipelineExecution, *, width: int = 80) -> Any:
             Text(f"needs intervention: stage {incident.step} failed"),
             Text(
                 f"  orchestration pipeline resolve {execution.execution_id} {incident.step} "
-                "--retry|--skip --by NAME --reason TEXT"
+                "--retry --by NAME --reason TEXT"
             ),
+            Text("  (or --skip instead of --retry)"),
         ]
     return Group(*parts)

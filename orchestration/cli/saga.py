@@ -20,7 +20,13 @@ from rich.text import Text
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from orchestration.cli.common import Column, fitted_table, read_json_file
-from orchestration.clients.saga import SagaOrchestrator, resolve_command, step_agents
+from orchestration.clients.saga import (
+    SagaOrchestrator,
+    other_actions,
+    resolve_command,
+    step_agents,
+    what_parked,
+)
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.search_attributes import (
     ORCHESTRATION_NAME,
@@ -269,11 +275,11 @@ def steps_table(execution: SagaExecution, *, width: int = 80) -> Group:
         parts += [Text("errors:"), notes]
     if execution.compensated_steps:
         parts.append(Text(f"compensated: {', '.join(execution.compensated_steps)}"))
-    parts += _awaited(execution)
+    parts += _awaited(execution, width)
     return Group(*parts)
 
 
-def _awaited(execution: SagaExecution) -> list[Any]:
+def _awaited(execution: SagaExecution, width: int) -> list[Any]:
     """What the saga waits for, each with the command that gives it."""
     parts: list[Any] = []
     tx = execution.transaction_id
@@ -281,17 +287,29 @@ def _awaited(execution: SagaExecution) -> list[Any]:
         parts += [
             Text(f"awaiting approval: {pending.step} by {', '.join(pending.approvers)}"),
             Text(f"  until {_shown(pending.until)} UTC, then {pending.on_timeout.value}"),
-            Text(f"  orchestration saga approve {tx} {pending.step} --by NAME [--comment TEXT]"),
-            Text(f"  orchestration saga reject {tx} {pending.step} --by NAME --reason TEXT"),
+            *_command(f"orchestration saga approve {tx} {pending.step} --by NAME", width),
+            *_command(
+                f"orchestration saga reject {tx} {pending.step} --by NAME --reason TEXT", width
+            ),
         ]
     for incident in execution.incidents:
-        where = f" ({incident.agent_id}.{incident.action})" if incident.agent_id else ""
+        where = f" on {incident.agent_id}.{incident.action}" if incident.agent_id else ""
         parts += [
-            Text(f"needs intervention: {incident.step}: {incident.kind.value} failed{where}"),
+            Text(f"needs intervention: {what_parked(incident)}{where}"),
             Text(f"  {incident.error}"),
-            Text(f"  {resolve_command(tx, incident)}"),
+            *_command(resolve_command(tx, incident), width),
+            Text(f"  ({other_actions(incident)} instead of --retry)"),
         ]
     return parts
+
+
+def _command(command: str, width: int) -> list[Text]:
+    """A command to copy, indented; too long for ``width``, continued with a backslash
+    before its ``--by`` (a shell takes it as one line)."""
+    if len(command) + 2 <= width or " --by " not in command:
+        return [Text(f"  {command}")]
+    head, tail = command.split(" --by ", 1)
+    return [Text(f"  {head} \\"), Text(f"    --by {tail}")]
 
 
 def _ms(duration_ms: float | None) -> str:

@@ -61,9 +61,11 @@ from workflows.saga_models import (
 __all__ = [
     "SAGA_EVENTS_TOPIC",
     "SagaOrchestrator",
+    "other_actions",
     "parked_error",
     "resolve_command",
     "step_agents",
+    "what_parked",
 ]
 
 log = logging.getLogger(__name__)
@@ -343,29 +345,43 @@ def _request(model: Any, **fields: Any) -> Any:
 
 
 def resolve_command(transaction_id: str, incident: Incident) -> str:
-    """The CLI command that resolves ``incident``."""
-    actions = "|".join(f"--{action.value.replace('_', '-')}" for action in incident.actions)
+    """The CLI command that resolves ``incident`` with its first action (``retry``); the
+    others are in :func:`other_actions`."""
     return (
-        f"orchestration saga resolve {transaction_id} {incident.step} {actions} "
-        "--by NAME --reason TEXT"
+        f"orchestration saga resolve {transaction_id} {incident.step} "
+        f"{_flag(incident.actions[0])} --by NAME --reason TEXT"
     )
 
 
-_WHAT_FAILED = {
+def other_actions(incident: Incident) -> str:
+    """``or --skip`` (the flags that also resolve ``incident``)."""
+    return "or " + " or ".join(_flag(action) for action in incident.actions[1:])
+
+
+def _flag(action: ResolveAction) -> str:
+    return f"--{action.value.replace('_', '-')}"
+
+
+_WHAT_PARKED = {
     IncidentKind.STEP: "step {step!r} failed after the pivot",
     IncidentKind.COMPENSATION: "the compensation of {step!r} failed",
     IncidentKind.APPROVAL: "approval step {step!r} was not decided in time",
 }
 
 
+def what_parked(incident: Incident) -> str:
+    """``the compensation of 'a' failed`` and the like: why the saga waits."""
+    return _WHAT_PARKED[incident.kind].format(step=incident.step)
+
+
 def parked_error(transaction_id: str, execution: SagaExecution) -> SagaCompensationError:
     """The error ``execute`` raises for a parked saga (its first incident named)."""
     first = execution.incidents[0]
     command = resolve_command(transaction_id, first)
-    what = _WHAT_FAILED[first.kind].format(step=first.step)
+    what = what_parked(first)
     return SagaCompensationError(
         f"saga {transaction_id!r} needs manual intervention (manual intervention required): "
-        f"{what}: {first.error}; it waits, parked, for: {command}",
+        f"{what}: {first.error}; it waits, parked, for: {command} ({other_actions(first)})",
         compensated_steps=execution.compensated_steps,
         uncompensated_steps=[
             i.step for i in execution.incidents if i.kind == IncidentKind.COMPENSATION

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
+from typing import get_origin
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -60,7 +61,11 @@ async def test_the_example_pipeline_starts_from_the_json_and_reports_its_status(
         )  # fmt: skip
     queried = json.loads(query)["queryResult"][0]
     # the CLI's JSON output shows an empty list as null
-    status = PipelineExecution.model_validate({**queried, "errors": queried["errors"] or []})
+    fields = PipelineExecution.model_fields
+    lists = {
+        k: [] for k, v in queried.items() if v is None and get_origin(fields[k].annotation) is list
+    }
+    status = PipelineExecution.model_validate({**queried, **lists})
     assert status == result
     expected = format(sequential_total(10, 50), "f")  # 1,493,284.14 kg: above the threshold
     assert status.status == "COMPLETED"

@@ -46,7 +46,8 @@ async def test_a_parked_pipeline_resolved_from_the_command_line(
     assert parked.status is PipelineStatus.NEEDS_INTERVENTION
     assert status.code == 3, status.stderr
     assert f"pipeline {run}" in status.stdout and "NEEDS_INTERVENTION" in status.stdout
-    assert f"orchestration pipeline resolve {run} broken --retry|--skip" in status.stdout
+    assert f"orchestration pipeline resolve {run} broken --retry --by NAME" in status.stdout
+    assert "(or --skip instead of --retry)" in status.stdout
     assert max(len(line) for line in status.stdout.splitlines()) <= 80
     assert both.code == 2 and both.stderr.strip() == "error: choose one of --retry and --skip"
     assert resolved.code == 0, resolved.stderr

@@ -137,9 +137,10 @@ async def test_a_parked_saga_resolved_from_the_command_line_and_a_cancel(
 
     assert start.code == 3, (start.stdout, start.stderr)  # manual intervention
     assert "NEEDS_INTERVENTION" in start.stdout
-    assert "needs intervention: a: compensation failed" in start.stdout
-    command = f"orchestration saga resolve {parked.transaction_id} a --retry|--mark-compensated"
+    assert "needs intervention: the compensation of 'a' failed" in start.stdout
+    command = f"orchestration saga resolve {parked.transaction_id} a --retry"
     assert command in start.stdout
+    assert "(or --mark-compensated instead of --retry)" in start.stdout
     assert parked.transaction_id in ids
     assert one_line_error(no_action) == (
         "error: choose one of --retry, --skip and --mark-compensated"

@@ -309,11 +309,11 @@ async def test_execute_raises_as_soon_as_the_saga_parks_and_says_how_to_resolve_
     error = parked.value
     assert error.execution.state == SagaState.NEEDS_INTERVENTION
     assert error.resolve_command == (
-        f"orchestration saga resolve {tx_id} sign_off --retry|--skip --by NAME --reason TEXT"
+        f"orchestration saga resolve {tx_id} sign_off --retry --by NAME --reason TEXT"
     )
     assert str(error) == (
         f"saga {tx_id!r} needs manual intervention (manual intervention required): approval "
         "step 'sign_off' was not decided in time: no decision within 1 s; it waits, parked, "
-        f"for: {error.resolve_command}"
+        f"for: {error.resolve_command} (or --skip)"
     )
     assert outputs["sign_off"]["approved_by"] == CFO

@@ -1,5 +1,6 @@
 """A call for an agent nobody runs (a misspelt id, a stopped agent) fails within a bound,
-naming the task queue and the agent, instead of waiting for the whole run's timeout."""
+naming the task queue and the agent, instead of waiting for the whole run's timeout (a
+pipeline under FAIL_FAST then parks for an operator)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.transforms import run_transform
+from orchestration.clients.pipeline import Pipeline
 from orchestration.core.exceptions import SagaError
 from orchestration.core.settings import SagaConfig, Settings
 from tests.workflows.saga_support import DEADLINE_S, SagaAgent, saga_worker
@@ -20,7 +22,12 @@ from workers.orchestration_worker import build_worker
 from workflows.agent_task import AGENT_UNAVAILABLE, AgentTaskWorkflow
 from workflows.models import AgentTaskInput
 from workflows.pipeline import PipelineWorkflow
-from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineInput, PipelineStage
+from workflows.pipeline_models import (
+    AgentRef,
+    PipelineConfig,
+    PipelineStage,
+    PipelineStatus,
+)
 from workflows.saga_models import SagaStep, SagaTransaction
 
 QUICK = 1_000
@@ -72,28 +79,34 @@ async def test_an_agent_task_nobody_picks_up_fails_naming_the_agent(
     )
 
 
-async def test_a_pipeline_stage_for_an_agent_nobody_runs_fails_naming_it(
+async def test_a_pipeline_stage_for_an_agent_nobody_runs_parks_naming_it(
     temporal_time_skipping_env: WorkflowEnvironment, unique: str
 ) -> None:
     client = temporal_time_skipping_env.client
-    queue = f"orch-{unique}"
+    settings = Settings(task_queue=f"orch-{unique}")
     ghost = f"ghost-{unique}"
     stage = PipelineStage(name="only", agents=[AgentRef(agent_id=ghost, action="x")])
     config = PipelineConfig(name="unpolled", stages=[stage], stage_start_timeout_ms=QUICK)
     async with Worker(
-        client, task_queue=queue, workflows=[PipelineWorkflow], activities=[run_transform]
+        client,
+        task_queue=settings.task_queue,
+        workflows=[PipelineWorkflow],
+        activities=[run_transform],
     ):
-        handle = await client.start_workflow(
-            PipelineWorkflow.run, PipelineInput(config=config), id=f"p-{unique}", task_queue=queue
-        )
-        with pytest.raises(WorkflowFailureError):
-            await asyncio.wait_for(handle.result(), DEADLINE_S)
-        execution = await handle.query(PipelineWorkflow.status)
-    assert execution is not None
+        pipeline = Pipeline(config, settings=settings, client=client)
+        execution = await asyncio.wait_for(pipeline.execute(None), DEADLINE_S)
+        # parked (FAIL_FAST): an operator may start the agent and retry, or skip it
+        run = execution.execution_id
+        await pipeline.resolve(run, "only", "skip", by="ops", reason="agent retired")
+        skipped = await asyncio.wait_for(pipeline.execute(None, execution_id=run), DEADLINE_S)
+    assert execution.status is PipelineStatus.NEEDS_INTERVENTION
     result = execution.stages[0]
     assert result.status == "failed"
     assert result.error is not None
     assert result.error.startswith(f"no worker polls task queue {ghost} (agent {ghost})")
+    [incident] = execution.incidents
+    assert incident.step == "only"
+    assert skipped.status is PipelineStatus.COMPLETED_WITH_ERRORS
 
 
 async def test_starting_a_saga_from_python_warns_about_an_agent_nobody_runs(
