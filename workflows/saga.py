@@ -803,7 +803,8 @@ class SagaWorkflow:
 
     def _refresh_state(self) -> None:
         """Show what the saga waits for now (NEEDS_INTERVENTION, AWAITING_APPROVAL) or its
-        phase; a changed state is upserted as the search attribute."""
+        phase: a changed state is upserted as the search attribute, and the Web UI's current
+        details are redrawn (they are not history: replay is unaffected)."""
         assert self._exec is not None
         if self._exec.state in ENDED:
             return
@@ -811,6 +812,7 @@ class SagaWorkflow:
         state = state_now(self._exec, self._phase)
         if state != self._exec.state:
             self._set_state(state)
+        self._update_details()
 
     def _update_details(self) -> None:
         assert self._exec is not None

@@ -189,6 +189,14 @@ class SagaStep(BaseModel):
                 )
         return self
 
+    @property
+    def target(self) -> str:
+        """What runs the step, as summaries show it: ``agent.action``, or
+        ``approval by cfo@acme.example``."""
+        if self.approval is not None:
+            return f"approval by {', '.join(self.approval.approvers)}"
+        return f"{self.agent_id}.{self.action}"
+
 
 def find_cycle(steps: list[SagaStep]) -> list[str] | None:
     """A dependency cycle as ``[a, b, ..., a]``, or None. Unknown dependencies are ignored."""

@@ -48,7 +48,7 @@ def current_details(execution: SagaExecution) -> str:
     for pending in execution.pending_approvals:
         lines.append(
             f"- awaiting approval: {pending.step} by {', '.join(pending.approvers)} "
-            f"(until {pending.until})"
+            f"(until {pending.until[:19].replace('T', ' ')} UTC)"
         )
     for incident in execution.incidents:
         where = f" on {incident.agent_id}.{incident.action}" if incident.agent_id else ""

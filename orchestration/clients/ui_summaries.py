@@ -30,7 +30,7 @@ def saga_summary(transaction: SagaTransaction) -> tuple[str, str]:
         f"{transaction.compensation_strategy.name} compensation"
     )
     lines = [
-        f"| {s.name}{' (pivot)' if s.is_pivot else ''} | {s.agent_id}.{s.action} "
+        f"| {s.name}{' (pivot)' if s.is_pivot else ''} | {s.target} "
         f"| {s.compensation or '-'} | {', '.join(s.depends_on) or '-'} |"
         for s in steps
     ]
