@@ -24,10 +24,11 @@ if TYPE_CHECKING:
     from orchestration.clients.saga import SagaOrchestrator
     from orchestration.clients.swarm import SwarmOrchestrator
     from orchestration.core.connections import KafkaConfig
+    from orchestration.core.routing import RoutingStrategy
     from orchestration.core.settings import SagaConfig, Settings, SwarmConfig, get_settings
     from registry.agent_registry import AgentRegistry
     from registry.models import AgentDescriptor, ServiceType
-    from registry.routing import LoadInfo, RoutingStrategy
+    from registry.routing import LoadInfo
     from registry.routing.aggregation import AggregationStrategy
     from registry.routing.router import MessageRouter
     from registry.routing.rules import RouteRule
@@ -57,7 +58,7 @@ _EXPORTS = {
     "PipelineStage": "workflows.pipeline_models",
     "Priority": "bus.message",
     "RouteRule": "registry.routing.rules",
-    "RoutingStrategy": "registry.routing.types",
+    "RoutingStrategy": "orchestration.core.routing",
     "SagaConfig": "orchestration.core.settings",
     "SagaOrchestrator": "orchestration.clients.saga",
     "SagaStep": "workflows.saga_models",

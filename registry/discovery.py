@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestration.core.exceptions import ValidationError
+from orchestration.core.versions import VersionConstraint, parse_constraint
 from registry.models import AgentStatus, ServiceType
-from registry.versions import VersionConstraint, parse_constraint
 
 __all__ = ["Candidate", "DiscoveryQuery", "in_location", "select_agents"]
 

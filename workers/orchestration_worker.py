@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.routing import CapabilityRouter
 from activities.saga_notices import saga_notice_activity
 from activities.transforms import run_transform
 from orchestration.core.exceptions import ConfigurationError
@@ -28,6 +29,7 @@ from orchestration.core.metrics import (
 )
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect, ensure_search_attributes
+from registry.backend import RegistryBackend
 from workers.pending_actions import watch_pending_actions
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.pipeline import PipelineWorkflow
@@ -45,17 +47,21 @@ ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
 saga notices, which publish with the worker's settings."""
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, *, registry: RegistryBackend | None = None
+) -> Worker:
     """The worker for ``settings.task_queue`` with every workflow and activity.
 
     Also runs the workflows that modules of ``ORCH_WORKER_MODULES`` list in ``WORKFLOWS``
-    (e.g. the entity workflows a bridge route starts).
+    (e.g. the entity workflows a bridge route starts). Calls routed by capability ask
+    ``registry`` when given, else the registry service of ``settings.registry``.
     """
+    router = CapabilityRouter(settings, registry)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *user_workflows(settings)],
-        activities=[*ACTIVITIES, saga_notice_activity(settings)],
+        activities=[*ACTIVITIES, saga_notice_activity(settings), router.activity()],
         identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

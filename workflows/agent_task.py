@@ -12,6 +12,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.dispatch import dispatch_action, unpolled, unpolled_message
     from workflows.inputs import checked_input
     from workflows.models import ActionRequest, AgentTaskInput, AgentTaskResult
+    from workflows.routing import call_routed
+    from workflows.routing_models import RouteChoice
 
 __all__ = ["AGENT_UNAVAILABLE", "START_TIMEOUT", "AgentTaskWorkflow"]
 
@@ -39,34 +41,63 @@ class AgentTaskWorkflow:
     async def run(self, raw_task: Any) -> AgentTaskResult:
         task = checked_input(AgentTaskInput, raw_task)
         key = task.idempotency_key or f"{workflow.info().workflow_id}/{task.action}"
-        self._name = f"{task.agent_id}.{task.action}"
+        target = task.agent_id or f"[{task.capability}]"
+        self._name = f"{target}.{task.action}"
         self._set_state("RUNNING")
-        workflow.set_current_details(f"running **{task.action}** on agent `{task.agent_id}`")
+        workflow.set_current_details(f"running **{task.action}** on agent `{target}`")
+        request = ActionRequest(
+            data=task.data, idempotency_key=key, caller=workflow.info().workflow_id
+        )
         try:
-            output = await dispatch_action(
-                agent_id=task.agent_id,
-                action=task.action,
-                endpoint=task.endpoint,
-                request=ActionRequest(
-                    data=task.data, idempotency_key=key, caller=workflow.info().workflow_id
-                ),
-                timeout_ms=task.timeout_ms,
-                retry=task.retry,
-                schedule_to_start_timeout_ms=(
-                    task.start_timeout_ms if workflow.patched(START_TIMEOUT) else None
-                ),
-            )
+            agent_id, output = await self._call(task, request)
         except ActivityError as exc:
             self._set_state("FAILED")
-            if unpolled(exc):
+            if task.agent_id is not None and unpolled(exc):
                 message = unpolled_message(task.agent_id, task.endpoint)
                 raise ApplicationError(message, type=AGENT_UNAVAILABLE, non_retryable=True) from exc
             raise
         self._set_state("COMPLETED")
-        workflow.set_current_details(f"**{task.action}** on `{task.agent_id}` completed")
+        workflow.set_current_details(f"**{task.action}** on `{agent_id}` completed")
         return AgentTaskResult(
-            agent_id=task.agent_id, action=task.action, output=output, idempotency_key=key
+            agent_id=agent_id, action=task.action, output=output, idempotency_key=key
         )
+
+    async def _call(self, task: AgentTaskInput, request: ActionRequest) -> tuple[str, Any]:
+        """(the agent that ran it, the output): on ``task.agent_id``, or routed."""
+        route = task.route
+        if route is not None:
+
+            def chosen(choice: RouteChoice) -> None:
+                workflow.set_current_details(
+                    f"running **{task.action}** on agent `{choice.agent_id}` "
+                    f"(routed by capability {task.capability})"
+                )
+
+            choice, output = await call_routed(
+                route,
+                task.routing,
+                action=task.action,
+                request=request,
+                timeout_ms=task.timeout_ms,
+                retry=task.retry,
+                purpose=f"agent task {workflow.info().workflow_id}",
+                summary=lambda agent: f"{agent}.{task.action}",
+                on_choice=chosen,
+            )
+            return choice.agent_id, output
+        assert task.agent_id is not None
+        output = await dispatch_action(
+            agent_id=task.agent_id,
+            action=task.action,
+            endpoint=task.endpoint,
+            request=request,
+            timeout_ms=task.timeout_ms,
+            retry=task.retry,
+            schedule_to_start_timeout_ms=(
+                task.start_timeout_ms if workflow.patched(START_TIMEOUT) else None
+            ),
+        )
+        return task.agent_id, output
 
     @workflow.query
     def state(self) -> str:

@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.settings import RouteConfig
 from orchestration.core.validation import AgentId, Name
+from workflows.routing_models import Routable
 
 __all__ = ["ActionRequest", "AgentTaskInput", "AgentTaskResult"]
 
@@ -27,12 +37,14 @@ class ActionRequest(BaseModel):
     )
 
 
-class AgentTaskInput(BaseModel):
-    """Input of ``AgentTaskWorkflow``: one action on one agent, durably."""
+class AgentTaskInput(Routable):
+    """Input of ``AgentTaskWorkflow``: one action on one agent, durably; the agent named by
+    ``agent_id``, or found by ``capability`` (see :class:`workflows.routing_models.Routable`).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: AgentId
+    agent_id: AgentId | None = Field(default=None, validate_default=True)
     action: Name
     data: Any = None
     endpoint: str | None = Field(default=None, description="temporal://<queue> to override")
@@ -45,6 +57,21 @@ class AgentTaskInput(BaseModel):
     )
     retry: RetrySpec = Field(default_factory=RetrySpec)
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    routing: RouteConfig = Field(default_factory=RouteConfig)
+    """How a task by capability is routed (its ``start_timeout_ms`` replaces the task's)."""
+
+    @field_validator("agent_id")
+    @classmethod
+    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
+        cls.agent_or_capability(value, info.data.get("capability"))
+        return value
+
+    @model_validator(mode="after")
+    def _routing_fits(self) -> AgentTaskInput:
+        problem = self.routing_problem(self.endpoint)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class AgentTaskResult(BaseModel):

@@ -33,6 +33,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
+    from orchestration.core.retry import RetrySpec
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.deadlines import sparing, wait_for_operator
     from workflows.dispatch import describe_failure, dispatch_action, failed_for_good
@@ -46,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         ResolveAction,
     )
+    from workflows.routing import call_routed
+    from workflows.routing_models import RouteChoice
     from workflows.saga_models import (
         SAGA_NOTICE_ACTIVITY,
         ApprovalDecision,
@@ -125,6 +128,9 @@ class SagaWorkflow:
         """Step → the data an operator's ``retry`` gave it instead of the initial data."""
         self._phase = SagaState.RUNNING
         self._notices: list[asyncio.Task[None]] = []
+        self._routes: dict[str, RouteChoice] = {}
+        """Step routed by capability → the agent its call went to last (the one that
+        completed it, once it completed: its compensation runs there too)."""
 
     @workflow.query
     def status(self) -> SagaExecution | None:
@@ -361,32 +367,17 @@ class SagaWorkflow:
         self._launch(step, again=True, forever=True)
 
     async def _run_step(self, step: SagaStep, *, forever: bool) -> None:
-        assert self._exec is not None and step.agent_id and step.action
+        assert self._exec is not None and step.action
         record = self._exec.steps[step.name]
         retry = step.retry_policy
         if forever:
             retry = retry.model_copy(update={"maximum_attempts": 0})
         try:
-            output = await dispatch_action(
-                agent_id=step.agent_id,
-                action=step.action,
-                endpoint=step.endpoint,
-                request=self._request(step, compensating=False),
-                timeout_ms=step.timeout_ms or self._input.config.step_timeout_ms,
-                retry=retry,
-                summary=f"step {step.name}: {step.agent_id}.{step.action}",
-                # A step cancelled mid-call (saga cancelled or timed out) may still complete
-                # on its agent: wait for its outcome, so a completed one is compensated too.
-                settle_on_cancel=workflow.patched(SETTLE_CANCELLED_STEPS),
-                schedule_to_start_timeout_ms=(
-                    self._input.config.step_start_timeout_ms
-                    if workflow.patched(STEP_START_TIMEOUT)
-                    else None
-                ),
-            )
+            output = await self._call(step, retry)
         except ActivityError as exc:
             record.state = StepState.FAILED
-            record.error = describe_failure(exc, agent_id=step.agent_id, endpoint=step.endpoint)
+            agent_id, endpoint = self._agent_of(step)
+            record.error = describe_failure(exc, agent_id=agent_id, endpoint=endpoint)
             if failed_for_good(exc, retry):
                 self._failed_for_good.append(step.name)
             self._exec.errors.append(f"step {step.name!r}: {record.error}")
@@ -395,6 +386,61 @@ class SagaWorkflow:
             self._complete(step, output)
         finally:
             self._finished.append(step.name)
+
+    async def _call(self, step: SagaStep, retry: RetrySpec) -> Any:
+        """The step's call: to its agent, or routed by its capability."""
+        assert step.action is not None
+        request = self._request(step, compensating=False)
+        timeout_ms = step.timeout_ms or self._input.config.step_timeout_ms
+        # A step cancelled mid-call (saga cancelled or timed out) may still complete
+        # on its agent: wait for its outcome, so a completed one is compensated too.
+        settle = workflow.patched(SETTLE_CANCELLED_STEPS)
+        route = step.route
+        if route is not None:
+            _, output = await call_routed(
+                route,
+                self._input.routing,
+                action=step.action,
+                request=request,
+                timeout_ms=timeout_ms,
+                retry=retry,
+                purpose=f"saga {workflow.info().workflow_id} step {step.name}",
+                summary=lambda agent: f"step {step.name}: {agent}.{step.action}",
+                on_choice=lambda choice: self._routed(step, choice),
+                settle_on_cancel=settle,
+            )
+            return output
+        assert step.agent_id is not None
+        return await dispatch_action(
+            agent_id=step.agent_id,
+            action=step.action,
+            endpoint=step.endpoint,
+            request=request,
+            timeout_ms=timeout_ms,
+            retry=retry,
+            summary=f"step {step.name}: {step.agent_id}.{step.action}",
+            settle_on_cancel=settle,
+            schedule_to_start_timeout_ms=(
+                self._input.config.step_start_timeout_ms
+                if workflow.patched(STEP_START_TIMEOUT)
+                else None
+            ),
+        )
+
+    def _routed(self, step: SagaStep, choice: RouteChoice) -> None:
+        """A routed step's call goes to ``choice``: the status and the Web UI show it."""
+        assert self._exec is not None
+        self._routes[step.name] = choice
+        self._exec.steps[step.name].agent_id = choice.agent_id
+        self._update_details()
+
+    def _agent_of(self, step: SagaStep) -> tuple[str | None, str | None]:
+        """(agent id, endpoint) the step's calls go to: its own, or the one it was routed
+        to last (None before it was routed)."""
+        if step.route is None:
+            return step.agent_id, step.endpoint
+        choice = self._routes.get(step.name)
+        return (choice.agent_id, choice.endpoint) if choice else (None, None)
 
     def _complete(self, step: SagaStep, output: Any) -> None:
         assert self._exec is not None
@@ -511,7 +557,7 @@ class SagaWorkflow:
             step=step.name,
             kind=kind,
             error=error,
-            agent_id=step.agent_id,
+            agent_id=self._agent_of(step)[0],
             action=action,
             since=_iso(workflow.now()),
             actions=actions,
@@ -719,7 +765,8 @@ class SagaWorkflow:
         assert self._exec is not None
         step = self._input.transaction.step(name)
         assert step.compensation is not None
-        assert step.agent_id is not None
+        agent_id, endpoint = self._agent_of(step)  # the agent that completed it
+        assert agent_id is not None
         record = self._exec.steps[name]
         record.state = StepState.COMPENSATING
         record.compensation_started_at = _iso(workflow.now())
@@ -727,13 +774,13 @@ class SagaWorkflow:
         while True:
             try:
                 await dispatch_action(
-                    agent_id=step.agent_id,
+                    agent_id=agent_id,
                     action=step.compensation,
-                    endpoint=step.endpoint,
+                    endpoint=endpoint,
                     request=self._request(step, compensating=True),
                     timeout_ms=self._input.config.compensation_timeout_ms,
                     retry=self._input.config.compensation_retry,
-                    summary=f"compensate {name}: {step.agent_id}.{step.compensation}",
+                    summary=f"compensate {name}: {agent_id}.{step.compensation}",
                     cancellable=False,
                 )
                 break

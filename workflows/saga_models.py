@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
-from orchestration.core.settings import SagaConfig
+from orchestration.core.settings import RouteConfig, SagaConfig
 from orchestration.core.validation import AgentId, Name
 from workflows.operations_models import (
     Incident,
@@ -33,6 +33,7 @@ from workflows.operations_models import (
     PersonName,
     RequestedBy,
 )
+from workflows.routing_models import ROUTING_FIELDS, Routable
 
 __all__ = [
     "SAGA_EVENTS_TOPIC",
@@ -125,13 +126,17 @@ class Approval(BaseModel):
     on_timeout: ApprovalTimeout = ApprovalTimeout.REJECT
 
 
-class SagaStep(BaseModel):
+class SagaStep(Routable):
     """One step: ``action`` on agent ``agent_id``, undone by ``compensation`` on the same agent;
-    or, with ``approval`` (and no agent), a person's sign-off.
+    or on an agent found by ``capability`` (routed, see :class:`workflows.routing_models.Route`;
+    its compensation runs on the agent that completed it); or, with ``approval`` (and no
+    agent), a person's sign-off.
 
     Both ``SagaStep(name="a", agent_id="agent-1", action="act")`` and the positional
     ``SagaStep("a", "agent-1", "act", compensation="undo")`` work, and
-    ``SagaStep("sign_off", approval=Approval(approvers=["cfo@acme.example"]))``.
+    ``SagaStep("calculate", capability="carbon_calculation", action="calculate",
+    version=">=2,<3", location="eu-west-1", strategy="consistent_hash", routing_key="acme")``
+    and ``SagaStep("sign_off", approval=Approval(approvers=["cfo@acme.example"]))``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -167,7 +172,14 @@ class SagaStep(BaseModel):
     def _no_duplicate_dependencies(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
-    @field_validator("agent_id", "action")
+    @field_validator("agent_id")
+    @classmethod
+    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("approval") is None:
+            cls.agent_or_capability(value, info.data.get("capability"), more=", or an approval")
+        return value
+
+    @field_validator("action")
     @classmethod
     def _required_without_an_approval(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None and info.data.get("approval") is None:
@@ -175,11 +187,26 @@ class SagaStep(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _routing_fits(self) -> SagaStep:
+        problem = self.routing_problem(self.endpoint)
+        if problem is not None:
+            raise ValueError(f"step {self.name!r}: {problem}")
+        return self
+
+    @model_validator(mode="after")
     def _an_approval_has_no_agent(self) -> SagaStep:
         if self.approval is not None:
             taken = [
                 name
-                for name in ("agent_id", "action", "compensation", "endpoint", "timeout_ms")
+                for name in (
+                    "capability",
+                    "agent_id",
+                    "action",
+                    "compensation",
+                    "endpoint",
+                    "timeout_ms",
+                    *ROUTING_FIELDS,
+                )
                 if getattr(self, name) is not None
             ]
             if taken:
@@ -195,6 +222,8 @@ class SagaStep(BaseModel):
         ``approval by cfo@acme.example``."""
         if self.approval is not None:
             return f"approval by {', '.join(self.approval.approvers)}"
+        if self.capability is not None:
+            return f"[{self.capability}].{self.action}"
         return f"{self.agent_id}.{self.action}"
 
 
@@ -277,6 +306,8 @@ class SagaInput(BaseModel):
     transaction: SagaTransaction
     initial_data: Any = None
     config: SagaConfig = Field(default_factory=SagaConfig)
+    routing: RouteConfig = Field(default_factory=RouteConfig)
+    """How steps routed by capability are routed (``ORCH_ROUTE_*`` of the client)."""
     events: bool = False
     """Publish ``saga.approval_requested`` and ``saga.intervention_needed`` to ``saga.events``
     through the worker's bus (``SagaOrchestrator(bus)`` sets it)."""

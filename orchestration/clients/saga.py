@@ -121,6 +121,7 @@ class SagaOrchestrator(WorkflowClient):
             transaction=_validated(transaction),
             initial_data=initial_data,
             config=self.config,
+            routing=self._settings.route,
             events=self.bus is not None,
         )
         check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
@@ -267,6 +268,7 @@ class SagaOrchestrator(WorkflowClient):
             transaction=_validated(transaction),
             initial_data=initial_data,
             config=self.config,
+            routing=self._settings.route,
             events=self.bus is not None,
         )
         check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)

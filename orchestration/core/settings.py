@@ -27,7 +27,14 @@ from orchestration.core.connections import (
 )
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 
-__all__ = ["BridgeSettings", "SagaConfig", "Settings", "SwarmConfig", "get_settings"]
+__all__ = [
+    "BridgeSettings",
+    "RouteConfig",
+    "SagaConfig",
+    "Settings",
+    "SwarmConfig",
+    "get_settings",
+]
 
 
 class SagaConfig(BaseModel):
@@ -69,6 +76,25 @@ class SagaConfig(BaseModel):
                 "cannot be turned off (leave enable_persistence and enable_event_sourcing true)"
             )
         return self
+
+
+class RouteConfig(BaseModel):
+    """Calls routed by capability (``ORCH_ROUTE_*``): saga steps that name a ``capability``
+    instead of an ``agent_id``; the client that starts the saga sends its values along."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    start_timeout_ms: int = Field(default=30_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    """How long the chosen agent has to pick the call up; past it the call is routed again
+    without that agent (it is down, or stuck)."""
+    attempts: int = Field(default=2, ge=1, le=100)
+    """Attempts on one chosen agent that fail with retryable errors before the call is
+    routed again without it (never more than the step's own retry policy allows)."""
+    min_health: float = Field(default=0.5, ge=0.0, le=1.0)
+    """The lowest registry health score (0..1) of an agent a call is routed to."""
+    wait_ms: int = Field(default=300_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+    """How long a routed call waits for a qualifying agent to appear (the registry is asked
+    again, with backoff up to 10 s) before it fails with RoutingError."""
 
 
 class SwarmConfig(BaseModel):
@@ -187,6 +213,7 @@ class Settings(BaseSettings):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     saga: SagaConfig = Field(default_factory=SagaConfig)
+    route: RouteConfig = Field(default_factory=RouteConfig)
     swarm: SwarmConfig = Field(default_factory=SwarmConfig)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestration.core.exceptions import ValidationError
+from orchestration.core.routing import RoutingStrategy
 from orchestration.core.validation import AgentId
 
 __all__ = [
@@ -36,20 +37,6 @@ def _rejected(field: str, value: object, problem: str) -> ValidationError:
     return ValidationError(
         f"{field} {problem}, got {value!r}", errors=[{"field": field, "problem": problem}]
     )
-
-
-class RoutingStrategy(StrEnum):
-    """How a routing rule picks its target agents among the candidates."""
-
-    ROUND_ROBIN = "round_robin"
-    LEAST_LOADED = "least_loaded"
-    WEIGHTED = "weighted"
-    CONTENT_BASED = "content_based"
-    PRIORITY = "priority"
-    AFFINITY = "affinity"
-    BROADCAST = "broadcast"
-    FAILOVER = "failover"
-    CONSISTENT_HASH = "consistent_hash"
 
 
 class Priority(IntEnum):

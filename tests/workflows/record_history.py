@@ -24,6 +24,7 @@ from tests.workflows.test_replay import (
     record_cancelled_saga,
     record_operated_saga,
     record_pipeline,
+    record_routed_saga,
     record_saga,
     record_swarm,
     record_unpolled,
@@ -46,6 +47,7 @@ RECORDINGS: dict[str, Recorder] = {
     "pipeline_unpolled": lambda c, i: record_unpolled(c, i, "pipeline"),
     "saga_approved": lambda c, i: record_operated_saga(c, i, "approved"),
     "saga_rejected": lambda c, i: record_operated_saga(c, i, "rejected"),
+    "saga_routed": record_routed_saga,
 }
 """History file name (also the workflow id) → how to record it."""
 

@@ -29,7 +29,8 @@ from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import AgentError, SagaError
 from orchestration.core.retry import RetrySpec
-from orchestration.core.settings import SagaConfig, Settings
+from orchestration.core.settings import RouteConfig, SagaConfig, Settings
+from registry.backend import RegistryBackend
 from workers.orchestration_worker import build_worker
 from workflows.saga_models import SagaExecution, SagaStep, SagaTransaction
 
@@ -238,16 +239,21 @@ async def saga_worker(
     *agents: SagaAgent,
     config: SagaConfig | None = None,
     kafka: KafkaConfig | None = None,
+    registry: RegistryBackend | None = None,
+    route: RouteConfig | None = None,
 ) -> AsyncIterator[SagaOrchestrator]:
-    """Run the agents and the orchestration worker (publishing notices to ``kafka``); yield
-    an orchestrator using them."""
-    settings = Settings(task_queue=f"orch-{unique}", **({"kafka": kafka} if kafka else {}))
+    """Run the agents and the orchestration worker (publishing notices to ``kafka``, routing
+    steps by capability with ``registry``); yield an orchestrator using them."""
+    options: dict[str, Any] = {"kafka": kafka} if kafka else {}
+    if route is not None:
+        options["route"] = route
+    settings = Settings(task_queue=f"orch-{unique}", **options)
     orchestrator = _TrackingOrchestrator(
         client=client, settings=settings, config=config or SagaConfig()
     )
     async with contextlib.AsyncExitStack() as stack:
         for agent in agents:
             await stack.enter_async_context(agent.running(client))
-        await stack.enter_async_context(build_worker(client, settings))
+        await stack.enter_async_context(build_worker(client, settings, registry=registry))
         stack.push_async_callback(_end_leftovers, client, agents, orchestrator.started)
         yield orchestrator

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.routing import CapabilityRouter
 from activities.transforms import run_transform
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.core.retry import RetrySpec
-from orchestration.core.settings import SagaConfig
+from orchestration.core.settings import RouteConfig, SagaConfig, Settings
 from orchestration.core.temporal_client import DATA_CONVERTER
+from registry.local_registry import LocalAgentRegistry
 from tests.workflows.saga_support import activity_cancel_requested
 from workers.orchestration_worker import WORKFLOWS
 from workflows.agent_task import AgentTaskWorkflow
@@ -161,6 +164,75 @@ async def test_a_fresh_saga_history_replays(
     history = await record_saga(temporal_time_skipping_env.client, f"replay-{unique}", "d")
     result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def record_routed_saga(client: Client, workflow_id: str) -> WorkflowHistory:
+    """A saga whose step ``a`` is routed by capability: first to a registered agent nobody
+    runs (it is passed over once its pick-up bound passes), then to one that completes it;
+    step ``b`` then fails for good and ``a`` is compensated on the agent that did it."""
+    agent = Agent(AgentDescriptor(agent_id=f"replay-{workflow_id}", agent_type="Replay"))
+
+    @agent.action("do")
+    async def do(data: None, ctx: ActionContext) -> str:
+        if ctx.context["step"] == "b":
+            raise ApplicationError("injected failure", non_retryable=True)
+        return str(ctx.context["step"])
+
+    @agent.action("undo")
+    async def undo(data: None, ctx: ActionContext) -> None:
+        return None
+
+    queue = f"orch-{workflow_id}"
+    with tempfile.TemporaryDirectory() as state:
+        registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{state}/registry.db")
+        await registry.initialize()
+        try:
+            for agent_id, location in ((f"gone-{workflow_id}", "eu"), (agent.agent_id, "us")):
+                await registry.register(
+                    AgentDescriptor(
+                        agent_id=agent_id,
+                        agent_type="Replay",
+                        capabilities=["replay"],
+                        metadata={"location": location},
+                    )
+                )
+            steps = [
+                SagaStep("a", capability="replay", action="do", compensation="undo", location="eu"),
+                SagaStep("b", agent.agent_id, "do", depends_on=["a"]),
+            ]
+            saga = SagaInput(
+                transaction=SagaTransaction(name="replay", steps=steps, transaction_id=workflow_id),
+                routing=RouteConfig(start_timeout_ms=1000),
+            )
+            router = CapabilityRouter(Settings(task_queue=queue), registry)
+            async with (
+                agent.worker(client),
+                Worker(
+                    client,
+                    task_queue=queue,
+                    workflows=[SagaWorkflow],
+                    activities=[router.activity()],
+                ),
+            ):
+                handle = await client.start_workflow(
+                    SagaWorkflow.run, saga, id=workflow_id, task_queue=queue
+                )
+                with contextlib.suppress(WorkflowFailureError):
+                    await asyncio.wait_for(handle.result(), 120)
+        finally:
+            await registry.close()
+    return await handle.fetch_history()
+
+
+async def test_a_fresh_routed_saga_history_replays(
+    temporal_time_skipping_env: WorkflowEnvironment, unique: str
+) -> None:
+    history = await record_routed_saga(temporal_time_skipping_env.client, f"replay-{unique}")
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+    routed = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    types = [e.activity_task_scheduled_event_attributes.activity_type.name for e in routed]
+    assert types == ["orchestration.route", "do", "orchestration.route", "do", "do", "undo"]
 
 
 async def record_cancelled_saga(client: Client, workflow_id: str) -> WorkflowHistory:

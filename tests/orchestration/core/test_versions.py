@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orchestration.core.exceptions import ValidationError
-from registry.versions import parse_constraint, parse_version, satisfies
+from orchestration.core.versions import parse_constraint, parse_version, satisfies
 
 
 def test_versions_compare_as_versions_not_strings() -> None:
