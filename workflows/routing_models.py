@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from orchestration.core.routing import RoutingStrategy
+from orchestration.core.routing import ROUTING_ERROR, RoutingStrategy
 from orchestration.core.validation import AgentId, Name
 from orchestration.core.versions import parse_constraint
 
@@ -29,9 +29,6 @@ __all__ = [
 
 ROUTE_ACTIVITY = "orchestration.route"
 """Activity type of the routing decision, run by the orchestration worker itself."""
-ROUTING_ERROR = "RoutingError"
-"""ApplicationError type of a routing decision that found no agent (retried until the wait
-for one is over, so agents that come back are used)."""
 
 Location = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 RoutingKey = Annotated[str, StringConstraints(min_length=1, max_length=256)]

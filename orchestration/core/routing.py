@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["RoutingStrategy"]
+__all__ = ["ROUTING_ERROR", "RoutingStrategy"]
+
+ROUTING_ERROR = "RoutingError"
+"""ApplicationError type of a routing decision that found no agent (retried until the wait
+for one is over, so agents that come back are used)."""
 
 
 class RoutingStrategy(StrEnum):

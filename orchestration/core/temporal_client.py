@@ -28,6 +28,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.core.exceptions import StackError
+from orchestration.core.routing import ROUTING_ERROR
 from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings, get_settings
 
@@ -45,15 +46,18 @@ class PlainFailureConverter(DefaultFailureConverter):
 
     A non-retryable ``ApplicationError`` (a compensated saga, an invalid workflow input, an
     agent's business rejection) says what happened in its message and type; its stack trace
-    is the SDK's own frames, which the Web UI would show first. Every other failure keeps its
-    trace: a bug or an outage someone has to read.
+    is the SDK's own frames, which the Web UI would show first. So does a ``RoutingError``,
+    retried while no agent qualifies: its message is the whole story. Every other failure
+    keeps its trace: a bug or an outage someone has to read.
     """
 
     def to_failure(
         self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
     ) -> None:
         super().to_failure(exception, payload_converter, failure)
-        if isinstance(exception, ApplicationError) and exception.non_retryable:
+        if isinstance(exception, ApplicationError) and (
+            exception.non_retryable or exception.type == ROUTING_ERROR
+        ):
             failure.stack_trace = ""
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client
 
 from orchestration.core.exceptions import SagaError
@@ -206,13 +207,14 @@ async def test_no_agent_with_the_capability_fails_clearly_and_one_that_registers
 
         async with saga_worker(temporal_client, unique, late, registry=registry, route=QUICK) as s:
             handle = await s.start(SagaTransaction(steps=[routed()]))
-            await _routing_failed_once(temporal_client, handle.id)
+            failure = await _routing_failed_once(temporal_client, handle.id)
+            assert failure.stack_trace == ""  # the message says it all (the Web UI shows it)
             await register(registry, late)
             execution = await asyncio.wait_for(handle.result(), timeout=60)
     assert execution.state == SagaState.COMPLETED and len(late.calls) == 1
 
 
-async def _routing_failed_once(client: Client, workflow_id: str) -> None:
+async def _routing_failed_once(client: Client, workflow_id: str) -> Failure:
     """Until the routing activity of the saga has failed an attempt (no agent yet)."""
     handle = client.get_workflow_handle(workflow_id)
     async with asyncio.timeout(30):
@@ -220,7 +222,7 @@ async def _routing_failed_once(client: Client, workflow_id: str) -> None:
             with contextlib.suppress(Exception):
                 pending = (await handle.describe()).raw_description.pending_activities
                 if pending and pending[0].last_failure.message.startswith("no agent with"):
-                    return
+                    return pending[0].last_failure
             await asyncio.sleep(0.1)
 
 
