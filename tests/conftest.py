@@ -12,6 +12,7 @@ import pytest_asyncio
 from activities.ledger import ActionLedger
 from examples.csrd.workspace import Workspace, use_workspace
 from orchestration.testing.database import temporary_postgres_database
+from registry.local_registry import LocalAgentRegistry
 from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
 
 
@@ -37,6 +38,17 @@ async def csrd_workspace(tmp_path: Path) -> AsyncIterator[Workspace]:
     yield workspace
     use_workspace(None)
     await ledger.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sqlite_registry(tmp_path: Path) -> AsyncIterator[LocalAgentRegistry]:
+    """An agent registry on a SQLite file of its own, closed after the test."""
+    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
+    await registry.initialize()
+    try:
+        yield registry
+    finally:
+        await registry.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"], ids=["sqlite", "postgres"])

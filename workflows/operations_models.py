@@ -112,3 +112,18 @@ class InterventionRecord(BaseModel):
     at: str
     data: Any = None
     """The ``data`` the operator gave, if any."""
+
+    @classmethod
+    def of(cls, incident: Incident, resolution: Resolution, at: str) -> InterventionRecord:
+        """The record of ``resolution`` of ``incident``, decided at ``at``."""
+        return cls(
+            step=resolution.step,
+            kind=incident.kind,
+            error=incident.error,
+            action=resolution.action,
+            by=resolution.by,
+            reason=resolution.reason,
+            identity=resolution.identity,
+            at=at,
+            data=resolution.data,
+        )

@@ -108,17 +108,7 @@ class PipelineWorkflow:
         assert self._exec is not None
         resolution = argument(Resolution, raw, "resolve")
         incident = next(i for i in self._exec.incidents if i.step == resolution.step)
-        record = InterventionRecord(
-            step=resolution.step,
-            kind=incident.kind,
-            error=incident.error,
-            action=resolution.action,
-            by=resolution.by,
-            reason=resolution.reason,
-            identity=resolution.identity,
-            at=workflow.now().isoformat(),
-            data=resolution.data,
-        )
+        record = InterventionRecord.of(incident, resolution, workflow.now().isoformat())
         self._exec.interventions.append(record)
         self._resolutions[resolution.step] = resolution
         return record

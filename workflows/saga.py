@@ -172,17 +172,7 @@ class SagaWorkflow:
         assert self._exec is not None
         resolution = argument(Resolution, raw, "resolve")
         incident = next(i for i in self._exec.incidents if i.step == resolution.step)
-        record = InterventionRecord(
-            step=resolution.step,
-            kind=incident.kind,
-            error=incident.error,
-            action=resolution.action,
-            by=resolution.by,
-            reason=resolution.reason,
-            identity=resolution.identity,
-            at=_iso(workflow.now()),
-            data=resolution.data,
-        )
+        record = InterventionRecord.of(incident, resolution, _iso(workflow.now()))
         self._exec.interventions.append(record)
         self._resolutions[resolution.step] = resolution
         return record

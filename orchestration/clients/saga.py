@@ -117,6 +117,18 @@ class SagaOrchestrator(WorkflowClient):
         warning: its step would wait ``step_start_timeout_ms`` for one, then fail. (Programs
         may start a saga before its agents; ``orchestration saga start`` refuses instead.)
         """
+        saga = self._saga_input(transaction, initial_data)
+        if check_agents:
+            await self._warn_unpolled(
+                f"saga {transaction.transaction_id}", step_agents(saga.transaction)
+            )
+        return await self._start_once(
+            SagaWorkflow.run, saga, transaction.transaction_id, saga_summary(saga.transaction)
+        )
+
+    def _saga_input(self, transaction: SagaTransaction, initial_data: Any) -> SagaInput:
+        """The workflow's input, checked (the definition; no agent on the worker's own
+        queue), with this orchestrator's saga and routing settings."""
         saga = SagaInput(
             transaction=_validated(transaction),
             initial_data=initial_data,
@@ -125,13 +137,7 @@ class SagaOrchestrator(WorkflowClient):
             events=self.bus is not None,
         )
         check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
-        if check_agents:
-            await self._warn_unpolled(
-                f"saga {transaction.transaction_id}", step_agents(saga.transaction)
-            )
-        return await self._start_once(
-            SagaWorkflow.run, saga, transaction.transaction_id, saga_summary(saga.transaction)
-        )
+        return saga
 
     async def execute(
         self, transaction: SagaTransaction, initial_data: Any = None
@@ -264,14 +270,7 @@ class SagaOrchestrator(WorkflowClient):
             ValidationError: the definition, the spec or the overlap is invalid.
             ScheduleError: a schedule with this id exists.
         """
-        saga = SagaInput(
-            transaction=_validated(transaction),
-            initial_data=initial_data,
-            config=self.config,
-            routing=self._settings.route,
-            events=self.bus is not None,
-        )
-        check_agent_queues(step_agents(saga.transaction), self._settings.task_queue)
+        saga = self._saga_input(transaction, initial_data)
         await self.initialize()
         schedules = Schedules(settings=self._settings, client=self.client)
         return await schedules.create(

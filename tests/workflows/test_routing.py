@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,16 +24,6 @@ from workflows.saga_models import SagaState, SagaStep, SagaTransaction
 CAPABILITY = "carbon_calculation"
 QUICK = RouteConfig(start_timeout_ms=1000, wait_ms=60_000)
 """An agent that does not pick the call up within a second is passed over."""
-
-
-@contextlib.asynccontextmanager
-async def registry_at(tmp_path: Path) -> AsyncIterator[LocalAgentRegistry]:
-    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    await registry.initialize()
-    try:
-        yield registry
-    finally:
-        await registry.close()
 
 
 async def register(
@@ -78,21 +66,21 @@ def calculators(unique: str, *names: str) -> list[SagaAgent]:
 
 
 async def test_a_capability_step_goes_to_a_healthy_agent_of_the_right_version_and_location(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     good, old, sick, far = calculators(unique, "good", "old", "sick", "far")
-    async with registry_at(tmp_path) as registry:
-        await register(registry, good)
-        await register(registry, old, version="1.9.0")
-        await register(registry, sick, sick=True)
-        await register(registry, far, location="us-east-1")
-        step = routed(version=">=2,<3", location="eu-west-1")
-        async with saga_worker(
-            temporal_client, unique, good, old, sick, far, registry=registry, route=QUICK
-        ) as sagas:
-            outcomes = [await sagas.execute(SagaTransaction(steps=[step])) for _ in range(4)]
-            sagas_run = list(sagas.started)
-            statuses = [await sagas.get_execution_status(tx) for tx in sagas_run]
+    registry = sqlite_registry
+    await register(registry, good)
+    await register(registry, old, version="1.9.0")
+    await register(registry, sick, sick=True)
+    await register(registry, far, location="us-east-1")
+    step = routed(version=">=2,<3", location="eu-west-1")
+    async with saga_worker(
+        temporal_client, unique, good, old, sick, far, registry=registry, route=QUICK
+    ) as sagas:
+        outcomes = [await sagas.execute(SagaTransaction(steps=[step])) for _ in range(4)]
+        sagas_run = list(sagas.started)
+        statuses = [await sagas.get_execution_status(tx) for tx in sagas_run]
     assert len(outcomes) == 4
     assert len(good.calls) == 4
     assert old.calls == sick.calls == far.calls == []
@@ -100,40 +88,38 @@ async def test_a_capability_step_goes_to_a_healthy_agent_of_the_right_version_an
 
 
 async def test_the_wanted_location_is_a_preference_and_the_routing_key_keeps_one_agent(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     agents = calculators(unique, "a", "b", "c")
-    async with registry_at(tmp_path) as registry:
-        for agent in agents:
-            await register(registry, agent, location="us-east-1")
-        async with saga_worker(
-            temporal_client, unique, *agents, registry=registry, route=QUICK
-        ) as sagas:
-            keyed = routed(
-                location="eu-west-1",  # nobody is there: the others are used
-                strategy=RoutingStrategy.CONSISTENT_HASH,
-                routing_key="acme-steel",
-            )
-            for _ in range(5):
-                await sagas.execute(SagaTransaction(steps=[keyed]))
+    registry = sqlite_registry
+    for agent in agents:
+        await register(registry, agent, location="us-east-1")
+    async with saga_worker(
+        temporal_client, unique, *agents, registry=registry, route=QUICK
+    ) as sagas:
+        keyed = routed(
+            location="eu-west-1",  # nobody is there: the others are used
+            strategy=RoutingStrategy.CONSISTENT_HASH,
+            routing_key="acme-steel",
+        )
+        for _ in range(5):
+            await sagas.execute(SagaTransaction(steps=[keyed]))
     used = [agent for agent in agents if agent.calls]
     assert len(used) == 1 and len(used[0].calls) == 5  # the same company, the same agent
 
 
 async def test_a_call_its_agent_never_starts_is_routed_to_another_with_the_same_key(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     (alive,) = calculators(unique, "alive")
     gone = f"calc-gone-{unique}"  # registered, healthy, preferred, and not running
-    async with registry_at(tmp_path) as registry:
-        await register(registry, gone, location="eu-west-1")
-        await register(registry, alive, location="us-east-1")
-        async with saga_worker(
-            temporal_client, unique, alive, registry=registry, route=QUICK
-        ) as sagas:
-            outputs = await sagas.execute(SagaTransaction(steps=[routed(location="eu-west-1")]))
-            [tx] = sagas.started
-            status = await sagas.get_execution_status(tx)
+    registry = sqlite_registry
+    await register(registry, gone, location="eu-west-1")
+    await register(registry, alive, location="us-east-1")
+    async with saga_worker(temporal_client, unique, alive, registry=registry, route=QUICK) as sagas:
+        outputs = await sagas.execute(SagaTransaction(steps=[routed(location="eu-west-1")]))
+        [tx] = sagas.started
+        status = await sagas.get_execution_status(tx)
     assert "x" in outputs
     assert [call.action for call in alive.calls] == ["do-x"]  # the effect, once
     assert alive.calls[0].ctx.idempotency_key == f"{tx}/x"
@@ -141,21 +127,21 @@ async def test_a_call_its_agent_never_starts_is_routed_to_another_with_the_same_
 
 
 async def test_an_agent_failing_retryably_is_replaced_and_the_retry_keeps_its_key(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     flaky, steady = calculators(unique, "flaky", "steady")
     flaky.failures["x"] = 10  # fails every attempt, retryably
-    async with registry_at(tmp_path) as registry:
-        await register(registry, flaky, location="eu-west-1")
-        await register(registry, steady, location="us-east-1")
-        async with saga_worker(
-            temporal_client, unique, flaky, steady, registry=registry, route=QUICK
-        ) as sagas:
-            step = routed(
-                location="eu-west-1",
-                retry_policy=FAST_RETRY.model_copy(update={"maximum_attempts": 5}),
-            )
-            await sagas.execute(SagaTransaction(steps=[step]))
+    registry = sqlite_registry
+    await register(registry, flaky, location="eu-west-1")
+    await register(registry, steady, location="us-east-1")
+    async with saga_worker(
+        temporal_client, unique, flaky, steady, registry=registry, route=QUICK
+    ) as sagas:
+        step = routed(
+            location="eu-west-1",
+            retry_policy=FAST_RETRY.model_copy(update={"maximum_attempts": 5}),
+        )
+        await sagas.execute(SagaTransaction(steps=[step]))
     assert len(flaky.calls) == QUICK.attempts  # then routed again without it
     assert len(steady.calls) == 1
     keys = {call.ctx.idempotency_key for call in [*flaky.calls, *steady.calls]}
@@ -163,54 +149,54 @@ async def test_an_agent_failing_retryably_is_replaced_and_the_retry_keeps_its_ke
 
 
 async def test_a_routed_step_is_compensated_on_the_agent_that_completed_it(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     first, sibling = calculators(unique, "first", "sibling")
     checker = SagaAgent(f"checker-{unique}", ["check"])
     checker.broken.add("do:check")
-    async with registry_at(tmp_path) as registry:
-        await register(registry, first, location="eu-west-1")
-        await register(registry, sibling, location="us-east-1")
-        saga = SagaTransaction(
-            steps=[routed(location="eu-west-1"), checker.step("check", "x", compensation=None)]
-        )
-        async with saga_worker(
-            temporal_client, unique, first, sibling, checker, registry=registry, route=QUICK
-        ) as sagas:
-            # once x completed, its agent looks worse than its sibling: the undo stays put
-            gate = first.gate("do:x")
-            started = asyncio.create_task(sagas.execute(saga))
-            await first.reached("do:x")
-            await register(registry, first, location="us-east-1", sick=True)
-            gate.set()
-            with pytest.raises(SagaError) as failed:
-                await started
+    registry = sqlite_registry
+    await register(registry, first, location="eu-west-1")
+    await register(registry, sibling, location="us-east-1")
+    saga = SagaTransaction(
+        steps=[routed(location="eu-west-1"), checker.step("check", "x", compensation=None)]
+    )
+    async with saga_worker(
+        temporal_client, unique, first, sibling, checker, registry=registry, route=QUICK
+    ) as sagas:
+        # once x completed, its agent looks worse than its sibling: the undo stays put
+        gate = first.gate("do:x")
+        started = asyncio.create_task(sagas.execute(saga))
+        await first.reached("do:x")
+        await register(registry, first, location="us-east-1", sick=True)
+        gate.set()
+        with pytest.raises(SagaError) as failed:
+            await started
     assert failed.value.execution.state == SagaState.COMPENSATED
     assert first.log == ["do:x", "done:x", "undo:x", "undone:x"]
     assert sibling.log == []
 
 
 async def test_no_agent_with_the_capability_fails_clearly_and_one_that_registers_is_used(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     (late,) = calculators(unique, "late")
-    async with registry_at(tmp_path) as registry:
-        brief = RouteConfig(start_timeout_ms=1000, wait_ms=1000)
-        async with saga_worker(temporal_client, unique, late, registry=registry, route=brief) as s:
-            with pytest.raises(SagaError) as nobody:
-                await s.execute(SagaTransaction(steps=[routed(version=">=2")]))
-        error = nobody.value.execution.steps["x"].error
-        assert error is not None and error.startswith(
-            f"RoutingError: no agent with capability {CAPABILITY} (version >=2) and health "
-            ">= 0.5 is registered"
-        ), error
+    registry = sqlite_registry
+    brief = RouteConfig(start_timeout_ms=1000, wait_ms=1000)
+    async with saga_worker(temporal_client, unique, late, registry=registry, route=brief) as s:
+        with pytest.raises(SagaError) as nobody:
+            await s.execute(SagaTransaction(steps=[routed(version=">=2")]))
+    error = nobody.value.execution.steps["x"].error
+    assert error is not None and error.startswith(
+        f"RoutingError: no agent with capability {CAPABILITY} (version >=2) and health "
+        ">= 0.5 is registered"
+    ), error
 
-        async with saga_worker(temporal_client, unique, late, registry=registry, route=QUICK) as s:
-            handle = await s.start(SagaTransaction(steps=[routed()]))
-            failure = await _routing_failed_once(temporal_client, handle.id)
-            assert failure.stack_trace == ""  # the message says it all (the Web UI shows it)
-            await register(registry, late)
-            execution = await asyncio.wait_for(handle.result(), timeout=60)
+    async with saga_worker(temporal_client, unique, late, registry=registry, route=QUICK) as s:
+        handle = await s.start(SagaTransaction(steps=[routed()]))
+        failure = await _routing_failed_once(temporal_client, handle.id)
+        assert failure.stack_trace == ""  # the message says it all (the Web UI shows it)
+        await register(registry, late)
+        execution = await asyncio.wait_for(handle.result(), timeout=60)
     assert execution.state == SagaState.COMPLETED and len(late.calls) == 1
 
 
@@ -227,24 +213,22 @@ async def _routing_failed_once(client: Client, workflow_id: str) -> Failure:
 
 
 async def test_an_agent_task_by_capability_is_routed_past_an_agent_nobody_runs(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
     (alive,) = calculators(unique, "alive")
     gone = f"calc-gone-{unique}"
-    async with registry_at(tmp_path) as registry:
-        await register(registry, gone, location="eu-west-1")
-        await register(registry, alive, location="us-east-1")
-        task = AgentTaskInput(
-            capability=CAPABILITY, action="do-x", location="eu-west-1", routing=QUICK
+    registry = sqlite_registry
+    await register(registry, gone, location="eu-west-1")
+    await register(registry, alive, location="us-east-1")
+    task = AgentTaskInput(capability=CAPABILITY, action="do-x", location="eu-west-1", routing=QUICK)
+    async with saga_worker(temporal_client, unique, alive, registry=registry):
+        result = await temporal_client.execute_workflow(
+            AgentTaskWorkflow.run,
+            task,
+            id=f"task-{unique}",
+            task_queue=f"orch-{unique}",  # the worker of saga_worker
+            result_type=AgentTaskResult,
         )
-        async with saga_worker(temporal_client, unique, alive, registry=registry):
-            result = await temporal_client.execute_workflow(
-                AgentTaskWorkflow.run,
-                task,
-                id=f"task-{unique}",
-                task_queue=f"orch-{unique}",  # the worker of saga_worker
-                result_type=AgentTaskResult,
-            )
     assert result.agent_id == alive.agent_id
     assert [call.action for call in alive.calls] == ["do-x"]
     assert result.idempotency_key == f"task-{unique}/do-x"

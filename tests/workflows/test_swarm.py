@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -160,18 +159,14 @@ async def test_a_100k_partition_job_completes(temporal_client: Client, unique: s
 
 
 async def test_agents_are_discovered_in_the_registry_by_capability(
-    temporal_client: Client, unique: str, tmp_path: Path
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
 ) -> None:
-    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    await registry.initialize()
-    try:
-        async with running_swarm(temporal_client, unique, 3, registry=registry) as (swarm, pool):
-            for agent in pool:
-                await registry.register(agent.descriptor)
-            result = await swarm.deploy(
-                task(pool, agents=[], capabilities=[CAPABILITY], agents_required=3)
-            )
-    finally:
-        await registry.close()
+    registry = sqlite_registry
+    async with running_swarm(temporal_client, unique, 3, registry=registry) as (swarm, pool):
+        for agent in pool:
+            await registry.register(agent.descriptor)
+        result = await swarm.deploy(
+            task(pool, agents=[], capabilities=[CAPABILITY], agents_required=3)
+        )
     assert sorted(result["agents"]) == sorted(a.agent_id for a in pool)
     assert Decimal(result["result"]) == sequential_total(20, 10)

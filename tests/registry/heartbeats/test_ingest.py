@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest_asyncio
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from bus.message import Message
@@ -17,14 +15,9 @@ from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def registry(tmp_path: Path) -> AsyncIterator[LocalAgentRegistry]:
-    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    await registry.initialize()
-    try:
-        yield registry
-    finally:
-        await registry.close()
+@pytest.fixture
+def registry(sqlite_registry: LocalAgentRegistry) -> LocalAgentRegistry:
+    return sqlite_registry
 
 
 async def test_kafka_heartbeats_are_ingested_and_unknown_agents_dead_lettered(
