@@ -15,9 +15,15 @@ in flight; sagas/min = N / elapsed * 60):
   compensation) started with ``SagaOrchestrator.start`` and awaited to COMPLETED.
 - baseline: a minimal workflow defined here that calls the same three activities one after
   another with ``workflow.execute_activity`` on the agent's queue: same N, same C, same run.
-  Saga and baseline alternate (saga first on even repeats, baseline first on odd ones) so
-  drift of the shared machine hits both. One unmeasured warm-up batch of each goes first.
+  Saga, baseline and routed sagas take turns (each kind goes first in every third repeat)
+  so drift of the shared machine hits all of them. One unmeasured warm-up batch of each goes first.
 - ``ratio_to_hand_written``: saga / baseline per repeat (paired), median over repeats.
+- ``routed_throughput``: the same sagas with every step routed by capability
+  (``SagaStep(capability=..., action=...)``) instead of naming the agent: each step first
+  runs the ``orchestration.route`` activity on the orchestration worker, which asks the
+  stack's registry service for the agent (registered by this process's agent worker) and
+  lets the least-loaded strategy pick it.
+- ``routed_ratio_to_fixed``: routed / fixed-agent sagas per repeat (paired), median.
 - ``compensation_success``: N sagas whose third step always fails (non-retryable
   ``ApplicationError``, ``maximum_attempts=1``); a saga counts when it ends in ``SagaError``
   with state COMPENSATED and ``reserve`` and ``charge`` in ``compensated_steps``.
@@ -85,14 +91,18 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.clients.saga import SagaOrchestrator
     from orchestration.core.exceptions import SagaError
     from orchestration.core.retry import RetrySpec
+    from orchestration.core.settings import Settings
     from orchestration.core.temporal_client import connect
     from orchestration.stack import EmbeddedStack
+    from registry.discovery import DiscoveryQuery
     from registry.models import AgentDescriptor
+    from registry.remote_registry import RemoteAgentRegistry
     from workflows.models import ActionRequest
     from workflows.saga_models import SagaState, SagaStep, SagaTransaction
 
 log = logging.getLogger("bench.saga")
 
+CAPABILITY = "bench_orders"
 STEPS = (("reserve", "release"), ("charge", "refund"), ("ship", "recall"))
 """(action, compensation) of each step, in order."""
 FAILING_ACTION = "ship_refused"
@@ -135,7 +145,7 @@ class HandWrittenSaga:
 def build_agent(agent_id: str, *, max_concurrent_actions: int) -> Agent:
     """One agent with the three actions, their compensations, and an action that always fails."""
     agent = Agent(
-        AgentDescriptor(agent_id=agent_id, agent_type="BenchAgent"),
+        AgentDescriptor(agent_id=agent_id, agent_type="BenchAgent", capabilities=[CAPABILITY]),
         max_concurrent_actions=max_concurrent_actions,
     )
     for action, compensation in STEPS:
@@ -157,8 +167,9 @@ def _echo(name: str) -> Callable[[Any, ActionContext], Awaitable[dict[str, Any]]
     return handler
 
 
-def transaction(agent_id: str, *, failing: bool = False) -> SagaTransaction:
-    """``reserve -> charge -> ship``; with ``failing`` the third step always fails."""
+def transaction(agent_id: str, *, failing: bool = False, routed: bool = False) -> SagaTransaction:
+    """``reserve -> charge -> ship``; with ``failing`` the third step always fails; with
+    ``routed`` every step names the capability instead of the agent."""
     steps: list[SagaStep] = []
     for index, (action, compensation) in enumerate(STEPS):
         last = index == len(STEPS) - 1
@@ -167,7 +178,11 @@ def transaction(agent_id: str, *, failing: bool = False) -> SagaTransaction:
             action = FAILING_ACTION
             extra["retry_policy"] = RetrySpec(maximum_attempts=1)
         name = STEPS[index][0]
-        steps.append(SagaStep(name, agent_id, action, compensation=compensation, **extra))
+        if routed:
+            extra["capability"] = CAPABILITY
+        else:
+            extra["agent_id"] = agent_id
+        steps.append(SagaStep(name, action=action, compensation=compensation, **extra))
     return SagaTransaction(name="bench-order", steps=steps)
 
 
@@ -222,11 +237,17 @@ class Bench:
     concurrency: int
     timeout_s: float
 
-    async def saga(self, index: int) -> None:
-        handle = await self.orchestrator.start(transaction(self.agent.agent_id), order(index))
+    async def saga(self, index: int, *, routed: bool = False) -> None:
+        saga = transaction(self.agent.agent_id, routed=routed)
+        handle = await self.orchestrator.start(saga, order(index))
         execution = await handle.result()
         if execution.state != SagaState.COMPLETED:
             raise BenchFailure(f"saga {execution.transaction_id} ended {execution.state}")
+        if routed and execution.steps["ship"].agent_id != self.agent.agent_id:
+            raise BenchFailure(f"saga {execution.transaction_id} was routed elsewhere")
+
+    async def routed(self, index: int) -> None:
+        await self.saga(index, routed=True)
 
     async def baseline(self, index: int) -> None:
         await self.client.execute_workflow(
@@ -261,7 +282,7 @@ class Bench:
         return "completed although its third step always fails"
 
     def rate(self, kind: str, n: int | None = None) -> Awaitable[float]:
-        run_one = self.saga if kind == "saga" else self.baseline
+        run_one = {"saga": self.saga, "baseline": self.baseline, "routed": self.routed}[kind]
         return rate_per_minute(run_one, n or self.sagas, self.concurrency, timeout_s=self.timeout_s)
 
     async def compensation_percent(self) -> float:
@@ -282,25 +303,33 @@ class Bench:
 
 
 async def measure(bench: Bench, repeats: int, meter: CpuMeter) -> list[Row]:
-    """Warm up, then alternate saga and baseline batches, then check compensation."""
+    """Warm up, then take turns with saga, baseline and routed batches, then check
+    compensation."""
     warm_up = min(bench.sagas, bench.concurrency)
-    for kind in ("saga", "baseline"):
+    kinds = ("saga", "baseline", "routed")
+    for kind in kinds:
         await bench.rate(kind, warm_up)
-    rates: dict[str, list[float]] = {"saga": [], "baseline": []}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     for repeat in range(repeats):
-        order_ = ("saga", "baseline") if repeat % 2 == 0 else ("baseline", "saga")
-        for kind in order_:
+        turn = repeat % len(kinds)
+        for kind in kinds[turn:] + kinds[:turn]:
             with meter.measure(kind, bench.sagas):
                 rate = await bench.rate(kind)
             rates[kind].append(rate)
             log.info("repeat %d/%d %-8s %8.0f per min", repeat + 1, repeats, kind, rate)
     with meter.measure("compensation", bench.sagas):
         percent = await bench.compensation_percent()
-    return saga_rows(rates["saga"], rates["baseline"], percent)
+    return saga_rows(rates["saga"], rates["baseline"], percent, routed=rates["routed"])
 
 
-def saga_rows(saga: list[float], baseline: list[float], compensated_percent: float) -> list[Row]:
-    """The three rows of this benchmark, from per-repeat rates and the compensation check."""
+def saga_rows(
+    saga: list[float],
+    baseline: list[float],
+    compensated_percent: float,
+    *,
+    routed: list[float] | None = None,
+) -> list[Row]:
+    """The rows of this benchmark, from per-repeat rates and the compensation check."""
     baseline_median = _median(baseline)
     paired = [s / b if b else math.nan for s, b in zip(saga, baseline, strict=True)]
     throughput_row = Row.from_samples(
@@ -312,13 +341,27 @@ def saga_rows(saga: list[float], baseline: list[float], compensated_percent: flo
         target=Target(0.8, AT_LEAST), baseline=baseline_median,
         ratio_value=_median(paired),
     )  # fmt: skip
-    return [
-        throughput_row,
-        ratio_row,
+    rows = [throughput_row, ratio_row]
+    if routed:
+        fixed_median = _median(saga)
+        per_repeat = [r / s if s else math.nan for r, s in zip(routed, saga, strict=True)]
+        rows += [
+            Row.from_samples(
+                "saga", "routed_throughput", "sagas/min", routed,
+                target=Target(800, AT_LEAST), baseline=fixed_median,
+            ),
+            Row.from_samples(
+                "saga", "routed_ratio_to_fixed", "x", per_repeat,
+                target=Target(0.8, AT_LEAST), baseline=fixed_median,
+                ratio_value=_median(per_repeat),
+            ),
+        ]  # fmt: skip
+    rows.append(
         Row.from_samples(
             "saga", "compensation_success", "%", [compensated_percent], target=Target(100)
-        ),
-    ]
+        )
+    )
+    return rows
 
 
 def _median(values: list[float]) -> float:
@@ -352,11 +395,26 @@ async def _measure_on(stack: EmbeddedStack, args: argparse.Namespace) -> list[Ro
     pids["bench"] = "self"
     meter = CpuMeter(pids)
     baseline_worker = Worker(client, task_queue=bench.baseline_queue, workflows=[HandWrittenSaga])
-    async with agent.worker(client), baseline_worker:
+    async with agent.worker(client, settings=settings), baseline_worker:
+        await registered(settings, agent.agent_id)
         rows = await measure(bench, args.repeats, meter)
     for line in meter.summary():
         log.info("%s", line)
     return rows
+
+
+async def registered(settings: Settings, agent_id: str, timeout_s: float = 30.0) -> None:
+    """Until the registry service finds the agent by its capability (it registers itself
+    when its worker starts)."""
+    query = DiscoveryQuery.build(capabilities=[CAPABILITY])
+    async with (
+        RemoteAgentRegistry(settings.registry.service_url) as registry,
+        asyncio.timeout(timeout_s),
+    ):
+        while True:
+            if agent_id in {a.agent_id for a in await registry.discover(query)}:
+                return
+            await asyncio.sleep(0.2)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

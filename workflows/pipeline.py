@@ -29,6 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     import workflows.metrics as metrics
     from orchestration.core.expressions import Condition, compile_condition
+    from orchestration.core.routing import RoutingStrategy
     from orchestration.core.search_attributes import SCHEDULED_BY, orchestration_attributes
     from workflows.chunks import chunk_bounds
     from workflows.deadlines import sparing, wait_for_operator
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         TransformRequest,
     )
     from workflows.reducers import ReducerError, Reduction
+    from workflows.routing import call_routed
     from workflows.updates import argument, refuse, resolution_refusal
 
 __all__ = ["PIPELINE_FAILED", "PIPELINE_TIMED_OUT", "PipelineWorkflow"]
@@ -287,9 +289,9 @@ class PipelineWorkflow:
                 for n, agent in enumerate(stage.agents)
             ]
             answers = await _all(calls)
-            repeated = len({a.agent_id for a in stage.agents}) != len(stage.agents)
+            repeated = len({a.name for a in stage.agents}) != len(stage.agents)
             return {
-                (agent.key if repeated else agent.agent_id): answer
+                (agent.key if repeated else agent.name): answer
                 for agent, answer in zip(stage.agents, answers, strict=True)
             }
         if mode is ExecutionMode.CONDITIONAL:
@@ -369,16 +371,34 @@ class PipelineWorkflow:
         result: StageResult,
     ) -> Any:
         result.calls += 1
+        request = ActionRequest(
+            data=data,
+            idempotency_key=f"{pipeline.execution_id}/{stage.name}/{iteration}/{call}",
+            caller=workflow.info().workflow_id,
+            context={"stage": stage.name, "iteration": iteration, "call": call},
+        )
+        route = agent.route
+        if route is not None:
+            if stage.mode is ExecutionMode.MAP_REDUCE and agent.strategy is None:
+                route = route.model_copy(update={"strategy": RoutingStrategy.ROUND_ROBIN})
+            _, output = await call_routed(
+                route,
+                pipeline.routing,
+                action=agent.action,
+                request=request,
+                timeout_ms=stage.timeout_ms,
+                retry=stage.retry_policy,
+                purpose=f"pipeline {pipeline.execution_id} stage {stage.name} call {call}",
+                summary=lambda chosen: f"stage {stage.name}: {chosen}.{agent.action}",
+                on_choice=lambda choice: None,
+            )
+            return output
+        assert agent.agent_id is not None
         try:
             return await dispatch_action(
                 agent_id=agent.agent_id,
                 action=agent.action,
-                request=ActionRequest(
-                    data=data,
-                    idempotency_key=f"{pipeline.execution_id}/{stage.name}/{iteration}/{call}",
-                    caller=workflow.info().workflow_id,
-                    context={"stage": stage.name, "iteration": iteration, "call": call},
-                ),
+                request=request,
                 timeout_ms=stage.timeout_ms,
                 retry=stage.retry_policy,
                 summary=f"stage {stage.name}: {agent.agent_id}.{agent.action}",

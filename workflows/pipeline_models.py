@@ -5,8 +5,8 @@ A pipeline is a list of stages run in order; each stage's output is the next sta
 calls agent actions (``AgentRef``: agent id and action) in one of five modes:
 
 - ``SEQUENTIAL``: the agents in turn, each one's output the next one's input;
-- ``PARALLEL``: all agents at once on the same input; the output maps each agent (``agent_id``,
-  or ``agent_id.action`` when an agent appears twice) to its output;
+- ``PARALLEL``: all agents at once on the same input; the output maps each agent (``agent_id``
+  or the capability, or ``<that>.action`` when an agent appears twice) to its output;
 - ``CONDITIONAL``: the first agent whose ``condition`` holds (an agent without one is the
   default branch); none holds: the stage is skipped;
 - ``LOOP``: the agents in turn, again and again, each round's output the next round's input,
@@ -31,14 +31,24 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orchestration.core.exceptions import ConditionError
 from orchestration.core.expressions import compile_condition
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
+from orchestration.core.settings import RouteConfig
 from orchestration.core.validation import AgentId, Name
 from workflows.operations_models import Incident, InterventionRecord
 from workflows.reducers import REDUCERS
+from workflows.routing_models import Routable
 
 __all__ = [
     "CONDITION_NAMES",
@@ -103,23 +113,40 @@ def _check_condition(source: str | None, field: str) -> None:
         raise ValueError(f"{field}: {exc}") from None
 
 
-class AgentRef(BaseModel):
-    """One agent action a stage calls; ``condition`` picks CONDITIONAL branches."""
+class AgentRef(Routable):
+    """One agent action a stage calls; ``condition`` picks CONDITIONAL branches. The agent is
+    ``agent_id``, or one found by ``capability`` for each call (routed, see
+    :class:`workflows.routing_models.Routable`; a MAP_REDUCE stage's chunks are spread over
+    the agents found, round robin unless ``strategy`` says otherwise)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    agent_id: AgentId
+    agent_id: AgentId | None = Field(default=None, validate_default=True)
     action: Name
     condition: Condition | None = None
+
+    @field_validator("agent_id")
+    @classmethod
+    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
+        cls.agent_or_capability(value, info.data.get("capability"))
+        return value
 
     @model_validator(mode="after")
     def _condition(self) -> AgentRef:
         _check_condition(self.condition, "condition")
+        problem = self.routing_problem(None)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @property
+    def name(self) -> str:
+        """The agent id, or the capability of a routed call (how outputs are keyed)."""
+        return self.agent_id or str(self.capability)
+
+    @property
     def key(self) -> str:
-        return f"{self.agent_id}.{self.action}"
+        return f"{self.name}.{self.action}"
 
 
 class TransformRef(BaseModel):
@@ -213,6 +240,8 @@ class PipelineInput(BaseModel):
     execution_id: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")
     ] = Field(default_factory=_execution_id)
+    routing: RouteConfig = Field(default_factory=RouteConfig)
+    """How agents named by capability are routed (``ORCH_ROUTE_*`` of the client)."""
 
 
 class StageResult(BaseModel):

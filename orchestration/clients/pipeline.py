@@ -124,6 +124,7 @@ class Pipeline(PipelineRuns):
             pipeline = PipelineInput(
                 config=self.config,
                 input=input,
+                routing=self._settings.route,
                 **({"execution_id": execution_id} if execution_id else {}),
             )
         except pydantic.ValidationError as exc:
@@ -151,7 +152,12 @@ class Pipeline(PipelineRuns):
             ScheduleError: a schedule with this id exists.
         """
         try:
-            pipeline = PipelineInput(config=self.config, input=input, execution_id=schedule_id)
+            pipeline = PipelineInput(
+                config=self.config,
+                input=input,
+                execution_id=schedule_id,
+                routing=self._settings.route,
+            )
         except pydantic.ValidationError as exc:
             raise validation_error("pipeline schedule", exc, "input") from None
         await self.initialize()
@@ -170,6 +176,7 @@ class Pipeline(PipelineRuns):
             (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, None)
             for s, stage in enumerate(self.config.stages)
             for a, ref in enumerate(stage.agents)
+            if ref.agent_id is not None  # routed by capability: no fixed queue
         ]
 
     async def execute(

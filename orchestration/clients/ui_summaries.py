@@ -70,8 +70,7 @@ def pipeline_summary(config: PipelineConfig) -> tuple[str, str]:
     """(summary, details) of a pipeline: its stages in order with their modes."""
     summary = f"pipeline {config.name}: {len(config.stages)} stages, {config.error_handling.name}"
     lines = [
-        f"| {stage.name} | {stage.mode.name} | "
-        f"{', '.join(f'{a.agent_id}.{a.action}' for a in stage.agents) or '-'} |"
+        f"| {stage.name} | {stage.mode.name} | {', '.join(a.key for a in stage.agents) or '-'} |"
         for stage in config.stages
     ]
     details = "\n".join(

@@ -23,6 +23,7 @@ from examples.pipeline.agents import PipelineAgents, make_agents
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.core.retry import RetrySpec
 from orchestration.core.settings import Settings
+from registry.backend import RegistryBackend
 from workers.orchestration_worker import build_worker
 from workflows.pipeline_models import AgentRef, PipelineConfig, PipelineStage
 
@@ -132,13 +133,16 @@ def config(*stages: PipelineStage, **options: Any) -> PipelineConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(client: Client, unique: str, *agents: StepAgent) -> AsyncIterator[Settings]:
-    """The agents' workers and the orchestration worker (task queue ``orch-<unique>``)."""
+async def running(
+    client: Client, unique: str, *agents: StepAgent, registry: RegistryBackend | None = None
+) -> AsyncIterator[Settings]:
+    """The agents' workers and the orchestration worker (task queue ``orch-<unique>``,
+    routing calls by capability with ``registry``)."""
     settings = Settings(task_queue=f"orch-{unique}")
     async with contextlib.AsyncExitStack() as stack:
         for agent in agents:
             await stack.enter_async_context(agent.agent.worker(client))
-        await stack.enter_async_context(build_worker(client, settings))
+        await stack.enter_async_context(build_worker(client, settings, registry=registry))
         yield settings
 
 

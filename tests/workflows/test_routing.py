@@ -11,14 +11,17 @@ import pytest
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client
 
+from orchestration.clients.pipeline import Pipeline
 from orchestration.core.exceptions import SagaError
 from orchestration.core.routing import RoutingStrategy
 from orchestration.core.settings import RouteConfig
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
+from tests.workflows.pipeline_support import StepAgent, config, running, stage
 from tests.workflows.saga_support import FAST_RETRY, SagaAgent, saga_worker
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput, AgentTaskResult
+from workflows.pipeline_models import AgentRef, ExecutionMode, PipelineStatus
 from workflows.saga_models import SagaState, SagaStep, SagaTransaction
 
 CAPABILITY = "carbon_calculation"
@@ -232,3 +235,19 @@ async def test_an_agent_task_by_capability_is_routed_past_an_agent_nobody_runs(
     assert result.agent_id == alive.agent_id
     assert [call.action for call in alive.calls] == ["do-x"]
     assert result.idempotency_key == f"task-{unique}/do-x"
+
+
+async def test_a_map_reduce_stage_by_capability_spreads_its_chunks_over_the_agents_found(
+    temporal_client: Client, unique: str, sqlite_registry: LocalAgentRegistry
+) -> None:
+    agents = [StepAgent(f"summer-{n}-{unique}") for n in range(3)]
+    for agent in agents:
+        await register(sqlite_registry, agent.agent_id)
+    ref = AgentRef(capability=CAPABILITY, action="sum_items")
+    split = stage("split", ref, mode=ExecutionMode.MAP_REDUCE, reducer="sum", chunk_size=2)
+    async with running(temporal_client, unique, *agents, registry=sqlite_registry) as settings:
+        pipeline = Pipeline(config(split), settings=settings, client=temporal_client)
+        execution = await pipeline.execute(list(range(1, 13)))  # 6 chunks of 2
+    assert execution.status is PipelineStatus.COMPLETED, execution.errors
+    assert execution.output == 78  # 1 + ... + 12
+    assert sorted(len(agent.calls) for agent in agents) == [2, 2, 2]  # round robin
