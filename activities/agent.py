@@ -72,7 +72,13 @@ INVALID_INPUT = "InvalidActionInput"
 
 
 class Agent:
-    """An agent: a descriptor plus named async actions, run as a Temporal worker."""
+    """An agent: a descriptor plus named async actions, run as a Temporal worker.
+
+    Flow control is the descriptor's, which the registry publishes: ``max_concurrency`` (else
+    ``max_concurrent_actions``) bounds the actions one process runs at once (the worker's
+    concurrent-activity limit), and ``rate_limit_per_s`` the actions started per second on
+    its task queue, across every process of the agent (Temporal's task-queue rate limit).
+    """
 
     def __init__(self, descriptor: AgentDescriptor, *, max_concurrent_actions: int = 100) -> None:
         if not isinstance(descriptor, AgentDescriptor):
@@ -82,7 +88,7 @@ class Agent:
                 "max_concurrent_actions must be at least 1", agent_id=descriptor.agent_id
             )
         self.descriptor = descriptor
-        self.max_concurrent_actions = max_concurrent_actions
+        self.max_concurrent_actions = descriptor.max_concurrency or max_concurrent_actions
         self._activities: dict[str, Callable[..., Any]] = {}
         self._handlers: dict[str, tuple[ActionHandler, type[pydantic.BaseModel] | None]] = {}
         self.stats = ActionStats()
@@ -131,6 +137,10 @@ class Agent:
             raise AgentError(f"agent {self.agent_id!r} declares no actions", agent_id=self.agent_id)
         options.setdefault("identity", f"{self.agent_id}@{socket.gethostname()}:{os.getpid()}")
         options.setdefault("max_concurrent_activities", self.max_concurrent_actions)
+        if self.descriptor.rate_limit_per_s is not None:
+            options.setdefault(
+                "max_task_queue_activities_per_second", self.descriptor.rate_limit_per_s
+            )
         options.setdefault("graceful_shutdown_timeout", timedelta(seconds=10))
         return Worker(
             client,

@@ -60,6 +60,12 @@ class AgentDescriptor(BaseModel):
     endpoint: Annotated[str, StringConstraints(max_length=512)] | None = None
     tags: list[Name] = Field(default_factory=list, max_length=256)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    max_concurrency: int | None = Field(default=None, ge=1, le=100_000)
+    """At most this many of its actions at once in one agent process (its worker's
+    concurrent-activity limit); None: the agent's own default (100)."""
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
+    """At most this many actions started per second across all its processes (Temporal's
+    task-queue rate limit, which holds across replicas); None: no limit."""
 
     @field_validator("version")
     @classmethod

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
@@ -18,6 +19,7 @@ from orchestration.core.validation import task_queue_for
 from workflows.models import ActionRequest
 
 __all__ = [
+    "call_priority",
     "describe_failure",
     "dispatch_action",
     "failed_for_good",
@@ -39,6 +41,7 @@ async def dispatch_action(
     cancellable: bool = True,
     settle_on_cancel: bool = False,
     schedule_to_start_timeout_ms: int | None = None,
+    priority: Priority | None = None,
 ) -> Any:
     """Run ``action`` on the agent and return its output (JSON-decoded).
 
@@ -58,6 +61,7 @@ async def dispatch_action(
             at once: what a saga needs to know whether a step's effect must be undone.
         schedule_to_start_timeout_ms: fail when no worker of the agent picks the call up
             within this long (the agent is gone) instead of waiting for one.
+        priority: Temporal task priority (1 most urgent .. 5) and fairness key of the call.
     """
     return await workflow.execute_activity(
         action,
@@ -75,7 +79,16 @@ async def dispatch_action(
         retry_policy=retry.to_temporal(),
         summary=summary or f"{agent_id}.{action}",
         cancellation_type=_cancellation_type(cancellable, settle_on_cancel),
+        priority=priority or Priority.default,
     )
+
+
+def call_priority(priority: int | None, fairness_key: str | None = None) -> Priority | None:
+    """The Temporal ``Priority`` of calls made for a run of this priority (1 most urgent .. 5;
+    None: the server's default, 3) and fairness key; None when neither is set."""
+    if priority is None and fairness_key is None:
+        return None
+    return Priority(priority_key=priority, fairness_key=fairness_key)
 
 
 def _cancellation_type(cancellable: bool, settle: bool) -> workflow.ActivityCancellationType:

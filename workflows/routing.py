@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -43,6 +43,7 @@ async def choose_agent(
     purpose: str,
     exclude: list[str] | None = None,
     failed: str | None = None,
+    priority: Priority | None = None,
 ) -> RouteChoice:
     """The agent for one call (the ``orchestration.route`` activity, on this workflow's own
     task queue), retried until one qualifies or ``config.wait_ms`` has passed.
@@ -66,6 +67,7 @@ async def choose_agent(
         schedule_to_close_timeout=timedelta(milliseconds=config.wait_ms),
         retry_policy=_ROUTE_RETRY,
         summary=f"route {route.describe()}",
+        priority=priority or Priority.default,
     )
     return choice
 
@@ -82,6 +84,7 @@ async def call_routed(
     summary: Callable[[str], str],
     on_choice: Callable[[RouteChoice], None],
     settle_on_cancel: bool = False,
+    priority: Priority | None = None,
 ) -> tuple[RouteChoice, Any]:
     """Run ``action`` on an agent ``route`` finds; return the agent chosen and the output.
 
@@ -94,7 +97,8 @@ async def call_routed(
         purpose: ``saga <id> step <name>``, for the routing decision's log.
         summary: the Web UI summary of the call on a given agent.
         on_choice: told each agent chosen, before the call goes to it.
-        settle_on_cancel: see ``dispatch_action``.
+        settle_on_cancel, priority: see ``dispatch_action`` (the routing decision gets the
+            same priority).
 
     Raises:
         ActivityError: the call failed for good on its agent, or no agent was left.
@@ -119,6 +123,7 @@ async def call_routed(
                 summary=summary(choice.agent_id),
                 settle_on_cancel=settle_on_cancel,
                 schedule_to_start_timeout_ms=config.start_timeout_ms,
+                priority=priority,
             )
         except ActivityError as exc:
             if failed_for_good(exc, retry) or isinstance(exc.cause, CancelledError):

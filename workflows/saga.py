@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -36,7 +36,12 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.core.retry import RetrySpec
     from orchestration.core.search_attributes import orchestration_attributes
     from workflows.deadlines import sparing, wait_for_operator
-    from workflows.dispatch import describe_failure, dispatch_action, failed_for_good
+    from workflows.dispatch import (
+        call_priority,
+        describe_failure,
+        dispatch_action,
+        failed_for_good,
+    )
     from workflows.inputs import checked_input
     from workflows.metrics import count, observe
     from workflows.models import ActionRequest
@@ -398,6 +403,7 @@ class SagaWorkflow:
                 summary=lambda agent: f"step {step.name}: {agent}.{step.action}",
                 on_choice=lambda choice: self._routed(step, choice),
                 settle_on_cancel=settle,
+                priority=self._priority(),
             )
             return output
         assert step.agent_id is not None
@@ -415,7 +421,13 @@ class SagaWorkflow:
                 if workflow.patched(STEP_START_TIMEOUT)
                 else None
             ),
+            priority=self._priority(),
         )
+
+    def _priority(self) -> Priority | None:
+        """The task priority of the saga's calls (its ``priority`` and ``fairness_key``)."""
+        tx = self._input.transaction
+        return call_priority(tx.priority, tx.fairness_key)
 
     def _routed(self, step: SagaStep, choice: RouteChoice) -> None:
         """A routed step's call goes to ``choice``: the status and the Web UI show it."""
@@ -772,6 +784,7 @@ class SagaWorkflow:
                     retry=self._input.config.compensation_retry,
                     summary=f"compensate {name}: {agent_id}.{step.compensation}",
                     cancellable=False,
+                    priority=self._priority(),
                 )
                 break
             except ActivityError as exc:

@@ -266,6 +266,12 @@ class SagaTransaction(BaseModel):
     compensation_strategy: CompensationStrategy = CompensationStrategy.BACKWARD
     timeout_ms: int | None = Field(default=None, ge=MIN_TIMEOUT_MS, le=30 * 24 * 3600 * 1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    priority: int | None = Field(default=None, ge=1, le=5)
+    """Temporal task priority of every call the saga makes: 1 is the most urgent, 5 the
+    least (None: the server's default, 3), so an urgent saga is not stuck behind a backlog
+    of other work on the same agents."""
+    fairness_key: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """Calls of one fairness key (e.g. a tenant) share an agent's queue fairly with others."""
     transaction_id: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")
     ] = Field(default_factory=lambda: f"saga-{uuid.uuid4()}")

@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         avoid_repeat_failures,
         check_assignments,
     )
-    from workflows.dispatch import describe_failure, dispatch_action
+    from workflows.dispatch import call_priority, describe_failure, dispatch_action
     from workflows.inputs import checked_input
     from workflows.metrics import observe
     from workflows.models import ActionRequest
@@ -230,6 +230,7 @@ class SwarmWorkflow:
             timeout_ms=task.partition_timeout_ms,
             retry=RetrySpec(maximum_attempts=task.max_attempts),
             summary=f"{task.swarm_id}: list partitions ({task.source.agent_id})",
+            priority=call_priority(task.priority),
         )
         try:
             return plan_source(task, answer)
@@ -258,6 +259,7 @@ class SwarmWorkflow:
             timeout_ms=task.partition_timeout_ms * len(partitions),
             retry=_ONE_ATTEMPT,
             heartbeat_timeout_ms=task.heartbeat_timeout_ms,
+            priority=call_priority(task.priority),
             schedule_to_start_timeout_ms=task.agent_timeout_ms,
             summary=f"{task.swarm_id}: {agent_id} partitions {_ranges(partitions)}",
         )

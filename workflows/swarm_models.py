@@ -78,6 +78,9 @@ class SwarmTask(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     objective: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    priority: int | None = Field(default=None, ge=1, le=5)
+    """Temporal task priority of the swarm's calls (1 most urgent .. 5; None: 3): give a
+    large swarm 5 so urgent sagas on the same agents go first."""
     data_partitions: int = Field(ge=1, le=MAX_PARTITIONS)
     agents_required: int = Field(ge=1, le=MAX_AGENTS)
     behavior: SwarmBehavior = SwarmBehavior.FORAGING

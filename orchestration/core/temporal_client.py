@@ -67,6 +67,17 @@ DATA_CONVERTER: DataConverter = dataclasses.replace(
 """The data converter of every client and worker of ours (pydantic JSON payloads)."""
 
 
+PRIORITY_SERVER_ARGS: tuple[str, ...] = (
+    "--dynamic-config-value", "matching.useNewMatcher=true",
+    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+)  # fmt: skip
+"""``temporal server start-dev`` options under which task priority orders the calls waiting
+on a task queue (the server's new matcher; one partition per queue, as priority holds per
+partition). A Temporal cluster needs the same dynamic config for saga and swarm priorities
+to take effect; without it calls are still made, in arrival order."""
+
+
 async def connect(
     settings: Settings | None = None,
     *,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, SecretStr
 from orchestration.core.network import url_host
 from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings
+from orchestration.core.temporal_client import PRIORITY_SERVER_ARGS
 from orchestration.stack.binaries import tansu_path, temporal_cli_path
 
 __all__ = [
@@ -44,6 +45,7 @@ def temporal_command(settings: Settings) -> list[str]:
         "--sqlite-pragma", "synchronous=normal",
         "--ui-disable-news-fetch",
         "--log-level", "warn",
+        *PRIORITY_SERVER_ARGS,
     ]  # fmt: skip
     if temporal.namespace != "default":
         argv += ["--namespace", temporal.namespace]

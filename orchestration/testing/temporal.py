@@ -15,7 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestration.core.connections import TemporalConfig
 from orchestration.core.settings import Settings
-from orchestration.core.temporal_client import DATA_CONVERTER, connect, ensure_search_attributes
+from orchestration.core.temporal_client import (
+    DATA_CONVERTER,
+    PRIORITY_SERVER_ARGS,
+    connect,
+    ensure_search_attributes,
+)
 from orchestration.stack.binaries import temporal_cli_path, temporal_test_server_path
 
 __all__ = ["temporal_client", "temporal_dev_env", "temporal_time_skipping_env"]
@@ -50,6 +55,7 @@ async def temporal_dev_env() -> AsyncIterator[WorkflowEnvironment]:
             dev_server_existing_path=temporal_cli_path(),
             data_converter=DATA_CONVERTER,
             dev_server_log_level="error",
+            dev_server_extra_args=list(PRIORITY_SERVER_ARGS),
         )
     try:
         await ensure_search_attributes(env.client, env.client.namespace)

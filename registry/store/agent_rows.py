@@ -106,6 +106,8 @@ class StoredAgent:
                 "tags": values["tags"],
                 "capabilities": values["capabilities"],
                 "metadata": values["metadata"],
+                "max_concurrency": values["max_concurrency"],
+                "rate_limit_per_s": values["rate_limit_per_s"],
             }
         )
         last_heartbeat_at = _optional_utc(values["last_heartbeat_at"])
@@ -145,4 +147,6 @@ def descriptor_values(descriptor: AgentDescriptor) -> dict[str, Any]:
         "capabilities": list(descriptor.capabilities),
         "metadata": metadata,
         "location": location_of(descriptor),
+        "max_concurrency": descriptor.max_concurrency,
+        "rate_limit_per_s": descriptor.rate_limit_per_s,
     }

@@ -44,6 +44,8 @@ _DESCRIPTOR_COLUMNS = (
     "capabilities",
     "metadata",
     "location",
+    "max_concurrency",
+    "rate_limit_per_s",
 )
 
 

@@ -83,6 +83,8 @@ class AgentEntry(Base):
     # "metadata" is reserved on declarative classes, so the attribute has another name.
     agent_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     location: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rate_limit_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(
