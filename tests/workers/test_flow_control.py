@@ -7,14 +7,11 @@ import asyncio
 from temporalio.client import Client
 
 from orchestration import ActionContext, Agent, AgentDescriptor
-from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.settings import Settings
 from registry.local_registry import LocalAgentRegistry
-from tests.workflows.saga_support import SagaAgent
 from workers.orchestration_worker import build_worker
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput, AgentTaskResult
-from workflows.saga_models import SagaTransaction
 
 CALLS = 50
 
@@ -70,38 +67,3 @@ async def test_the_registry_publishes_an_agents_limits(sqlite_registry: LocalAge
     await sqlite_registry.register(descriptor)
     found = await sqlite_registry.get_agent("limited")
     assert (found.descriptor.max_concurrency, found.descriptor.rate_limit_per_s) == (4, 2.5)
-
-
-async def test_a_priority_1_saga_goes_before_a_backlog_of_priority_5_sagas_on_its_agent(
-    temporal_client: Client, unique: str
-) -> None:
-    agent = SagaAgent(f"busy-{unique}", ["x"])
-    backlog = [
-        SagaTransaction(name="routine", steps=[agent.step("x")], priority=1) for _ in range(8)
-    ]
-    urgent = SagaTransaction(name="urgent", steps=[agent.step("x")], priority=1)
-    settings = Settings(task_queue=f"orch-{unique}")
-    sagas = SagaOrchestrator(client=temporal_client, settings=settings)
-    async with build_worker(temporal_client, settings):
-        # every call waits on the agent's queue before the agent polls it
-        handles = [await sagas.start(saga, check_agents=False) for saga in backlog]
-        await _calls_waiting(temporal_client, [h.id for h in handles])
-        handles.append(await sagas.start(urgent, check_agents=False))
-        await _calls_waiting(temporal_client, [handles[-1].id])
-        worker = agent.agent.worker(temporal_client, max_concurrent_activities=1)
-        async with worker:
-            await asyncio.gather(*(h.result() for h in handles))
-    callers = [call.ctx.idempotency_key.split("/")[0] for call in agent.calls]
-    assert len(callers) == 9
-    assert callers[0] == urgent.transaction_id, callers
-
-
-async def _calls_waiting(client: Client, workflow_ids: list[str]) -> None:
-    """Until each workflow has an activity scheduled (waiting for a worker)."""
-    async with asyncio.timeout(30):
-        for workflow_id in workflow_ids:
-            handle = client.get_workflow_handle(workflow_id)
-            while True:
-                if (await handle.describe()).raw_description.pending_activities:
-                    break
-                await asyncio.sleep(0.05)

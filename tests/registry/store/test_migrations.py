@@ -95,7 +95,7 @@ async def test_an_unreachable_database_is_a_retriable_one_line_error_without_the
 
 def test_the_migration_chain_is_the_known_one() -> None:
     # Pinned so a migration can't be dropped or reordered silently; append new ids here.
-    assert revisions() == ["0001", "0002", "0003"]
+    assert revisions() == ["0001", "0002", "0003", "0004"]
 
 
 async def test_connections_racing_to_switch_a_new_sqlite_file_to_wal_all_succeed(
