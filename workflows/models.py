@@ -13,9 +13,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
-    model_validator,
 )
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
@@ -59,19 +56,6 @@ class AgentTaskInput(Routable):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
     routing: RouteConfig = Field(default_factory=RouteConfig)
     """How a task by capability is routed (its ``start_timeout_ms`` replaces the task's)."""
-
-    @field_validator("agent_id")
-    @classmethod
-    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
-        cls.agent_or_capability(value, info.data.get("capability"))
-        return value
-
-    @model_validator(mode="after")
-    def _routing_fits(self) -> AgentTaskInput:
-        problem = self.routing_problem(self.endpoint)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
 
 
 class AgentTaskResult(BaseModel):

@@ -36,8 +36,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
@@ -125,18 +123,9 @@ class AgentRef(Routable):
     action: Name
     condition: Condition | None = None
 
-    @field_validator("agent_id")
-    @classmethod
-    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
-        cls.agent_or_capability(value, info.data.get("capability"))
-        return value
-
     @model_validator(mode="after")
     def _condition(self) -> AgentRef:
         _check_condition(self.condition, "condition")
-        problem = self.routing_problem(None)
-        if problem is not None:
-            raise ValueError(problem)
         return self
 
     @property

@@ -9,9 +9,17 @@ never routes again.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from orchestration.core.routing import ROUTING_ERROR, RoutingStrategy
@@ -114,9 +122,12 @@ class Routable(BaseModel):
     """The fields of a call that may name a ``capability`` instead of an ``agent_id`` (saga
     steps, agent tasks): exactly one of the two; the routing fields only with a capability.
 
-    A subclass declares ``agent_id`` itself, after these fields, validated by
-    :meth:`agent_or_capability`.
+    A subclass declares ``agent_id`` (and ``endpoint``, when it has one) itself, after these
+    fields; they are checked here. ``_AGENT_ALTERNATIVE`` names what else may stand in for an
+    agent (a saga step's approval), and ``agent_needed`` says when nothing does.
     """
+
+    _AGENT_ALTERNATIVE: ClassVar[str] = ""
 
     capability: Name | None = None
     """Route the call to an agent with this capability instead of naming ``agent_id``."""
@@ -129,16 +140,38 @@ class Routable(BaseModel):
     routing_key: Annotated[str, StringConstraints(max_length=256)] | None = None
     """Routed calls: the key ``consistent_hash`` and ``affinity`` keep on one agent."""
 
-    @staticmethod
-    def agent_or_capability(value: str | None, capability: str | None, *, more: str = "") -> None:
-        """Refuse neither or both of ``agent_id`` (``value``) and ``capability``."""
+    @classmethod
+    def agent_needed(cls, data: dict[str, Any]) -> bool:
+        """Whether the call, with the fields validated so far, needs an agent or a capability."""
+        return True
+
+    @field_validator("agent_id", check_fields=False)
+    @classmethod
+    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Refuse neither or both of ``agent_id`` and ``capability``."""
+        if not cls.agent_needed(info.data):
+            return value
+        capability = info.data.get("capability")
         if value is None and capability is None:
+            more = cls._AGENT_ALTERNATIVE
             raise PydanticCustomError("missing", f"Field required (or give a capability{more})")
         if value is not None and capability is not None:
             raise PydanticCustomError(
                 "agent_or_capability",
                 "give agent_id or capability, not both (a capability is routed to an agent)",
             )
+        return value
+
+    @model_validator(mode="after")
+    def _routing_fits(self) -> Routable:
+        problem = self.routing_problem(getattr(self, "endpoint", None))
+        if problem is not None:
+            raise ValueError(f"{self.routing_subject()}{problem}")
+        return self
+
+    def routing_subject(self) -> str:
+        """What a routing problem is about, as its message starts (``step 'x': ``)."""
+        return ""
 
     def routing_problem(self, endpoint: str | None) -> str | None:
         """Why the routing fields do not fit (a fixed agent given them, a routed call given an

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -140,6 +140,7 @@ class SagaStep(Routable):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    _AGENT_ALTERNATIVE: ClassVar[str] = ", or an approval"
 
     name: StepName
     approval: Approval | None = None
@@ -172,12 +173,9 @@ class SagaStep(Routable):
     def _no_duplicate_dependencies(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
-    @field_validator("agent_id")
     @classmethod
-    def _an_agent_or_a_capability(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if info.data.get("approval") is None:
-            cls.agent_or_capability(value, info.data.get("capability"), more=", or an approval")
-        return value
+    def agent_needed(cls, data: dict[str, Any]) -> bool:
+        return data.get("approval") is None
 
     @field_validator("action")
     @classmethod
@@ -186,12 +184,8 @@ class SagaStep(Routable):
             raise PydanticCustomError("missing", "Field required (or give the step an approval)")
         return value
 
-    @model_validator(mode="after")
-    def _routing_fits(self) -> SagaStep:
-        problem = self.routing_problem(self.endpoint)
-        if problem is not None:
-            raise ValueError(f"step {self.name!r}: {problem}")
-        return self
+    def routing_subject(self) -> str:
+        return f"step {self.name!r}: "
 
     @model_validator(mode="after")
     def _an_approval_has_no_agent(self) -> SagaStep:
