@@ -31,5 +31,7 @@ class ActionContext:
     context: dict[str, Any] = field(default_factory=dict)
 
     def heartbeat(self, *details: Any) -> None:
-        """Tell Temporal this action is alive (and, optionally, how far it got)."""
-        activity.heartbeat(*details)
+        """Tell Temporal this action is alive (and, optionally, how far it got); nothing
+        for an action answering on the bus (its requester waits for the reply's timeout)."""
+        if activity.in_activity():
+            activity.heartbeat(*details)

@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from orchestration.core.exceptions import OrchestrationError, ValidationError
 from orchestration.core.routing import RoutingStrategy
 from orchestration.core.settings import Settings
-from orchestration.core.validation import TEMPORAL_SCHEME
+from orchestration.core.validation import KAFKA_SCHEME, TEMPORAL_SCHEME
 from registry.backend import RegistryBackend
 from registry.discovery import DiscoveryQuery, in_location
 from registry.records import RegisteredAgent
@@ -143,9 +143,10 @@ class CapabilityRouter:
 
 
 def _dispatchable(agent: RegisteredAgent) -> bool:
-    """Reached through a Temporal task queue: no endpoint, or a ``temporal://`` one."""
+    """Reached through a Temporal task queue (no endpoint, or a ``temporal://`` one) or its
+    bus inbox (``kafka://``)."""
     endpoint = agent.descriptor.endpoint
-    return endpoint is None or endpoint.startswith(TEMPORAL_SCHEME)
+    return endpoint is None or endpoint.startswith((TEMPORAL_SCHEME, KAFKA_SCHEME))
 
 
 def _candidate(agent: RegisteredAgent, ejected: bool) -> Candidate:
@@ -168,7 +169,10 @@ def _nobody(query: RouteQuery, *, found: int, usable: int) -> str:
     route = query.route
     why = f"no agent with {route.describe()} and health >= {query.min_health:g} is registered"
     if found > usable:
-        why += f" ({found - usable} found speak only Kafka or HTTP, which steps cannot call yet)"
+        why += (
+            f" ({found - usable} found have endpoints that are neither temporal:// nor "
+            "kafka://, which steps cannot call)"
+        )
     if query.exclude and usable:
         why = (
             f"every agent with {route.describe()} failed this call already "

@@ -8,7 +8,11 @@ stage names one (``TransformRef(name, params)``) — never code. Built in:
 - ``pick``: ``params["field"]`` of a dict (dotted for nested dicts);
 - ``sum``: the sum of a list of numbers, or of ``params["field"]`` of a list of dicts, added
   as decimals (a decimal string when any value is one);
-- ``round``: a number (or decimal string) rounded to ``params["digits"]`` (default 2).
+- ``round``: a number (or decimal string) rounded to ``params["digits"]`` (default 2);
+- ``aggregate``: a PARALLEL stage's outputs (agent -> output) reduced as a scatter-gather's
+  replies are (:func:`registry.routing.aggregation.aggregate`): ``params["strategy"]``
+  (``average``, ``median``, ``majority_vote``, ...), ``params["field"]`` (default ``value``)
+  and ``params["min_responses"]``; gives ``{"value", "responses", "used", "skipped"}``.
 
 Add your own in a module the worker imports (``ORCH_WORKER_MODULES=my_pkg.transforms``)::
 
@@ -29,6 +33,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from orchestration.core.exceptions import OrchestrationError
+from registry.routing.aggregation import Reply, aggregate
 from workflows.pipeline_models import TRANSFORM_ACTIVITY, TransformRequest
 from workflows.reducers import Reduction
 
@@ -76,6 +82,8 @@ async def run_transform(request: TransformRequest) -> Any:
             result = await result
     except (TypeError, ValueError, KeyError, decimal.InvalidOperation) as exc:
         raise _bad(request.name, f"{type(exc).__name__}: {exc}") from None
+    except OrchestrationError as exc:  # the value cannot be aggregated, say
+        raise _bad(request.name, f"{type(exc).__name__}: {exc}") from None
     return result
 
 
@@ -121,3 +129,22 @@ def _round(value: Any, params: dict[str, Any]) -> Any:
     number = decimal.Decimal(str(value))
     rounded = number.quantize(decimal.Decimal(1).scaleb(-digits), decimal.ROUND_HALF_EVEN)
     return format(rounded, "f") if isinstance(value, str) else float(rounded)
+
+
+@transform("aggregate")
+def _aggregate(value: Any, params: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise TypeError("aggregate needs a PARALLEL stage's outputs: agent -> JSON object")
+    wanted = int(params.get("min_responses", 1))
+    if len(value) < wanted:
+        raise ValueError(f"{len(value)} outputs, fewer than min_responses {wanted}")
+    replies = [Reply(agent_id=agent, payload=output) for agent, output in value.items()]
+    result = aggregate(
+        str(params.get("strategy", "average")), replies, field=str(params.get("field", "value"))
+    )
+    return {
+        "value": result.value,
+        "responses": result.responses,
+        "used": result.used,
+        "skipped": result.skipped,
+    }

@@ -11,15 +11,31 @@ from typing import Any, Protocol
 from bus.message import Message, MessageType
 from bus.metrics import message_bus_errors_total
 from bus.subscription import Subscription
-from orchestration.core.exceptions import MessageBusError
+from orchestration.core.exceptions import MessageBusError, OrchestrationError
 from orchestration.core.lifecycle import cancel_and_wait
 
-__all__ = ["Handler", "ReplySender", "Server"]
+__all__ = ["Handler", "ReplySender", "Server", "error_type", "retriable"]
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Message], "dict[str, Any] | Awaitable[dict[str, Any] | None] | None"]
 """Takes a request, returns the reply's payload (sync or async)."""
+
+
+def retriable(error: BaseException) -> bool:
+    """False for an error that says trying again cannot help: an ``OrchestrationError`` that
+    is not retriable (a ``ValidationError``), or a Temporal ``ApplicationError`` marked
+    non-retryable (an agent's rejected input). Such a failure is answered at once."""
+    if isinstance(error, OrchestrationError):
+        return error.retriable
+    return not getattr(error, "non_retryable", False)
+
+
+def error_type(error: BaseException) -> str:
+    """The type an ERROR reply names: an ``ApplicationError``'s own ``type``, if it has one,
+    else the exception's class name."""
+    given = getattr(error, "type", None)
+    return given if isinstance(given, str) and given else type(error).__name__
 
 
 class ReplySender(Protocol):
@@ -105,6 +121,8 @@ class Server:
                     self._max_attempts,
                     exc,
                 )
+                if not retriable(exc):
+                    break
                 continue
             self.handled += 1
             await self._reply(request, MessageType.RESPONSE, result or {})
@@ -112,14 +130,19 @@ class Server:
         assert error is not None
         self.failed += 1
         message_bus_errors_total.labels(kind="handler").inc()
-        text = f"{type(error).__name__}: {error}"
+        text = f"{error_type(error)}: {getattr(error, 'message', None) or error}"
         # Dead-letter first: a requester that got the ERROR reply can rely on the request
         # being in the dead-letter topic already (and a stop between the two loses nothing).
-        await self._subscription.dead_letter_current(text, self._max_attempts)
+        await self._subscription.dead_letter_current(text, attempt)
         await self._reply(
             request,
             MessageType.ERROR,
-            {"error": text, "error_type": type(error).__name__, "attempts": self._max_attempts},
+            {
+                "error": text,
+                "error_type": error_type(error),
+                "attempts": attempt,
+                "retriable": retriable(error),
+            },
         )
 
     async def _reply(self, request: Message, kind: MessageType, payload: dict[str, Any]) -> None:

@@ -4,6 +4,9 @@
 2.-3. the CSRD report saga with four example agents: once to completion, its report signed
    off by the CFO (the demo approves it, as ``orchestration saga approve`` would), and once
    with an invalid record so validation fails and the saga compensates (deletes the data);
+3b. the CSRD saga with its emissions calculated by capability, over three calculators (two
+   Temporal workers, one on the bus); the preferred one is killed (SIGKILL) first, and the
+   step is routed to another;
 4. a swarm: supplier emissions of 200 partitions x 100 suppliers over 10 example agents,
    checked against the sequential calculation to the cent;
 5. the message bus: a request to an agent served over Kafka, and its reply.
@@ -16,7 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import signal
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -25,10 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.client import Client
 
+from activities.kafka_agent import run_on_bus
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
 from examples.csrd.agents import ALL_AGENTS
-from examples.csrd.saga import SIGN_OFF, csrd_transaction
+from examples.csrd.calculators import CALCULATORS, eu_calculator
+from examples.csrd.saga import CALCULATE, SIGN_OFF, csrd_transaction
 from examples.hello_agent import agent
 from examples.stack import console, running_stack, ui_link
 from examples.swarm.agents import make_agents
@@ -37,8 +46,11 @@ from orchestration import Settings, SwarmConfig, get_settings
 from orchestration.clients.saga import SagaOrchestrator
 from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.lifecycle import exit_process
+from orchestration.core.settings import RouteConfig
 from orchestration.core.temporal_client import connect
+from orchestration.core.validation import polls_task_queue
 from orchestration.exceptions import OrchestrationError, SagaError
+from registry.remote_registry import RemoteAgentRegistry
 from swarm.scheduling import SwarmBehavior
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
@@ -96,6 +108,67 @@ async def csrd(settings: Settings, client: Client) -> None:
         console.print(f"   Web UI: {ui_link(settings, bad.transaction_id)}")
     else:
         raise SagaError("the invalid CSRD saga unexpectedly completed")
+
+
+async def csrd_routed(settings: Settings, client: Client) -> None:
+    """The emissions step by capability, its preferred calculator killed just before."""
+    killed = await _killed_calculator(settings)
+    # A calculator that does not pick the call up within 3 s is passed over (default 30 s).
+    routed = settings.model_copy(update={"route": RouteConfig(start_timeout_ms=3000)})
+    sagas = SagaOrchestrator(None, settings=routed, client=client)
+    saga = csrd_transaction(f"csrd-gamma-{uuid.uuid4().hex[:8]}", calculate_by_capability=True)
+    data = {"company": "Gamma Metals", "period": "2025", "facilities": 2}
+    outputs = await asyncio.wait_for(sagas.execute(saga, data), 120)
+    status = await sagas.get_execution_status(saga.transaction_id)
+    tried = await _calculators_tried(client, saga.transaction_id)
+    console.print(f"\n[bold green]3b. CSRD saga {saga.transaction_id}: emissions by capability.[/]")
+    console.print(f"   {killed} (eu-west-1, preferred) was killed with SIGKILL before the saga")
+    console.print(f"   calculators called, in order: {', '.join(tried)}")
+    console.print(f"   calculated by: {status.steps[CALCULATE].agent_id} -> "
+                  f"{outputs[CALCULATE]['emissions_kg']}")  # fmt: skip
+    console.print(f"   Web UI: {ui_link(settings, saga.transaction_id)}")
+
+
+async def _killed_calculator(settings: Settings) -> str:
+    """Run ``calc-eu-1`` as its own process until it registered, then SIGKILL it."""
+    agent_id = eu_calculator.agent_id
+    async with RemoteAgentRegistry(settings.registry.service_url) as registry:
+        await registry.deregister(agent_id)  # what an earlier demo's kill left behind
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "orchestration.cli", "agent"),
+            "examples.csrd.calculators:eu_calculator",
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, "ORCH_LOG_LEVEL": "WARNING"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            async with asyncio.timeout(60):
+                while True:
+                    with contextlib.suppress(OrchestrationError):
+                        await registry.get_agent(agent_id)
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+    return agent_id
+
+
+async def _calculators_tried(client: Client, workflow_id: str) -> list[str]:
+    """The calculators the step's calls went to, from the saga's history."""
+    tried = []
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        if not event.HasField("activity_task_scheduled_event_attributes"):
+            continue
+        scheduled = event.activity_task_scheduled_event_attributes
+        if scheduled.activity_type.name == "calculate":
+            tried.append(scheduled.task_queue.name)
+        elif scheduled.activity_type.name == "orchestration.kafka_call":
+            call = json.loads(scheduled.input.payloads[0].data)
+            if call["action"] == "calculate":
+                tried.append(f"{call['agent_id']} (on the bus)")
+    return tried
 
 
 async def _awaiting_sign_off(sagas: SagaOrchestrator, transaction_id: str) -> float:
@@ -169,11 +242,20 @@ async def main() -> int:
     async with running_stack(settings):
         client = await connect(settings)
         stop = asyncio.Event()
-        everyone = (agent, *ALL_AGENTS, *SWARM_AGENTS)
-        runs = [asyncio.create_task(a.run(client=client, stop=stop)) for a in everyone]
+        calculators = [c for c in CALCULATORS if c is not eu_calculator]
+        workers = (agent, *ALL_AGENTS, *SWARM_AGENTS, *calculators)
+        runs = [
+            asyncio.create_task(
+                a.run(client=client, stop=stop)
+                if polls_task_queue(a.descriptor.endpoint)
+                else run_on_bus(a, settings, stop=stop)
+            )
+            for a in workers
+        ]
         try:
             await hello(settings, client)
             await csrd(settings, client)
+            await csrd_routed(settings, client)
             await swarm(settings, client)
             await bus_request(settings)
         finally:

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from orchestration.core.exceptions import ValidationError
-from orchestration.core.validation import TEMPORAL_SCHEME, AgentId, Name, task_queue_for
+from orchestration.core.validation import (
+    KAFKA_SCHEME,
+    TEMPORAL_SCHEME,
+    AgentId,
+    Name,
+    check_call_endpoint,
+    task_queue_for,
+)
 
 __all__ = ["AgentDescriptor", "AgentStatus", "ServiceType"]
 
@@ -84,10 +91,8 @@ class AgentDescriptor(BaseModel):
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:
             raise ValueError("must be a URL such as temporal://agent-queue or tcp://host:5000")
-        if value is not None and value.startswith(TEMPORAL_SCHEME):
-            queue = value[len(TEMPORAL_SCHEME) :].strip("/")
-            if not queue or len(queue) > 200:
-                raise ValueError("temporal:// must be followed by a task queue name")
+        if value is not None and value.startswith((TEMPORAL_SCHEME, KAFKA_SCHEME)):
+            return check_call_endpoint(value)
         return value
 
     @property

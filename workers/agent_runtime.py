@@ -7,6 +7,7 @@ every agent named runs in the one process, sharing its Temporal connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import sys
@@ -82,16 +83,32 @@ def load_agents(specs: list[str]) -> list[Agent]:
 
 
 async def run_agents(agents: list[Agent], settings: Settings) -> None:
-    """Run every agent until SIGINT/SIGTERM, on one Temporal connection."""
+    """Run every agent until SIGINT/SIGTERM: those with a ``kafka://`` endpoint answering
+    their bus inbox on one bus, the others as Temporal workers on one connection."""
+    from activities.kafka_agent import run_on_bus
+    from bus.message_bus import MessageBus
     from orchestration.core.lifecycle import wait_for_stop_signal
     from orchestration.core.metrics import sdk_runtime
     from orchestration.core.temporal_client import connect
+    from orchestration.core.validation import polls_task_queue
 
-    client = await connect(settings, runtime=sdk_runtime(settings))
+    workers = [a for a in agents if polls_task_queue(a.descriptor.endpoint)]
+    on_bus = [a for a in agents if not polls_task_queue(a.descriptor.endpoint)]
     stop = asyncio.Event()
-    runs = [asyncio.create_task(a.run(settings, client=client, stop=stop)) for a in agents]
-    try:
-        await wait_for_stop_signal()
-    finally:
-        stop.set()
-        await asyncio.gather(*runs)
+    async with contextlib.AsyncExitStack() as stack:
+        runs = []
+        if workers:
+            client = await connect(settings, runtime=sdk_runtime(settings))
+            runs += [
+                asyncio.create_task(a.run(settings, client=client, stop=stop)) for a in workers
+            ]
+        if on_bus:
+            bus = await stack.enter_async_context(MessageBus(settings.kafka))
+            runs += [
+                asyncio.create_task(run_on_bus(a, settings, bus=bus, stop=stop)) for a in on_bus
+            ]
+        try:
+            await wait_for_stop_signal()
+        finally:
+            stop.set()
+            await asyncio.gather(*runs)

@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.kafka_calls import KafkaCalls
 from activities.routing import CapabilityRouter
 from activities.saga_notices import saga_notice_activity
 from activities.transforms import run_transform
@@ -36,7 +37,7 @@ from workflows.pipeline import PipelineWorkflow
 from workflows.saga import SagaWorkflow
 from workflows.swarm import SwarmWorkflow
 
-__all__ = ["ACTIVITIES", "WORKFLOWS", "build_worker", "run_worker"]
+__all__ = ["ACTIVITIES", "WORKFLOWS", "OrchestrationWorker", "build_worker", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +48,49 @@ ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
 saga notices, which publish with the worker's settings."""
 
 
+class OrchestrationWorker(Worker):
+    """A Temporal worker that closes the connections its activities opened (the bus of the
+    calls to Kafka agents) once it has shut down."""
+
+    def __init__(self, client: Client, *, kafka_calls: KafkaCalls, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.kafka_calls = kafka_calls
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            await self.kafka_calls.close()
+
+
 def build_worker(
-    client: Client, settings: Settings, *, registry: RegistryBackend | None = None
-) -> Worker:
+    client: Client,
+    settings: Settings,
+    *,
+    registry: RegistryBackend | None = None,
+    kafka_calls: KafkaCalls | None = None,
+) -> OrchestrationWorker:
     """The worker for ``settings.task_queue`` with every workflow and activity.
 
     Also runs the workflows that modules of ``ORCH_WORKER_MODULES`` list in ``WORKFLOWS``
     (e.g. the entity workflows a bridge route starts). Calls routed by capability ask
-    ``registry`` when given, else the registry service of ``settings.registry``.
+    ``registry`` when given, else the registry service of ``settings.registry``; calls to
+    Kafka agents go through ``kafka_calls`` when given, else a bus on ``settings.kafka``
+    opened on the first such call.
     """
     router = CapabilityRouter(settings, registry)
-    return Worker(
+    kafka_calls = kafka_calls or KafkaCalls(settings)
+    return OrchestrationWorker(
         client,
+        kafka_calls=kafka_calls,
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *user_workflows(settings)],
-        activities=[*ACTIVITIES, saga_notice_activity(settings), router.activity()],
+        activities=[
+            *ACTIVITIES,
+            saga_notice_activity(settings),
+            router.activity(),
+            kafka_calls.activity(),
+        ],
         identity=f"orchestration-worker@{socket.gethostname()}:{os.getpid()}",
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

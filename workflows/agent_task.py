@@ -81,7 +81,6 @@ class AgentTaskWorkflow:
                 timeout_ms=task.timeout_ms,
                 retry=task.retry,
                 purpose=f"agent task {workflow.info().workflow_id}",
-                summary=lambda agent: f"{agent}.{task.action}",
                 on_choice=chosen,
             )
             return choice.agent_id, output

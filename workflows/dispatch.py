@@ -1,7 +1,9 @@
 """Dispatching one action to one agent: the executor sagas, pipelines and tasks share.
 
 Workflow code only: it schedules an activity named after the action on the agent's task
-queue, with the timeout, retry policy, idempotency key and Web UI summary in one place.
+queue, with the timeout, retry policy, idempotency key and Web UI summary in one place. An
+agent that answers on the bus instead (a ``kafka://<inbox>`` endpoint) is called through the
+orchestration worker's ``orchestration.kafka_call`` activity, with the same policy.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutType
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 from orchestration.core.retry import RetrySpec
-from orchestration.core.validation import task_queue_for
-from workflows.models import ActionRequest
+from orchestration.core.validation import kafka_inbox, task_queue_for
+from workflows.models import KAFKA_CALL_ACTIVITY, ActionRequest, KafkaCall
 
 __all__ = [
+    "KAFKA_HEARTBEAT_MS",
+    "KAFKA_MARGIN_MS",
     "call_priority",
     "describe_failure",
     "dispatch_action",
@@ -26,6 +30,13 @@ __all__ = [
     "unpolled",
     "unpolled_message",
 ]
+
+KAFKA_HEARTBEAT_MS = 10_000
+"""Heartbeat timeout of a call to a Kafka agent (the orchestration worker heartbeats while it
+waits for the reply): a worker that died is noticed this soon, not at the call's timeout."""
+KAFKA_MARGIN_MS = 10_000
+"""How much longer than its reply timeout one attempt of a Kafka call may take (sending the
+request, opening the worker's bus)."""
 
 
 async def dispatch_action(
@@ -60,9 +71,30 @@ async def dispatch_action(
             return its outcome (a result if it completed anyway) instead of giving up on it
             at once: what a saga needs to know whether a step's effect must be undone.
         schedule_to_start_timeout_ms: fail when no worker of the agent picks the call up
-            within this long (the agent is gone) instead of waiting for one.
+            within this long (the agent is gone) instead of waiting for one. A Kafka agent's
+            absence shows as no reply within ``timeout_ms`` instead.
         priority: Temporal task priority (1 most urgent .. 5) and fairness key of the call.
     """
+    inbox = kafka_inbox(endpoint)
+    if inbox is not None:
+        # Answered on the bus: the orchestration worker sends the request and waits.
+        return await workflow.execute_activity(
+            KAFKA_CALL_ACTIVITY,
+            KafkaCall(
+                agent_id=agent_id,
+                inbox=inbox,
+                action=action,
+                request=request,
+                timeout_ms=timeout_ms,
+            ),
+            task_queue=workflow.info().task_queue,
+            start_to_close_timeout=timedelta(milliseconds=timeout_ms + KAFKA_MARGIN_MS),
+            heartbeat_timeout=timedelta(milliseconds=heartbeat_timeout_ms or KAFKA_HEARTBEAT_MS),
+            retry_policy=retry.to_temporal(),
+            summary=summary or f"{agent_id}.{action}",
+            cancellation_type=_cancellation_type(cancellable, settle_on_cancel),
+            priority=priority or Priority.default,
+        )
     return await workflow.execute_activity(
         action,
         request,

@@ -17,10 +17,14 @@ from pydantic import (
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from orchestration.core.settings import RouteConfig
-from orchestration.core.validation import AgentId, Name
+from orchestration.core.validation import AgentId, CallEndpoint, Name
 from workflows.routing_models import Routable
 
-__all__ = ["ActionRequest", "AgentTaskInput", "AgentTaskResult"]
+__all__ = ["KAFKA_CALL_ACTIVITY", "ActionRequest", "AgentTaskInput", "AgentTaskResult", "KafkaCall"]
+
+KAFKA_CALL_ACTIVITY = "orchestration.kafka_call"
+"""Activity type of a call to an agent that answers on the bus (a ``kafka://`` endpoint),
+run by the orchestration worker itself."""
 
 
 class ActionRequest(BaseModel):
@@ -34,6 +38,20 @@ class ActionRequest(BaseModel):
     )
 
 
+class KafkaCall(BaseModel):
+    """One call of ``KAFKA_CALL_ACTIVITY``: ``action`` with ``request``, sent to the bus inbox
+    of ``inbox`` as the JSON every agent gets (``{"action", "data", "idempotency_key",
+    "caller", "context"}``), its reply awaited for ``timeout_ms``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: AgentId
+    inbox: AgentId
+    action: Name
+    request: ActionRequest
+    timeout_ms: int = Field(ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
+
+
 class AgentTaskInput(Routable):
     """Input of ``AgentTaskWorkflow``: one action on one agent, durably; the agent named by
     ``agent_id``, or found by ``capability`` (see :class:`workflows.routing_models.Routable`).
@@ -44,7 +62,9 @@ class AgentTaskInput(Routable):
     agent_id: AgentId | None = Field(default=None, validate_default=True)
     action: Name
     data: Any = None
-    endpoint: str | None = Field(default=None, description="temporal://<queue> to override")
+    endpoint: CallEndpoint | None = Field(
+        default=None, description="temporal://<queue> or kafka://<inbox> to override"
+    )
     timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=MAX_TIMEOUT_MS)
     start_timeout_ms: int = Field(
         default=180_000,

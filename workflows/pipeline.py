@@ -389,14 +389,14 @@ class PipelineWorkflow:
                 timeout_ms=stage.timeout_ms,
                 retry=stage.retry_policy,
                 purpose=f"pipeline {pipeline.execution_id} stage {stage.name} call {call}",
-                summary=lambda chosen: f"stage {stage.name}: {chosen}.{agent.action}",
-                on_choice=lambda choice: None,
+                label=f"stage {stage.name}",
             )
             return output
         assert agent.agent_id is not None
         try:
             return await dispatch_action(
                 agent_id=agent.agent_id,
+                endpoint=agent.endpoint,
                 action=agent.action,
                 request=request,
                 timeout_ms=stage.timeout_ms,
@@ -410,7 +410,7 @@ class PipelineWorkflow:
             )
         except ActivityError as exc:
             if unpolled(exc):
-                raise _StageError(unpolled_message(agent.agent_id)) from exc
+                raise _StageError(unpolled_message(agent.agent_id, agent.endpoint)) from exc
             raise
 
     async def _transform(self, stage: PipelineStage, value: Any) -> Any:

@@ -43,7 +43,7 @@ from orchestration.core.exceptions import ConditionError
 from orchestration.core.expressions import compile_condition
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from orchestration.core.settings import RouteConfig
-from orchestration.core.validation import AgentId, Name
+from orchestration.core.validation import AgentId, CallEndpoint, Name
 from workflows.operations_models import Incident, InterventionRecord
 from workflows.reducers import REDUCERS
 from workflows.routing_models import Routable
@@ -122,6 +122,9 @@ class AgentRef(Routable):
     agent_id: AgentId | None = Field(default=None, validate_default=True)
     action: Name
     condition: Condition | None = None
+    endpoint: CallEndpoint | None = None
+    """For an agent by id: ``temporal://<queue>`` or ``kafka://<inbox>`` when its calls go
+    elsewhere than the task queue of its id."""
 
     @model_validator(mode="after")
     def _condition(self) -> AgentRef:

@@ -81,8 +81,8 @@ async def call_routed(
     timeout_ms: int,
     retry: RetrySpec,
     purpose: str,
-    summary: Callable[[str], str],
-    on_choice: Callable[[RouteChoice], None],
+    label: str = "",
+    on_choice: Callable[[RouteChoice], None] | None = None,
     settle_on_cancel: bool = False,
     priority: Priority | None = None,
 ) -> tuple[RouteChoice, Any]:
@@ -95,7 +95,8 @@ async def call_routed(
         retry: the call's retry policy; each chosen agent gets at most ``config.attempts``
             of its attempts (``maximum_attempts=0``, forever, still reroutes).
         purpose: ``saga <id> step <name>``, for the routing decision's log.
-        summary: the Web UI summary of the call on a given agent.
+        label: what the Web UI summary of the call starts with (``step x``), before
+            ``<agent>.<action>``.
         on_choice: told each agent chosen, before the call goes to it.
         settle_on_cancel, priority: see ``dispatch_action`` (the routing decision gets the
             same priority).
@@ -110,8 +111,11 @@ async def call_routed(
     exclude: list[str] = []
     failed: str | None = None
     while True:
-        choice = await choose_agent(route, config, purpose=purpose, exclude=exclude, failed=failed)
-        on_choice(choice)
+        choice = await choose_agent(
+            route, config, purpose=purpose, exclude=exclude, failed=failed, priority=priority
+        )
+        if on_choice is not None:
+            on_choice(choice)
         try:
             output = await dispatch_action(
                 agent_id=choice.agent_id,
@@ -120,7 +124,7 @@ async def call_routed(
                 request=request,
                 timeout_ms=timeout_ms,
                 retry=per_agent,
-                summary=summary(choice.agent_id),
+                summary=f"{label}{': ' if label else ''}{choice.agent_id}.{action}",
                 settle_on_cancel=settle_on_cancel,
                 schedule_to_start_timeout_ms=config.start_timeout_ms,
                 priority=priority,

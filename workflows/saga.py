@@ -400,7 +400,7 @@ class SagaWorkflow:
                 timeout_ms=timeout_ms,
                 retry=retry,
                 purpose=f"saga {workflow.info().workflow_id} step {step.name}",
-                summary=lambda agent: f"step {step.name}: {agent}.{step.action}",
+                label=f"step {step.name}",
                 on_choice=lambda choice: self._routed(step, choice),
                 settle_on_cancel=settle,
                 priority=self._priority(),

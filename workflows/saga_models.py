@@ -25,7 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from orchestration.core.retry import MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, RetrySpec
 from orchestration.core.settings import RouteConfig, SagaConfig
-from orchestration.core.validation import AgentId, Name
+from orchestration.core.validation import AgentId, CallEndpoint, Name
 from workflows.operations_models import (
     Incident,
     InterventionRecord,
@@ -151,7 +151,7 @@ class SagaStep(Routable):
     retry_policy: RetrySpec = Field(default_factory=RetrySpec)
     depends_on: list[StepName] = Field(default_factory=list, max_length=MAX_STEPS)
     is_pivot: bool = False
-    endpoint: Annotated[str, StringConstraints(max_length=512)] | None = None
+    endpoint: CallEndpoint | None = None
 
     def __init__(
         self,

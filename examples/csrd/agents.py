@@ -172,8 +172,14 @@ def emissions_kg(records: list[dict[str, Any]]) -> dict[str, str]:
 async def generate(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
     ws = await workspace()
 
+    # A saga with a calculate_emissions step (routed to a calculator) gives its figures.
+    calculated = ctx.context.get("dependencies", {}).get("calculate_emissions")
+
     async def effect() -> dict[str, Any]:
-        totals = emissions_kg(ws.read("data", data.key))
+        if calculated is not None:
+            totals = calculated["emissions_kg"]
+        else:
+            totals = emissions_kg(ws.read("data", data.key))
         report = {"company": data.company, "period": data.period, "emissions_kg": totals}
         path = ws.write("reports", data.key, report)
         return {"path": str(path), **report}

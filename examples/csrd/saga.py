@@ -7,20 +7,29 @@ from collections.abc import Sequence
 
 from workflows.saga_models import Approval, CompensationStrategy, SagaStep, SagaTransaction
 
-__all__ = ["SIGN_OFF", "csrd_transaction"]
+__all__ = ["CALCULATE", "SIGN_OFF", "csrd_transaction"]
 
 SIGN_OFF = "sign_off"
 """The approval step's name, when there is one."""
+CALCULATE = "calculate_emissions"
+"""The step routed by capability, when there is one."""
 
 
 def csrd_transaction(
-    transaction_id: str | None = None, *, sign_off_by: Sequence[str] = ()
+    transaction_id: str | None = None,
+    *,
+    sign_off_by: Sequence[str] = (),
+    calculate_by_capability: bool = False,
 ) -> SagaTransaction:
     """The saga; once the report is generated (the pivot) it is never rolled back.
 
     With ``sign_off_by`` (approvers), the report waits for one of them to approve it
     (``orchestration saga approve ID sign_off --by NAME``) before it is published; a
     rejection then parks the saga for an operator, since the report cannot be ungenerated.
+
+    With ``calculate_by_capability``, a ``calculate_emissions`` step after validation is
+    routed to an agent with the ``carbon_calculation`` capability (preferring
+    ``eu-west-1``; see :mod:`examples.csrd.calculators`), and the report uses its figures.
     """
     fields = {"transaction_id": transaction_id} if transaction_id else {}
     saga = SagaTransaction(
@@ -57,6 +66,19 @@ def csrd_transaction(
         ],
         **fields,
     )
+    if calculate_by_capability:
+        calculate = SagaStep(
+            CALCULATE,
+            capability="carbon_calculation",
+            action="calculate",
+            version=">=2,<3",
+            location="eu-west-1",
+            depends_on=["validate"],
+        )
+        generate = saga.steps[2].model_copy(update={"depends_on": [CALCULATE]})
+        saga = saga.model_copy(
+            update={"steps": [*saga.steps[:2], calculate, generate, saga.steps[3]]}
+        )
     if not sign_off_by:
         return saga
     sign_off = SagaStep(

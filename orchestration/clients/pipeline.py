@@ -173,7 +173,7 @@ class Pipeline(PipelineRuns):
 
     def _agents(self) -> list[AgentRef]:
         return [
-            (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, None)
+            (f"stages.{s}.agents.{a}.agent_id", ref.agent_id, ref.endpoint)
             for s, stage in enumerate(self.config.stages)
             for a, ref in enumerate(stage.agents)
             if ref.agent_id is not None  # routed by capability: no fixed queue

@@ -24,7 +24,7 @@ from orchestration.core.exceptions import OrchestrationError, RequestRefusedErro
 from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.temporal_client import connect, unpolled_queues
-from orchestration.core.validation import task_queue_for
+from orchestration.core.validation import polls_task_queue, task_queue_for
 
 __all__ = ["AgentRef", "WorkflowClient", "ended_or_parked"]
 
@@ -81,7 +81,9 @@ class WorkflowClient:
         are asked again for up to ``grace_s`` seconds, so agents started a moment ago count.
         """
         named = [
-            (field, agent, task_queue_for(agent, endpoint)) for field, agent, endpoint in agents
+            (field, agent, task_queue_for(agent, endpoint))
+            for field, agent, endpoint in agents
+            if polls_task_queue(endpoint)  # an agent on the bus polls no queue
         ]
         deadline = asyncio.get_running_loop().time() + grace_s
         missing = set(await unpolled_queues(self.client, [queue for _, _, queue in named]))

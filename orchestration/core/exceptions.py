@@ -262,12 +262,17 @@ class RequestFailedError(MessageBusError):
     """The agent answered with an ERROR reply (its handler failed on the request).
 
     Attributes:
-        reply: the ERROR ``Message``; ``reply.payload`` holds ``error`` and ``error_type``.
+        reply: the ERROR ``Message``; ``reply.payload`` holds ``error``, ``error_type`` and
+            ``retriable`` (False when the agent says asking again cannot help).
+        retriable: the reply's ``retriable``.
     """
 
     def __init__(self, reply: Any) -> None:
         error = reply.payload.get("error", "unknown error")
-        super().__init__(f"agent {reply.sender_id} failed the request: {error}")
+        super().__init__(
+            f"agent {reply.sender_id} failed the request: {error}",
+            retriable=reply.payload.get("retriable") is True,
+        )
         self._reply = reply
 
     @property

@@ -3,22 +3,28 @@ pydantic ``ValidationError`` into ours, every problem naming its field."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated
 
 import pydantic
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
 
 from orchestration.core.exceptions import ValidationError
 
 __all__ = [
     "AGENT_ID_PATTERN",
+    "KAFKA_SCHEME",
     "TEMPORAL_SCHEME",
     "AgentId",
+    "CallEndpoint",
     "Name",
     "check_agent_queues",
+    "check_call_endpoint",
     "describe",
     "field_problems",
+    "kafka_inbox",
+    "polls_task_queue",
     "task_queue_for",
     "validation_error",
 ]
@@ -31,6 +37,44 @@ Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,
 
 TEMPORAL_SCHEME = "temporal://"
 """An agent endpoint ``temporal://<queue>`` names the task queue the agent polls."""
+KAFKA_SCHEME = "kafka://"
+"""An agent endpoint ``kafka://<agent_id>``: the agent answers requests on the bus, in the
+inbox of that id (``bus.serve``), instead of polling a task queue."""
+
+
+def kafka_inbox(endpoint: str | None) -> str | None:
+    """The agent id whose bus inbox a ``kafka://<agent_id>`` endpoint names; None for any
+    other endpoint."""
+    if endpoint and endpoint.startswith(KAFKA_SCHEME):
+        return endpoint[len(KAFKA_SCHEME) :].strip("/") or None
+    return None
+
+
+def check_call_endpoint(endpoint: str) -> str:
+    """``endpoint`` when it is a :data:`CallEndpoint`; else ValueError saying why."""
+    if endpoint.startswith(TEMPORAL_SCHEME):
+        queue = endpoint[len(TEMPORAL_SCHEME) :].strip("/")
+        if not queue or len(queue) > 200:
+            raise ValueError("temporal:// must be followed by a task queue name")
+        return endpoint
+    if endpoint.startswith(KAFKA_SCHEME):
+        inbox = kafka_inbox(endpoint)
+        if inbox is None or not re.match(AGENT_ID_PATTERN, inbox):
+            raise ValueError("kafka:// must be followed by the agent id whose inbox it reads")
+        return endpoint
+    raise ValueError("must be temporal://<task queue> or kafka://<agent id>")
+
+
+CallEndpoint = Annotated[
+    str, StringConstraints(max_length=512), AfterValidator(check_call_endpoint)
+]
+"""Where a call to a named agent goes: ``temporal://<task queue>`` (an agent polling another
+queue than its id) or ``kafka://<agent id>`` (an agent answering in its bus inbox)."""
+
+
+def polls_task_queue(endpoint: str | None) -> bool:
+    """True unless the endpoint names a bus inbox: the agent is a Temporal worker."""
+    return kafka_inbox(endpoint) is None
 
 
 def task_queue_for(agent_id: str, endpoint: str | None = None) -> str:
@@ -90,7 +134,7 @@ def check_agent_queues(agents: Iterable[tuple[str, str, str | None]], task_queue
     errors = [
         {"field": field, "problem": problem}
         for field, agent_id, endpoint in agents
-        if task_queue_for(agent_id, endpoint) == task_queue
+        if polls_task_queue(endpoint) and task_queue_for(agent_id, endpoint) == task_queue
     ]
     if errors:
         fields = ", ".join(e["field"] for e in errors)

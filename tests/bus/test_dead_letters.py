@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 from bus.codec import DEAD_LETTER_KEPT_BYTES, decode
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType
 from bus.message_bus import MessageBus
-from orchestration.core.exceptions import RequestFailedError
+from orchestration.core.exceptions import RequestFailedError, ValidationError
 from tests.bus.helpers import headers_of, read_records, sample, take
 from tests.reliability.figures import Figures
 
@@ -100,6 +100,7 @@ async def test_a_handler_that_always_fails_gives_an_error_reply_and_a_dead_lette
         "error": "RuntimeError: cannot compute 7",
         "error_type": "RuntimeError",
         "attempts": 2,
+        "retriable": True,
     }
     assert reply.correlation_id == reply.causation_id == request.message_id
     assert calls == [request.message_id] * 2
@@ -111,6 +112,32 @@ async def test_a_handler_that_always_fails_gives_an_error_reply_and_a_dead_lette
     assert headers["dlq.attempts"] == b"2"
     assert headers["dlq.error"] == b"RuntimeError: cannot compute 7"
     assert headers["dlq.source_topic"] == f"agent.{agent}".encode()
+
+
+async def test_a_handler_error_that_retrying_cannot_help_is_answered_at_once(
+    bus: MessageBus, unique: str
+) -> None:
+    agent = f"refusing-{unique}"
+    calls: list[str] = []
+
+    def handler(request: Message) -> dict[str, object]:
+        calls.append(request.message_id)
+        raise ValidationError.about("x", "must be positive")
+
+    server = await bus.serve(agent, handler, max_attempts=3)
+    try:
+        request = Message(sender_id="requester", recipient_id=agent, payload={"x": -1})
+        with pytest.raises(RequestFailedError) as info:
+            await bus.request_response(request, timeout_ms=10_000)
+    finally:
+        await server.stop()
+    assert calls == [request.message_id]  # not tried again
+    assert info.value.reply.payload == {
+        "error": "ValidationError: x must be positive",
+        "error_type": "ValidationError",
+        "attempts": 1,
+        "retriable": False,
+    }
 
 
 async def test_an_oversized_record_is_dead_lettered_truncated_and_the_consumer_carries_on(

@@ -24,6 +24,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from activities.kafka_agent import kafka_handler
+from bus.message_bus import MessageBus
 from orchestration import ActionContext, Agent, AgentDescriptor
 from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.connections import KafkaConfig
@@ -52,8 +54,10 @@ class Call:
 class SagaAgent:
     """A test agent for steps ``steps``; see the module docstring."""
 
-    def __init__(self, agent_id: str, steps: Iterable[str]) -> None:
-        self.agent = Agent(AgentDescriptor(agent_id=agent_id, agent_type="SagaTest"))
+    def __init__(self, agent_id: str, steps: Iterable[str], *, endpoint: str | None = None) -> None:
+        self.agent = Agent(
+            AgentDescriptor(agent_id=agent_id, agent_type="SagaTest", endpoint=endpoint)
+        )
         self.log: list[str] = []
         self.calls: list[Call] = []
         self.gates: dict[str, asyncio.Event] = {}
@@ -79,6 +83,7 @@ class SagaAgent:
         """A step on this agent with a compensation (pass ``compensation=None`` for none)."""
         options.setdefault("compensation", f"undo-{name}")
         options.setdefault("retry_policy", FAST_RETRY)
+        options.setdefault("endpoint", self.agent.descriptor.endpoint)
         return SagaStep(name, self.agent_id, f"do-{name}", depends_on=list(depends_on), **options)
 
     def gate(self, entry: str) -> asyncio.Event:
@@ -117,6 +122,17 @@ class SagaAgent:
             finally:
                 for gate in self.gates.values():
                     gate.set()
+
+    @contextlib.asynccontextmanager
+    async def serving(self, bus: MessageBus) -> AsyncIterator[SagaAgent]:
+        """Answer the agent's bus inbox (a Kafka agent); on exit release every gate."""
+        server = await bus.serve(self.agent_id, kafka_handler(self.agent), max_attempts=1)
+        try:
+            yield self
+        finally:
+            for gate in self.gates.values():
+                gate.set()
+            await server.stop()
 
     def _note(self, entry: str) -> None:
         self.log.append(entry)
