@@ -4,12 +4,12 @@
 2.-3. the CSRD report saga with four example agents: once to completion, its report signed
    off by the CFO (the demo approves it, as ``orchestration saga approve`` would), and once
    with an invalid record so validation fails and the saga compensates (deletes the data);
-3b. the CSRD saga with its emissions calculated by capability, over three calculators (two
+4. the CSRD saga with its emissions calculated by capability, over three calculators (two
    Temporal workers, one on the bus); the preferred one is killed (SIGKILL) first, and the
    step is routed to another;
-4. a swarm: supplier emissions of 200 partitions x 100 suppliers over 10 example agents,
+5. a swarm: supplier emissions of 200 partitions x 100 suppliers over 10 example agents,
    checked against the sequential calculation to the cent;
-5. the message bus: a request to an agent served over Kafka, and its reply.
+6. the message bus: a request to an agent served over Kafka, and its reply.
 
 Uses a stack that is already running (``orchestration up``) when Temporal answers at
 ``ORCH_TEMPORAL_ADDRESS``; otherwise starts the embedded one and stops it at the end.
@@ -121,7 +121,7 @@ async def csrd_routed(settings: Settings, client: Client) -> None:
     outputs = await asyncio.wait_for(sagas.execute(saga, data), 120)
     status = await sagas.get_execution_status(saga.transaction_id)
     tried = await _calculators_tried(client, saga.transaction_id)
-    console.print(f"\n[bold green]3b. CSRD saga {saga.transaction_id}: emissions by capability.[/]")
+    console.print(f"\n[bold green]4. CSRD saga {saga.transaction_id}: emissions by capability.[/]")
     console.print(f"   {killed} (eu-west-1, preferred) was killed with SIGKILL before the saga")
     console.print(f"   calculators called, in order: {', '.join(tried)}")
     console.print(f"   calculated by: {status.steps[CALCULATE].agent_id} -> "
@@ -204,7 +204,7 @@ async def swarm(settings: Settings, client: Client) -> None:
     )
     result = await orchestrator.deploy(task)
     expected = sequential_total(200)
-    console.print(f"\n[bold green]4. Swarm {task.swarm_id} converged.[/]")
+    console.print(f"\n[bold green]5. Swarm {task.swarm_id} converged.[/]")
     console.print(
         f"   {result['evaluations']:,} suppliers in {result['duration_ms']:.0f} ms over "
         f"{len(result['agents'])} agents, {result['iterations']} rounds; total "
@@ -231,7 +231,7 @@ async def bus_request(settings: Settings) -> None:
             ),
             timeout_ms=10_000,
         )
-    console.print("\n[bold green]5. Request-response over Kafka answered.[/]")
+    console.print("\n[bold green]6. Request-response over Kafka answered.[/]")
     console.print(f"   1,200 kWh -> {reply.payload['value']} {reply.payload['unit']}")
 
 

@@ -6,8 +6,10 @@
   three agents answer over Kafka, averaged;
 - ``saga``: the CSRD report saga to completion, then with an invalid record, compensated;
 - ``registry``: register, heartbeat, discover and read an agent;
-- ``integrated``: discover -> route -> request-response, then a saga, then a swarm whose
-  agents are discovered by capability;
+- ``integrated``: the quick reference's patterns as durable workflows: discover -> route ->
+  request as an ``AgentTaskWorkflow`` by capability over three agents answering on the bus,
+  scatter-gather consensus as a pipeline (a PARALLEL stage and the ``aggregate`` transform),
+  then a saga, then a swarm whose agents are discovered by capability;
 - ``all`` (the default): each of the above in turn.
 
 Uses a stack that is already running (``orchestration up``) when Temporal answers at
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from temporalio.client import Client
 
+from activities.kafka_agent import run_on_bus
 from examples.csrd.agents import ALL_AGENTS as CSRD_AGENTS
 from examples.csrd.saga import csrd_transaction
 from examples.stack import console, running_stack
@@ -41,15 +44,20 @@ from examples.swarm.agents import CAPABILITY as SUPPLIER_EMISSIONS
 from examples.swarm.agents import make_agents
 from examples.swarm.suppliers import SUPPLIERS_PER_PARTITION, sequential_total
 from orchestration import (
+    ActionContext,
     Agent,
     AgentDescriptor,
     AgentRegistry,
     AggregationStrategy,
+    ExecutionMode,
     LoadInfo,
     Message,
     MessageBus,
     MessageRouter,
     MessageType,
+    Pipeline,
+    PipelineConfig,
+    PipelineStage,
     Priority,
     RouteRule,
     RoutingStrategy,
@@ -63,6 +71,9 @@ from orchestration import (
 )
 from orchestration.core.lifecycle import exit_process
 from orchestration.exceptions import OrchestrationError, SagaError
+from workflows.agent_task import AgentTaskWorkflow
+from workflows.models import AgentTaskInput
+from workflows.pipeline_models import AgentRef, TransformRef
 
 EXAMPLE_TIMEOUT_S = 300
 """An example that has not finished by then fails (e.g. no orchestration worker polls)."""
@@ -311,79 +322,115 @@ async def registry_example() -> None:
 # -- integrated ----------------------------------------------------------------------------
 
 
-def calculator_descriptor(agent_id: str) -> AgentDescriptor:
-    return AgentDescriptor(
-        agent_id=agent_id,
-        agent_type="GridEmissionsCalculator",
-        capabilities=["calculation"],
-        service_types=[ServiceType.COMPUTATION],
+def bus_calculator(agent_id: str, factor: float) -> Agent:
+    """A calculator agent answering on the bus (``kafka://``): kWh times its grid factor."""
+    agent = Agent(
+        AgentDescriptor(
+            agent_id=agent_id,
+            agent_type="GridEmissionsCalculator",
+            capabilities=["calculation"],
+            service_types=[ServiceType.COMPUTATION],
+            endpoint=f"kafka://{agent_id}",
+        )
     )
+
+    @agent.action("calculate")
+    async def calculate(data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+        return {"value": round(float(data["kwh"]) * factor, 3), "unit": "kg CO2e"}
+
+    return agent
 
 
 async def integrated_example() -> None:
+    settings = get_settings()
     bus = MessageBus()
     registry = AgentRegistry(bus)
-    router = MessageRouter(bus, registry=registry)  # routes only to healthy registered agents
     saga = SagaOrchestrator(bus)
     swarm = SwarmOrchestrator(bus, registry=registry)  # finds its agents by capability
     await bus.initialize()
     await registry.initialize()
-    await router.initialize()
     await saga.initialize()
     await swarm.initialize()
 
-    calculators = {f"calc-{n}": factor for n, factor in enumerate(GRID_FACTORS.values(), 1)}
+    factors = dict(zip(("calc-1", "calc-2", "calc-3"), GRID_FACTORS.values(), strict=True))
+    calculators = [bus_calculator(agent_id, factor) for agent_id, factor in factors.items()]
     swarm_agents = make_agents(0, 10, prefix="usage-suppliers")
-    descriptors = [calculator_descriptor(a) for a in calculators]
-    descriptors += [agent.descriptor for agent in swarm_agents]
-    agents_bus = MessageBus()
-    await agents_bus.initialize()
+    descriptors = [agent.descriptor for agent in (*calculators, *swarm_agents)]
+    load = {"calc-1": 0.4, "calc-2": 0.1, "calc-3": 0.6}
+    stop = asyncio.Event()
+    serving = [
+        asyncio.create_task(run_on_bus(c, settings, bus=bus, stop=stop, register=False))
+        for c in calculators
+    ]
     try:
         for descriptor in descriptors:
             await registry.register(descriptor)
-            await registry.heartbeat(descriptor.agent_id, {"cpu_usage": 0.3, "error_rate": 0.0})
-        await asyncio.gather(
-            *(agents_bus.serve(a, calculator(factor)) for a, factor in calculators.items())
-        )
+            cpu = load.get(descriptor.agent_id, 0.3)
+            await registry.heartbeat(descriptor.agent_id, {"cpu_usage": cpu, "error_rate": 0.0})
 
-        # Pattern 1: request-response with routing.
+        # Pattern 1, durable: discover -> route -> request, one AgentTaskWorkflow.
         agents = await registry.discover(capabilities=["calculation"])
         print(f"Discovered: {', '.join(a.agent_id for a in agents)} (capability calculation)")
-        router.add_route_rule(
-            RouteRule(
-                name="usage_calculations",
-                condition="payload.get('task') == 'calculate'",
-                targets=[a.agent_id for a in agents],
+        task_id = f"calculate-{uuid.uuid4().hex[:8]}"
+        task = await saga.client.execute_workflow(
+            AgentTaskWorkflow.run,
+            AgentTaskInput(
+                capability="calculation",
+                action="calculate",
+                data={"kwh": 1200},
                 strategy=RoutingStrategy.LEAST_LOADED,
-            )
+                routing=settings.route,
+            ),
+            id=task_id,
+            task_queue=settings.task_queue,
         )
-        report_load(router, {"calc-1": 40, "calc-2": 10, "calc-3": 60})
-        await router.refresh()  # see the registrations now, not at the next refresh
-        message = Message(
-            sender_id="agent-001",
-            message_type=MessageType.REQUEST,
-            payload={"task": "calculate", "data": {"kwh": 1200}},
+        print(f"Routed to: {task.agent_id} (LEAST_LOADED, workflow {task_id})")
+        print(f"Response from {task.agent_id}: 1200 kWh -> {task.output['value']} kg CO2e")
+
+        # Pattern 2, durable: scatter to every agent found, aggregate the average.
+        consensus = Pipeline(
+            PipelineConfig(
+                name="grid_factor_consensus",
+                stages=[
+                    PipelineStage(
+                        name="estimate",
+                        mode=ExecutionMode.PARALLEL,
+                        agents=[
+                            AgentRef(
+                                agent_id=a.agent_id,
+                                action="calculate",
+                                endpoint=a.descriptor.endpoint,
+                            )
+                            for a in agents
+                        ],
+                        transform=TransformRef(
+                            name="aggregate", params={"strategy": "average", "min_responses": 3}
+                        ),
+                    )
+                ],
+            ),
+            client=saga.client,
         )
-        targets = await router.route(message, RoutingStrategy.LEAST_LOADED)
-        message.recipient_id = targets[0]
-        response = await bus.request_response(message, timeout_ms=15_000)
-        print(f"Routed to: {targets[0]} (LEAST_LOADED)")
-        value = response.payload["value"]
-        print(f"Response from {response.sender_id}: 1200 kWh -> {value} kg CO2e")
+        execution = await consensus.execute({"kwh": 1200})
+        output = execution.output
+        print(
+            f"Aggregated (AVERAGE of {output['used']} responses, pipeline "
+            f"{execution.execution_id}): {Decimal(str(output['value'])):.3f} kg CO2e"
+        )
 
         # Pattern 3: a multi-step workflow with rollback.
         async with agents_running(saga.client, [*CSRD_AGENTS, *swarm_agents]):
             transaction = csrd_transaction(f"csrd-gamma-{uuid.uuid4().hex[:8]}")
             result = await saga.execute(transaction, {"company": "Gamma Metals", "period": "2025"})
-            execution = await saga.get_execution_status(transaction.transaction_id)
+            execution_status = await saga.get_execution_status(transaction.transaction_id)
             emissions = result["generate_report"]["emissions_kg"]
             print(
-                f"Saga {transaction.transaction_id}: {execution.state}; scope 1 "
+                f"Saga {transaction.transaction_id}: {execution_status.state}; scope 1 "
                 f"{emissions['scope1']} kg, scope 2 {emissions['scope2']} kg"
             )
 
             # Pattern 4: a distributed processing swarm, its agents found in the registry.
-            task = SwarmTask(
+            swarm_task = SwarmTask(
                 objective="Process large dataset",
                 data_partitions=200,
                 agents_required=10,
@@ -392,17 +439,17 @@ async def integrated_example() -> None:
                 action="calculate_emissions",
                 items_per_partition=SUPPLIERS_PER_PARTITION,
             )
-            result = await swarm.deploy(task)
+            result = await swarm.deploy(swarm_task)
         print(
-            f"Swarm {task.swarm_id}: {len(result['agents'])} agents with capability "
+            f"Swarm {swarm_task.swarm_id}: {len(result['agents'])} agents with capability "
             f"{SUPPLIER_EMISSIONS}; Convergence: {result['convergence']:.2%}"
         )
-        check_swarm_total(result, task.data_partitions)
+        check_swarm_total(result, swarm_task.data_partitions)
     finally:
-        await agents_bus.close()
+        stop.set()
+        await asyncio.gather(*serving, return_exceptions=True)
         for descriptor in descriptors:
             await registry.deregister(descriptor.agent_id)
-        await router.close()
         await registry.close()
         await bus.close()
 

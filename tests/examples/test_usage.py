@@ -22,6 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.suppliers import sequential_total
 from orchestration import Settings
+from orchestration.core.connections import KafkaConfig
+from registry.local_registry import LocalAgentRegistry
 from workers.orchestration_worker import build_worker
 
 pytestmark = pytest.mark.slow
@@ -84,10 +86,19 @@ async def all_examples(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Run:
     workdir = tmp_path_factory.mktemp("usage")
-    settings = Settings(task_queue=f"usage-{uuid.uuid4().hex[:12]}")
+    settings = Settings(
+        task_queue=f"usage-{uuid.uuid4().hex[:12]}",
+        kafka=KafkaConfig(bootstrap_servers=[kafka_bootstrap_servers]),  # agents on the bus
+    )
     env = stack_env(temporal_dev_env, kafka_bootstrap_servers, settings.task_queue, workdir)
-    async with build_worker(temporal_dev_env.client, settings):
-        return await run_usage("--example", "all", env=env, cwd=workdir)
+    # The worker routes calls by capability with the registry the examples register in.
+    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{workdir / 'registry.db'}")
+    await registry.initialize()
+    try:
+        async with build_worker(temporal_dev_env.client, settings, registry=registry):
+            return await run_usage("--example", "all", env=env, cwd=workdir)
+    finally:
+        await registry.close()
 
 
 def test_every_example_runs_against_the_running_stack_and_exits_0(all_examples: Run) -> None:
@@ -155,18 +166,25 @@ def test_the_integrated_flow_routes_a_request_then_runs_a_saga_and_a_swarm(
 ) -> None:
     lines = all_examples.section("integrated")
     assert lines[0] == "Discovered: calc-1, calc-2, calc-3 (capability calculation)"
-    # calc-3 is the most loaded (60/100): LEAST_LOADED never picks it.
-    routed = re.fullmatch(r"Routed to: (calc-[12]) \(LEAST_LOADED\)", lines[1])
-    assert routed is not None
-    assert lines[2].startswith(f"Response from {routed.group(1)}: 1200 kWh -> ")
-    assert re.fullmatch(r"Saga csrd-gamma-\w+: COMPLETED; .*", lines[3])
+    # calc-3 is the most loaded (cpu 0.6): LEAST_LOADED never picks it.
+    routed = re.fullmatch(
+        r"Routed to: (calc-[12]) \(LEAST_LOADED, workflow calculate-\w+\)", lines[1]
+    )
+    assert routed is not None, lines[1]
+    value = {"calc-1": "279.6", "calc-2": "248.4"}[routed.group(1)]  # 1,200 kWh x its factor
+    assert lines[2] == f"Response from {routed.group(1)}: 1200 kWh -> {value} kg CO2e"
+    assert re.fullmatch(
+        r"Aggregated \(AVERAGE of 3 responses, pipeline pipeline-\w+\): 260\.800 kg CO2e",
+        lines[3],
+    ), lines[3]
+    assert re.fullmatch(r"Saga csrd-gamma-\w+: COMPLETED; .*", lines[4])
     assert re.fullmatch(
         r"Swarm swarm-\w+: 10 agents with capability supplier_emissions; "
         r"Convergence: 100\.00%",
-        lines[4],
+        lines[5],
     )
     total = sequential_total(200)
-    assert lines[5] == (
+    assert lines[6] == (
         f"Total: {total} kg CO2e for 20,000 suppliers (sequential calculation: {total}, equal)"
     )
 
