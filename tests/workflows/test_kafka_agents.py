@@ -5,7 +5,9 @@ waits for the reply."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
@@ -14,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from activities.kafka_agent import kafka_handler
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
+from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import RequestFailedError, SagaError
 from orchestration.core.retry import RetrySpec
@@ -36,6 +39,45 @@ def kafka(kafka_bootstrap_servers: str) -> KafkaConfig:
 async def bus(kafka: KafkaConfig) -> AsyncIterator[MessageBus]:
     async with MessageBus(kafka) as message_bus:
         yield message_bus
+
+
+@dataclass
+class Setting:
+    """What every test here runs on: Temporal, a registry, the broker and a bus."""
+
+    client: Client
+    unique: str
+    registry: LocalAgentRegistry
+    kafka: KafkaConfig
+    bus: MessageBus
+
+    @contextlib.asynccontextmanager
+    async def sagas(self, *agents: SagaAgent) -> AsyncIterator[SagaOrchestrator]:
+        """The agents answering on the bus, and an orchestration worker routing with the
+        registry and calling over the broker."""
+        async with contextlib.AsyncExitStack() as stack:
+            for agent in agents:
+                await stack.enter_async_context(agent.serving(self.bus))
+            yield await stack.enter_async_context(
+                saga_worker(
+                    self.client,
+                    self.unique,
+                    kafka=self.kafka,
+                    registry=self.registry,
+                    route=QUICK,
+                )
+            )
+
+
+@pytest.fixture
+def setting(
+    temporal_client: Client,
+    unique: str,
+    sqlite_registry: LocalAgentRegistry,
+    kafka: KafkaConfig,
+    bus: MessageBus,
+) -> Setting:
+    return Setting(temporal_client, unique, sqlite_registry, kafka, bus)
 
 
 def kafka_agent(name: str, unique: str, *steps: str) -> SagaAgent:
@@ -62,24 +104,13 @@ def routed(name: str, *depends_on: str, **options: object) -> SagaStep:
     )
 
 
-async def test_a_kafka_agent_is_a_step_by_id_and_by_capability(
-    temporal_client: Client,
-    unique: str,
-    sqlite_registry: LocalAgentRegistry,
-    kafka: KafkaConfig,
-    bus: MessageBus,
-) -> None:
+async def test_a_kafka_agent_is_a_step_by_id_and_by_capability(setting: Setting) -> None:
+    unique, registry = setting.unique, setting.registry
     named = kafka_agent("named", unique, "a")
     found = kafka_agent("found", unique, "b")
-    await register(sqlite_registry, found, "eu-west-1")
+    await register(registry, found, "eu-west-1")
     saga = SagaTransaction(steps=[named.step("a"), routed("b", "a")])
-    async with (
-        named.serving(bus),
-        found.serving(bus),
-        saga_worker(
-            temporal_client, unique, kafka=kafka, registry=sqlite_registry, route=QUICK
-        ) as sagas,
-    ):
+    async with setting.sagas(named, found) as sagas:
         outputs = await sagas.execute(saga, {"company": "acme"})
         status = await sagas.get_execution_status(saga.transaction_id)
     assert outputs == {"a": {"step": "a", "attempt": 1}, "b": {"step": "b", "attempt": 1}}
@@ -92,25 +123,16 @@ async def test_a_kafka_agent_is_a_step_by_id_and_by_capability(
 
 
 async def test_an_error_reply_that_retrying_cannot_help_compensates_on_the_kafka_agents(
-    temporal_client: Client,
-    unique: str,
-    sqlite_registry: LocalAgentRegistry,
-    kafka: KafkaConfig,
-    bus: MessageBus,
+    setting: Setting,
 ) -> None:
+    unique, registry = setting.unique, setting.registry
     named = kafka_agent("undone", unique, "a")
     found = kafka_agent("refusing", unique, "b")
     found.broken.add("do:b")
-    await register(sqlite_registry, found, "eu-west-1")
+    await register(registry, found, "eu-west-1")
     retry = RetrySpec(maximum_attempts=5, initial_interval_ms=1, maximum_interval_ms=1)
     saga = SagaTransaction(steps=[named.step("a"), routed("b", "a", retry_policy=retry)])
-    async with (
-        named.serving(bus),
-        found.serving(bus),
-        saga_worker(
-            temporal_client, unique, kafka=kafka, registry=sqlite_registry, route=QUICK
-        ) as sagas,
-    ):
+    async with setting.sagas(named, found) as sagas:
         with pytest.raises(SagaError) as failed:
             await sagas.execute(saga)
     execution = failed.value.execution
@@ -121,13 +143,13 @@ async def test_an_error_reply_that_retrying_cannot_help_compensates_on_the_kafka
 
 
 async def test_a_call_retried_after_its_reply_was_late_is_answered_not_redone(
-    temporal_client: Client, unique: str, kafka: KafkaConfig, bus: MessageBus
+    setting: Setting,
 ) -> None:
-    slow = kafka_agent("slow", unique, "x")
+    slow = kafka_agent("slow", setting.unique, "x")
     gate = slow.gate("do:x")
     retry = RetrySpec(maximum_attempts=10, initial_interval_ms=1, maximum_interval_ms=1)
     saga = SagaTransaction(steps=[slow.step("x", timeout_ms=1500, retry_policy=retry)])
-    async with slow.serving(bus), saga_worker(temporal_client, unique, kafka=kafka) as sagas:
+    async with setting.sagas(slow) as sagas:
         handle = await sagas.start(saga)
         await slow.reached("do:x")
         await _attempt(handle, 2)  # the first attempt gave up waiting for the reply
@@ -138,23 +160,15 @@ async def test_a_call_retried_after_its_reply_was_late_is_answered_not_redone(
 
 
 async def test_a_kafka_agent_that_does_not_answer_is_passed_over_with_the_same_key(
-    temporal_client: Client,
-    unique: str,
-    sqlite_registry: LocalAgentRegistry,
-    kafka: KafkaConfig,
-    bus: MessageBus,
+    setting: Setting,
 ) -> None:
+    unique, registry = setting.unique, setting.registry
     gone = kafka_agent("gone", unique, "x")  # registered, preferred, and not serving
     alive = kafka_agent("alive", unique, "x")
-    await register(sqlite_registry, gone, "eu-west-1")
-    await register(sqlite_registry, alive, "us-east-1")
+    await register(registry, gone, "eu-west-1")
+    await register(registry, alive, "us-east-1")
     saga = SagaTransaction(steps=[routed("x", location="eu-west-1", timeout_ms=1000)])
-    async with (
-        alive.serving(bus),
-        saga_worker(
-            temporal_client, unique, kafka=kafka, registry=sqlite_registry, route=QUICK
-        ) as sagas,
-    ):
+    async with setting.sagas(alive) as sagas:
         await sagas.execute(saga)
         status = await sagas.get_execution_status(saga.transaction_id)
     assert status.steps["x"].agent_id == alive.agent_id
