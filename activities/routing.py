@@ -57,6 +57,7 @@ class CapabilityRouter:
     def __init__(self, settings: Settings, registry: RegistryBackend | None = None) -> None:
         self._settings = settings
         self._registry = registry
+        self._remote: RemoteAgentRegistry | None = None
         self._strategies: dict[RoutingStrategy, Strategy] = {}
         self._ejections = OutlierDetector(consecutive_failures=2)
 
@@ -122,19 +123,31 @@ class CapabilityRouter:
         except ValidationError as exc:
             raise ApplicationError(str(exc), type="ValidationError", non_retryable=True) from None
         try:
-            if self._registry is not None:
-                return await self._registry.discover(discovery)
-            config = self._settings.registry
-            token = config.token.get_secret_value() if config.token else None
-            async with RemoteAgentRegistry(
-                config.service_url, token=token, timeout_s=config.request_timeout_s
-            ) as registry:
-                return await registry.discover(discovery)
+            return await self._backend().discover(discovery)
         except OrchestrationError as exc:
             raise ApplicationError(
                 f"cannot ask the registry for {route.describe()}: {exc}",
                 type=REGISTRY_UNAVAILABLE,
             ) from None
+
+    def _backend(self) -> RegistryBackend:
+        """The registry given, else one client of the registry service for every decision
+        (a client per call cost about 50 ms of the worker's CPU: its TLS context)."""
+        if self._registry is not None:
+            return self._registry
+        if self._remote is None:
+            config = self._settings.registry
+            token = config.token.get_secret_value() if config.token else None
+            self._remote = RemoteAgentRegistry(
+                config.service_url, token=token, timeout_s=config.request_timeout_s
+            )
+        return self._remote
+
+    async def close(self) -> None:
+        """Close the registry service's client, if this opened one."""
+        remote, self._remote = self._remote, None
+        if remote is not None:
+            await remote.close()
 
     def _strategy(self, kind: RoutingStrategy) -> Strategy:
         if kind not in self._strategies:

@@ -85,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.agent import Agent
     from activities.context import ActionContext
+    from activities.presence import AgentPresence
     from bench.cpu import CpuMeter
     from bench.report import AT_LEAST, Row, Target, exit_status, print_report
     from bench.stack import embedded_stack
@@ -395,7 +396,8 @@ async def _measure_on(stack: EmbeddedStack, args: argparse.Namespace) -> list[Ro
     pids["bench"] = "self"
     meter = CpuMeter(pids)
     baseline_worker = Worker(client, task_queue=bench.baseline_queue, workflows=[HandWrittenSaga])
-    async with agent.worker(client, settings=settings), baseline_worker:
+    presence = AgentPresence(agent.descriptor, agent.stats, settings)  # as Agent.run has
+    async with agent.worker(client), baseline_worker, presence:
         await registered(settings, agent.agent_id)
         rows = await measure(bench, args.repeats, meter)
     for line in meter.summary():
@@ -404,8 +406,8 @@ async def _measure_on(stack: EmbeddedStack, args: argparse.Namespace) -> list[Ro
 
 
 async def registered(settings: Settings, agent_id: str, timeout_s: float = 30.0) -> None:
-    """Until the registry service finds the agent by its capability (it registers itself
-    when its worker starts)."""
+    """Until the registry service finds the agent by its capability (its presence registers
+    it in the background)."""
     query = DiscoveryQuery.build(capabilities=[CAPABILITY])
     async with (
         RemoteAgentRegistry(settings.registry.service_url) as registry,

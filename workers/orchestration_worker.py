@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
@@ -50,17 +50,24 @@ saga notices, which publish with the worker's settings."""
 
 class OrchestrationWorker(Worker):
     """A Temporal worker that closes the connections its activities opened (the bus of the
-    calls to Kafka agents) once it has shut down."""
+    calls to Kafka agents, the registry service's client) once it has shut down."""
 
-    def __init__(self, client: Client, *, kafka_calls: KafkaCalls, **options: Any) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        closers: Sequence[Callable[[], Awaitable[None]]],
+        **options: Any,
+    ) -> None:
         super().__init__(client, **options)
-        self.kafka_calls = kafka_calls
+        self._closers = closers
 
     async def run(self) -> None:
         try:
             await super().run()
         finally:
-            await self.kafka_calls.close()
+            for close in self._closers:
+                await close()
 
 
 def build_worker(
@@ -82,7 +89,7 @@ def build_worker(
     kafka_calls = kafka_calls or KafkaCalls(settings)
     return OrchestrationWorker(
         client,
-        kafka_calls=kafka_calls,
+        closers=[kafka_calls.close, router.close],
         task_queue=settings.task_queue,
         workflows=[*WORKFLOWS, *user_workflows(settings)],
         activities=[

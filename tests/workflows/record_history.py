@@ -48,6 +48,7 @@ RECORDINGS: dict[str, Recorder] = {
     "saga_approved": lambda c, i: record_operated_saga(c, i, "approved"),
     "saga_rejected": lambda c, i: record_operated_saga(c, i, "rejected"),
     "saga_routed": record_routed_saga,
+    "saga_localrouting": record_routed_saga,
 }
 """History file name (also the workflow id) → how to record it."""
 

@@ -232,7 +232,9 @@ async def test_a_fresh_routed_saga_history_replays(
     assert result.replay_failure is None
     routed = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
     types = [e.activity_task_scheduled_event_attributes.activity_type.name for e in routed]
-    assert types == ["orchestration.route", "do", "orchestration.route", "do", "do", "undo"]
+    assert types == ["do", "do", "do", "undo"]  # routed twice, by local activities:
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events]
+    assert markers.count("core_local_activity") == 2
 
 
 async def record_cancelled_saga(client: Client, workflow_id: str) -> WorkflowHistory:
