@@ -112,9 +112,11 @@ class SwarmWorkflow:
         if carry is not None:
             state.restore(carry.state)
         deadline = self._started + task.timeout_ms / 1000
+        tolerated = task.failures_tolerated(len(state.items))
         running: dict[int, asyncio.Task[Any]] = {}
         number = 0
         draining = False
+        given_up = False
         while not state.resolved():
             now = workflow.now().timestamp()
             if now >= deadline:
@@ -159,6 +161,9 @@ class SwarmWorkflow:
                 if outcome is not None:
                     policy.observe(outcome)
             self._cancel_redundant(state, running)
+            if tolerated is not None and state.count(FAILED) > tolerated:
+                given_up = True  # past the failures tolerated: do not burn the rest
+                break
             if converged_at is None and state.convergence() >= task.convergence_threshold:
                 converged_at = workflow.now().timestamp()
                 observe(metrics.swarm_convergence_time_ms, (converged_at - self._started) * 1000)
@@ -166,7 +171,12 @@ class SwarmWorkflow:
             task_.cancel()
         if running:
             await workflow.wait(list(running.values()))
-        if draining and not state.resolved() and workflow.now().timestamp() < deadline:
+        if (
+            draining
+            and not given_up
+            and not state.resolved()
+            and workflow.now().timestamp() < deadline
+        ):
             workflow.continue_as_new(
                 SwarmInput(
                     task=task,
@@ -184,7 +194,7 @@ class SwarmWorkflow:
                     ),
                 )
             )
-        return self._finish(task, state, converged_at)
+        return self._finish(task, state, converged_at, tolerated if given_up else None)
 
     # -- queries --------------------------------------------------------------------------
 
@@ -332,15 +342,21 @@ class SwarmWorkflow:
                 metrics.swarm_agents_total.labels(swarm_id=task.swarm_id, role=role).set(count)
 
     def _finish(
-        self, task: SwarmTask, state: SwarmState, converged_at: float | None
+        self,
+        task: SwarmTask,
+        state: SwarmState,
+        converged_at: float | None,
+        exceeded: int | None = None,
     ) -> dict[str, Any]:
+        """The result; raises NOT_CONVERGED (carrying it) when the swarm did not converge, or
+        gave up because more than ``exceeded`` partitions failed for good."""
         now = workflow.now().timestamp()
         duration_ms = max(0.0, (now - self._started) * 1000)
         busy_ms = sum(s.busy_ms for s in state.agents.values())
         agents = len(state.agents)
         efficiency = min(1.0, busy_ms / (agents * duration_ms)) if duration_ms and agents else 0.0
         convergence = state.convergence()
-        converged = convergence >= task.convergence_threshold
+        converged = convergence >= task.convergence_threshold and exceeded is None
         partial = convergence < 1.0
         status = "failed" if not converged else "partial" if partial else "completed"
         workflow.upsert_search_attributes([ORCHESTRATION_STATE.value_set(status.upper())])
@@ -382,6 +398,17 @@ class SwarmWorkflow:
             for role in ("working", "idle", "unhealthy"):
                 with contextlib.suppress(KeyError):
                     metrics.swarm_agents_total.remove(task.swarm_id, role)
+        if exceeded is not None:
+            failed = state.count(FAILED)
+            raise ApplicationError(
+                f"swarm {task.swarm_id} gave up: {failed:,} of {len(state.items):,} partitions "
+                f"failed for good, more than the {exceeded:,} tolerated "
+                "(tolerated_failure_count / tolerated_failure_percent); "
+                f"{state.count(PENDING):,} were not run",
+                result,
+                type=NOT_CONVERGED,
+                non_retryable=True,
+            )
         if not converged:
             raise ApplicationError(
                 f"swarm {task.swarm_id} reached convergence {convergence:.1%}, below its "

@@ -19,6 +19,7 @@ Every partition call receives ``{"partition", "of", "objective", "params", "key"
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -115,6 +116,19 @@ class SwarmTask(BaseModel):
         description="An assignment no agent picks up within this long fails (agent gone).",
     )
     max_agent_failures: int = Field(default=3, ge=1, le=100)
+    tolerated_failure_count: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000_000,
+        description="End the swarm failed at once when more partitions than this have "
+        "failed for good (after max_attempts), instead of running the rest.",
+    )
+    tolerated_failure_percent: float | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="The same bound as a percentage of all partitions.",
+    )
     max_history_events: int = Field(
         default=20_000,
         ge=200,
@@ -124,6 +138,16 @@ class SwarmTask(BaseModel):
     swarm_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")] = (
         Field(default_factory=_swarm_id)
     )
+
+    def failures_tolerated(self, partitions: int) -> int | None:
+        """How many of ``partitions`` may fail for good before the swarm gives up (the
+        tighter of the two bounds); None when neither is set."""
+        bounds = []
+        if self.tolerated_failure_count is not None:
+            bounds.append(self.tolerated_failure_count)
+        if self.tolerated_failure_percent is not None:
+            bounds.append(math.floor(partitions * self.tolerated_failure_percent / 100))
+        return min(bounds) if bounds else None
 
     @model_validator(mode="after")
     def _consistent(self) -> SwarmTask:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,7 @@ from orchestration.core.exceptions import SwarmNotConvergedError, ValidationErro
 from registry.local_registry import LocalAgentRegistry
 from swarm.scheduling import SwarmBehavior
 from tests.workflows.swarm_support import running_swarm, task
-from workflows.swarm_models import SourceRef
+from workflows.swarm_models import SourceRef, SwarmTask
 
 
 @pytest.mark.parametrize("behavior", list(SwarmBehavior))
@@ -104,6 +105,47 @@ async def test_a_partition_that_always_fails_ends_partial_above_the_threshold(
     assert caught.value.result["convergence"] == pytest.approx(19 / 20)
     assert caught.value.result["result"] is None
     assert "below its threshold" in str(caught.value)
+
+
+async def test_more_failures_than_tolerated_end_the_swarm_before_the_rest_runs(
+    temporal_client: Client, unique: str
+) -> None:
+    # The first ten of 200 partitions always fail; at most 1% (2) may.
+    items: list[dict[str, object]] = [{"value": n} for n in range(200)]
+    for n in range(10):
+        items[n] = {"value": "not a number"}
+    fields = {
+        "items_per_partition": None,
+        "items": items,
+        "data_partitions": 200,
+        "action": "sum_items",
+        "max_attempts": 1,
+        "max_batch": 1,
+        "convergence_threshold": 0.5,  # would converge: the tolerated failures decide
+        "tolerated_failure_percent": 1.0,
+    }
+    async with running_swarm(temporal_client, unique, 3) as (swarm, pool):
+        with pytest.raises(SwarmNotConvergedError) as caught:
+            await swarm.deploy(task(pool, **fields))
+    result = caught.value.result
+    assert result["status"] == "failed" and result["result"] is None
+    assert re.search(
+        r"gave up: \d+ of 200 partitions failed for good, more than the 2 tolerated",
+        str(caught.value),
+    ), str(caught.value)
+    assert result["partitions_completed"] < 190  # the rest was not run
+
+
+def test_the_tighter_of_the_two_bounds_is_tolerated() -> None:
+    plain = SwarmTask(
+        objective="x", data_partitions=200, agents_required=1, action="a", agents=["a-1"]
+    )
+    bounded = plain.model_copy(
+        update={"tolerated_failure_count": 5, "tolerated_failure_percent": 1.0}
+    )
+    assert bounded.failures_tolerated(200) == 2
+    assert bounded.failures_tolerated(10_000) == 5
+    assert plain.failures_tolerated(200) is None
 
 
 async def test_invalid_tasks_are_refused_before_anything_starts(
