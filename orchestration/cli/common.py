@@ -120,6 +120,10 @@ def setup_logging(settings: Settings) -> None:
         stream=sys.stderr,
     )
     logs.install(settings.log_level)
+    if logging.getLevelName(settings.log_level) == logging.INFO:
+        # aiokafka tells of every group join and partition assignment at INFO (one line
+        # listing every partition of an agent's inbox): warnings and up say what matters.
+        logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
 @dataclass
