@@ -37,10 +37,9 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from typing import Annotated, Any
+from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from activities.agent import Agent
 from activities.context import ActionContext
@@ -52,22 +51,18 @@ from orchestration.core.exceptions import ValidationError
 from orchestration.core.lifecycle import wait_for_stop_signal
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.validation import Name, kafka_inbox, validation_error
+from workflows.models import ActionRequest
 
 __all__ = ["KafkaRequest", "kafka_handler", "run_on_bus"]
 
 log = logging.getLogger(__name__)
 
 
-class KafkaRequest(BaseModel):
-    """The payload of a request to a Kafka agent (what ``orchestration.kafka_call`` sends)."""
-
-    model_config = ConfigDict(extra="ignore")
+class KafkaRequest(ActionRequest):
+    """The payload of a request to a Kafka agent (what ``orchestration.kafka_call`` sends):
+    what any agent's action receives, and the action's name."""
 
     action: Name
-    data: Any = None
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    caller: str | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
 
 
 def kafka_handler(agent: Agent, *, remember: int = 10_000) -> Handler:

@@ -55,12 +55,10 @@ class KafkaCalls:
 
     Args:
         settings: the worker's settings (``settings.kafka`` is the broker).
-        bus: an open bus to use instead (it is not closed by :meth:`close`).
     """
 
-    def __init__(self, settings: Settings, bus: MessageBus | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._bus = bus
         self._owned: MessageBus | None = None
         self._lock = asyncio.Lock()
 
@@ -118,8 +116,6 @@ class KafkaCalls:
                 await bus.close()
 
     async def _open(self) -> MessageBus:
-        if self._bus is not None:
-            return self._bus
         async with self._lock:
             if self._owned is None:
                 bus = MessageBus(self._settings.kafka)

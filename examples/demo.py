@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.client import Client
 
-from activities.kafka_agent import run_on_bus
 from bus.message import Message, MessageType
 from bus.message_bus import MessageBus
 from examples.csrd.agents import ALL_AGENTS
@@ -48,10 +47,10 @@ from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.lifecycle import exit_process
 from orchestration.core.settings import RouteConfig
 from orchestration.core.temporal_client import connect
-from orchestration.core.validation import polls_task_queue
 from orchestration.exceptions import OrchestrationError, SagaError
 from registry.remote_registry import RemoteAgentRegistry
 from swarm.scheduling import SwarmBehavior
+from workers.agent_runtime import run_agent
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
 from workflows.saga_models import SagaState
@@ -245,11 +244,7 @@ async def main() -> int:
         calculators = [c for c in CALCULATORS if c is not eu_calculator]
         workers = (agent, *ALL_AGENTS, *SWARM_AGENTS, *calculators)
         runs = [
-            asyncio.create_task(
-                a.run(client=client, stop=stop)
-                if polls_task_queue(a.descriptor.endpoint)
-                else run_on_bus(a, settings, stop=stop)
-            )
+            asyncio.create_task(run_agent(a, settings, client=client, bus=None, stop=stop))
             for a in workers
         ]
         try:

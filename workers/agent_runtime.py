@@ -11,12 +11,19 @@ import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from temporalio.client import Client
 
 from activities.agent import Agent
+from activities.kafka_agent import run_on_bus
+from bus.message_bus import MessageBus
 from orchestration.core.exceptions import AgentError
 from orchestration.core.settings import Settings
+from orchestration.core.validation import polls_task_queue
 
-__all__ = ["load_agent", "load_agents", "run_agents"]
+__all__ = ["load_agent", "load_agents", "run_agent", "run_agents"]
 
 
 def load_agent(spec: str) -> Agent:
@@ -82,31 +89,42 @@ def load_agents(specs: list[str]) -> list[Agent]:
     return agents
 
 
+def run_agent(
+    agent: Agent,
+    settings: Settings,
+    *,
+    client: Client | None,
+    bus: MessageBus | None,
+    stop: asyncio.Event,
+) -> Coroutine[Any, Any, None]:
+    """Run one agent until ``stop`` is set: on the bus when its endpoint is ``kafka://``
+    (on ``bus``, else one of its own), else as a Temporal worker (on ``client``, else a
+    connection of its own)."""
+    if polls_task_queue(agent.descriptor.endpoint):
+        return agent.run(settings, client=client, stop=stop)
+    return run_on_bus(agent, settings, bus=bus, stop=stop)
+
+
 async def run_agents(agents: list[Agent], settings: Settings) -> None:
     """Run every agent until SIGINT/SIGTERM: those with a ``kafka://`` endpoint answering
     their bus inbox on one bus, the others as Temporal workers on one connection."""
-    from activities.kafka_agent import run_on_bus
-    from bus.message_bus import MessageBus
     from orchestration.core.lifecycle import wait_for_stop_signal
     from orchestration.core.metrics import sdk_runtime
     from orchestration.core.temporal_client import connect
-    from orchestration.core.validation import polls_task_queue
 
-    workers = [a for a in agents if polls_task_queue(a.descriptor.endpoint)]
-    on_bus = [a for a in agents if not polls_task_queue(a.descriptor.endpoint)]
+    endpoints = [a.descriptor.endpoint for a in agents]
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        runs = []
-        if workers:
+        client = None
+        if any(polls_task_queue(e) for e in endpoints):
             client = await connect(settings, runtime=sdk_runtime(settings))
-            runs += [
-                asyncio.create_task(a.run(settings, client=client, stop=stop)) for a in workers
-            ]
-        if on_bus:
+        bus = None
+        if not all(polls_task_queue(e) for e in endpoints):
             bus = await stack.enter_async_context(MessageBus(settings.kafka))
-            runs += [
-                asyncio.create_task(run_on_bus(a, settings, bus=bus, stop=stop)) for a in on_bus
-            ]
+        runs = [
+            asyncio.create_task(run_agent(a, settings, client=client, bus=bus, stop=stop))
+            for a in agents
+        ]
         try:
             await wait_for_stop_signal()
         finally:

@@ -75,18 +75,16 @@ def build_worker(
     settings: Settings,
     *,
     registry: RegistryBackend | None = None,
-    kafka_calls: KafkaCalls | None = None,
 ) -> OrchestrationWorker:
     """The worker for ``settings.task_queue`` with every workflow and activity.
 
     Also runs the workflows that modules of ``ORCH_WORKER_MODULES`` list in ``WORKFLOWS``
     (e.g. the entity workflows a bridge route starts). Calls routed by capability ask
     ``registry`` when given, else the registry service of ``settings.registry``; calls to
-    Kafka agents go through ``kafka_calls`` when given, else a bus on ``settings.kafka``
-    opened on the first such call.
+    Kafka agents go through a bus on ``settings.kafka`` opened on the first such call.
     """
     router = CapabilityRouter(settings, registry)
-    kafka_calls = kafka_calls or KafkaCalls(settings)
+    kafka_calls = KafkaCalls(settings)
     return OrchestrationWorker(
         client,
         closers=[kafka_calls.close, router.close],

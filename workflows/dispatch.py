@@ -75,31 +75,27 @@ async def dispatch_action(
             absence shows as no reply within ``timeout_ms`` instead.
         priority: Temporal task priority (1 most urgent .. 5) and fairness key of the call.
     """
+    activity_type: str = action
+    argument: ActionRequest | KafkaCall = request
+    task_queue = task_queue_for(agent_id, endpoint)
+    start_to_close_ms = timeout_ms
     inbox = kafka_inbox(endpoint)
     if inbox is not None:
-        # Answered on the bus: the orchestration worker sends the request and waits.
-        return await workflow.execute_activity(
-            KAFKA_CALL_ACTIVITY,
-            KafkaCall(
-                agent_id=agent_id,
-                inbox=inbox,
-                action=action,
-                request=request,
-                timeout_ms=timeout_ms,
-            ),
-            task_queue=workflow.info().task_queue,
-            start_to_close_timeout=timedelta(milliseconds=timeout_ms + KAFKA_MARGIN_MS),
-            heartbeat_timeout=timedelta(milliseconds=heartbeat_timeout_ms or KAFKA_HEARTBEAT_MS),
-            retry_policy=retry.to_temporal(),
-            summary=summary or f"{agent_id}.{action}",
-            cancellation_type=_cancellation_type(cancellable, settle_on_cancel),
-            priority=priority or Priority.default,
+        # Answered on the bus: the orchestration worker sends the request and waits for the
+        # reply, heartbeating; no worker of the agent's picks anything up.
+        activity_type = KAFKA_CALL_ACTIVITY
+        argument = KafkaCall(
+            agent_id=agent_id, inbox=inbox, action=action, request=request, timeout_ms=timeout_ms
         )
+        task_queue = workflow.info().task_queue
+        start_to_close_ms = timeout_ms + KAFKA_MARGIN_MS
+        heartbeat_timeout_ms = heartbeat_timeout_ms or KAFKA_HEARTBEAT_MS
+        schedule_to_start_timeout_ms = None
     return await workflow.execute_activity(
-        action,
-        request,
-        task_queue=task_queue_for(agent_id, endpoint),
-        start_to_close_timeout=timedelta(milliseconds=timeout_ms),
+        activity_type,
+        argument,
+        task_queue=task_queue,
+        start_to_close_timeout=timedelta(milliseconds=start_to_close_ms),
         heartbeat_timeout=(
             timedelta(milliseconds=heartbeat_timeout_ms) if heartbeat_timeout_ms else None
         ),
