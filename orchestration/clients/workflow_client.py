@@ -94,8 +94,14 @@ class WorkflowClient:
 
     async def _warn_unpolled(self, what: str, agents: Iterable[AgentRef]) -> None:
         """Log a warning for each agent nobody runs: its call would wait for its pick-up
-        bound, then fail (the CLI refuses to start instead)."""
-        for field, agent, queue in await self.unpolled_agents(agents):
+        bound, then fail (the CLI refuses to start instead). The check is advice: a server
+        that does not answer it (a cancelled RPC under load) does not stop the start."""
+        try:
+            missing = await self.unpolled_agents(agents)
+        except RPCError as exc:
+            log.warning("%s: could not check that its agents run (%s); starting it", what, exc)
+            return
+        for field, agent, queue in missing:
             log.warning(
                 "%s: no worker polls task queue %s (agent %s, %s); its call waits for one, "
                 "then fails",
