@@ -8,10 +8,16 @@ timeout) with the results so far. A retried attempt resumes from the last heartb
 of redoing finished partitions, and the workflow never counts a partition twice. A
 partition whose handler raises is reported in ``errors`` (its neighbours' results still
 count); the activity itself fails only when it cannot run at all.
+
+A swarm over a dataset sends each partition's row and byte range: the rows are read here
+(``activities/dataset_rows.py``, in a thread) and the action gets them as ``items``. Rows
+the reader or the handler (``ctx.reject_rows``) rejected are reported by partition, with
+their row numbers in the dataset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Protocol
 
@@ -19,10 +25,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActionContext
+from activities.dataset_files import DatasetError
+from activities.dataset_rows import MAX_REASON, PartitionRows, read_rows
 from workflows.models import ActionRequest
 from workflows.swarm_models import SWARM_BATCH, SwarmBatch, SwarmBatchResult
 
-__all__ = ["BatchAgent", "swarm_batch_activity"]
+__all__ = ["MAX_REJECTED_PER_PARTITION", "BatchAgent", "swarm_batch_activity"]
+
+MAX_REJECTED_PER_PARTITION = 1000
+"""Rejections reported per partition (the rest are counted in one last entry)."""
 
 
 class BatchAgent(Protocol):
@@ -71,10 +82,21 @@ def swarm_batch_activity(agent: BatchAgent) -> Any:
                 context=request.context,
             )
             started = time.perf_counter()
+            rows: PartitionRows | None = None
             try:
+                if batch.dataset is not None:
+                    rows = await asyncio.to_thread(read_rows, batch.dataset, descriptor)
+                    descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
+                    descriptor["items"] = rows.items
                 done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
+            except DatasetError as exc:
+                done.errors[partition] = f"DatasetError: {exc}"
             except Exception as exc:  # one partition's failure is reported, not fatal
                 done.errors[partition] = f"{type(exc).__name__}: {exc}"
+            else:
+                rejected = _rejections(rows, ctx.rejected)
+                if rejected:
+                    done.rejected[partition] = rejected
             done.busy_ms += (time.perf_counter() - started) * 1000
             if time.monotonic() - last_beat >= every_s:
                 activity.heartbeat(done.model_dump(mode="json"))
@@ -83,3 +105,21 @@ def swarm_batch_activity(agent: BatchAgent) -> Any:
 
     swarm_batch.__name__ = swarm_batch.__qualname__ = f"{agent.agent_id}.swarm_batch"
     return activity.defn(name=SWARM_BATCH)(swarm_batch)
+
+
+def _rejections(
+    rows: PartitionRows | None, by_handler: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The reader's and the handler's rejections; a handler's index into ``items`` becomes
+    the dataset's row number when the rows came from a dataset."""
+    found = list(rows.rejected) if rows is not None else []
+    for entry in by_handler:
+        index, reason = entry["item"], str(entry["reason"])[:MAX_REASON]
+        if rows is not None and index < len(rows.numbers):
+            found.append({"row": rows.numbers[index], "reason": reason})
+        else:
+            found.append({"item": index, "reason": reason})
+    if len(found) > MAX_REJECTED_PER_PARTITION:
+        more = len(found) - MAX_REJECTED_PER_PARTITION + 1
+        found = [*found[: MAX_REJECTED_PER_PARTITION - 1], {"more": more}]
+    return found

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from swarm.scheduling import SwarmBehavior
     from workflows.pipeline_models import ExecutionMode, PipelineConfig, PipelineStage
     from workflows.saga_models import Approval, CompensationStrategy, SagaStep, SagaTransaction
+    from workflows.swarm_files import DatasetSource, ResultWriter
     from workflows.swarm_models import SwarmTask
 
 _EXPORTS = {
@@ -46,6 +47,7 @@ _EXPORTS = {
     "AgentDescriptor": "registry.models",
     "AgentRegistry": "registry.agent_registry",
     "CompensationStrategy": "workflows.saga_models",
+    "DatasetSource": "workflows.swarm_files",
     "KafkaConfig": "orchestration.core.connections",
     "LoadInfo": "registry.routing.types",
     "Message": "bus.message",
@@ -57,6 +59,7 @@ _EXPORTS = {
     "PipelineConfig": "workflows.pipeline_models",
     "PipelineStage": "workflows.pipeline_models",
     "Priority": "bus.message",
+    "ResultWriter": "workflows.swarm_files",
     "RouteRule": "registry.routing.rules",
     "RoutingStrategy": "orchestration.core.routing",
     "SagaConfig": "orchestration.core.settings",
@@ -81,6 +84,7 @@ __all__ = [
     "AggregationStrategy",
     "Approval",
     "CompensationStrategy",
+    "DatasetSource",
     "ExecutionMode",
     "KafkaConfig",
     "LoadInfo",
@@ -92,6 +96,7 @@ __all__ = [
     "PipelineConfig",
     "PipelineStage",
     "Priority",
+    "ResultWriter",
     "RouteRule",
     "RoutingStrategy",
     "SagaConfig",

@@ -17,9 +17,11 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.dataset_plan import plan_dataset_activity
 from activities.kafka_calls import KafkaCalls
 from activities.routing import CapabilityRouter
 from activities.saga_notices import saga_notice_activity
+from activities.swarm_manifest import write_manifest_activity
 from activities.transforms import run_transform
 from orchestration.core.exceptions import ConfigurationError
 from orchestration.core.lifecycle import cancel_and_wait, wait_for_stop_signal
@@ -43,7 +45,11 @@ log = logging.getLogger(__name__)
 
 WORKFLOWS: Sequence[type] = (AgentTaskWorkflow, SagaWorkflow, SwarmWorkflow, PipelineWorkflow)
 """Every workflow type the orchestration worker runs."""
-ACTIVITIES: Sequence[Callable[..., Any]] = (run_transform,)
+ACTIVITIES: Sequence[Callable[..., Any]] = (
+    run_transform,
+    plan_dataset_activity(),
+    write_manifest_activity(),
+)
 """The activities the orchestration worker runs itself (agents run their own), besides the
 saga notices, which publish with the worker's settings."""
 

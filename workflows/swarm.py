@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -53,11 +55,22 @@ with workflow.unsafe.imports_passed_through():
     from workflows.inputs import checked_input
     from workflows.metrics import observe
     from workflows.models import ActionRequest
-    from workflows.reducers import ReducerError
+    from workflows.ranges import format_ranges, parse_ranges
+    from workflows.reducers import ReducerError, Reduction
+    from workflows.swarm_files import (
+        PLAN_DATASET_ACTIVITY,
+        WRITE_MANIFEST_ACTIVITY,
+        DatasetPlan,
+        DatasetSource,
+        PlanDataset,
+        WriteManifest,
+    )
+    from workflows.swarm_manifest import build_manifest
     from workflows.swarm_models import SWARM_BATCH, SwarmCarry, SwarmInput, SwarmProgress, SwarmTask
     from workflows.swarm_plan import (
         PartitionPlan,
         SourceError,
+        plan_dataset,
         plan_indexed,
         plan_inline,
         plan_source,
@@ -72,6 +85,8 @@ STEAL_LAST = "swarm-steal-last-queued-partition"
 """Patch id: work stealing takes a busy agent's last queued partition too (swarms started
 before it replay without)."""
 _ONE_ATTEMPT = RetrySpec(maximum_attempts=1)
+_MANIFEST_ATTEMPT = timedelta(seconds=60)
+_MANIFEST_RETRY = RetrySpec(maximum_attempts=5)
 _MIN_REVIEW_S = 0.05
 """A policy's wake-up comes at least this long after the round (no busy loop of timers)."""
 
@@ -111,6 +126,8 @@ class SwarmWorkflow:
         converged_at = carry.converged_at if carry else None
         if carry is not None:
             state.restore(carry.state)
+        elif task.redrive is not None:
+            self._start_redrive(task, state)
         deadline = self._started + task.timeout_ms / 1000
         tolerated = task.failures_tolerated(len(state.items))
         running: dict[int, asyncio.Task[Any]] = {}
@@ -187,14 +204,44 @@ class SwarmWorkflow:
                         state=state.export(),
                         policy_memory=policy.export(),
                         converged_at=converged_at,
-                        plan_items=plan.items if task.source is not None else None,
-                        plan_keys=plan.keys if task.source is not None else None,
+                        plan_items=plan.items if plan.data is not None else None,
+                        plan_keys=plan.keys if plan.data is not None else None,
                         plan_data=plan.data,
+                        plan_dataset=plan.dataset,
                         runs=self._runs + 1,
                     ),
                 )
             )
-        return self._finish(task, state, converged_at, tolerated if given_up else None)
+        exceeded = tolerated if given_up else None
+        result = self._result(task, state, converged_at, exceeded)
+        if task.result_writer is not None:
+            await self._write_manifest(task, plan, state, result)
+        return self._verdict(task, state, result, exceeded)
+
+    @staticmethod
+    def _start_redrive(task: SwarmTask, state: SwarmState) -> None:
+        """Count every partition the redrive does not run as done (their results are in the
+        earlier swarm's accumulator, which this one reduces onto)."""
+        assert task.redrive is not None
+        rerun = set(parse_ranges(task.redrive.partitions))
+        if max(rerun, default=-1) >= len(state.items):
+            raise ApplicationError(
+                f"swarm {task.swarm_id}: the redrive of {task.redrive.of} runs partition "
+                f"{max(rerun)}, but the job has {len(state.items)} partitions now: the data "
+                "changed since that swarm ran",
+                type="InvalidRedrive",
+                non_retryable=True,
+            )
+        state.mark_done([p for p in range(len(state.items)) if p not in rerun])
+        try:
+            state.reduction = Reduction(task.reducer, dict(task.redrive.accumulator))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ApplicationError(
+                f"swarm {task.swarm_id}: the accumulator of {task.redrive.of} does not fit "
+                f"the {task.reducer} reducer: {exc}",
+                type="InvalidRedrive",
+                non_retryable=True,
+            ) from None
 
     # -- queries --------------------------------------------------------------------------
 
@@ -225,6 +272,10 @@ class SwarmWorkflow:
     async def _plan(self, task: SwarmTask, carry: SwarmCarry | None) -> PartitionPlan:
         if task.items is not None:
             return plan_inline(task)
+        if isinstance(task.source, DatasetSource):
+            if carry is not None and carry.plan_dataset is not None:
+                return plan_dataset(carry.plan_dataset)
+            return plan_dataset(await self._plan_dataset(task, task.source))
         if task.source is None:
             return plan_indexed(task)
         if carry is not None and carry.plan_items is not None and carry.plan_keys is not None:
@@ -247,6 +298,58 @@ class SwarmWorkflow:
         except SourceError as exc:
             raise ApplicationError(str(exc), type="InvalidSource", non_retryable=True) from None
 
+    async def _write_manifest(
+        self, task: SwarmTask, plan: PartitionPlan, state: SwarmState, result: dict[str, Any]
+    ) -> None:
+        """Write the manifest; its URI goes in ``result["manifest_uri"]``. A store that
+        cannot be written loses the manifest, not the result: ``manifest_error`` says why."""
+        writer = task.result_writer
+        assert writer is not None
+        manifest = build_manifest(task, plan, state, result, workflow.now().isoformat())
+        try:
+            result["manifest_uri"] = await workflow.execute_activity(
+                WRITE_MANIFEST_ACTIVITY,
+                WriteManifest(writer=writer, swarm_id=task.swarm_id, manifest=manifest),
+                task_queue=workflow.info().task_queue,
+                result_type=str,
+                start_to_close_timeout=_MANIFEST_ATTEMPT,
+                retry_policy=_MANIFEST_RETRY.to_temporal(),
+                summary=f"{task.swarm_id}: manifest to {writer.uri}",
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            result["manifest_uri"] = None
+            result["manifest_error"] = (
+                cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            )
+
+    @staticmethod
+    async def _plan_dataset(task: SwarmTask, source: DatasetSource) -> DatasetPlan:
+        """The dataset's plan, from the orchestration worker (``activities/dataset_plan.py``);
+        a file that cannot be split fails the swarm before any partition runs."""
+        try:
+            plan: DatasetPlan = await workflow.execute_activity(
+                PLAN_DATASET_ACTIVITY,
+                PlanDataset(source=source, partitions=task.data_partitions,
+                            swarm_id=task.swarm_id),
+                task_queue=workflow.info().task_queue,
+                result_type=DatasetPlan,
+                start_to_close_timeout=timedelta(milliseconds=task.timeout_ms),
+                heartbeat_timeout=timedelta(milliseconds=max(task.heartbeat_timeout_ms, 10_000)),
+                retry_policy=RetrySpec(maximum_attempts=task.max_attempts).to_temporal(),
+                summary=f"{task.swarm_id}: plan {source.uri}",
+                priority=call_priority(task.priority) or Priority.default,
+            )  # fmt: skip
+        except ActivityError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+            raise ApplicationError(
+                f"swarm {task.swarm_id} cannot split its dataset: {reason}",
+                type="InvalidSource",
+                non_retryable=True,
+            ) from None
+        return plan
+
     async def _dispatch(
         self,
         task: SwarmTask,
@@ -262,6 +365,7 @@ class SwarmWorkflow:
                 data={
                     "action": task.action,
                     "partitions": [plan.descriptor(task, p) for p in partitions],
+                    **({"dataset": plan.dataset.ref} if plan.dataset is not None else {}),
                 },
                 idempotency_key=f"{task.swarm_id}/{self._runs}/{number}",
                 caller=workflow.info().workflow_id,
@@ -271,7 +375,7 @@ class SwarmWorkflow:
             heartbeat_timeout_ms=task.heartbeat_timeout_ms,
             priority=call_priority(task.priority),
             schedule_to_start_timeout_ms=task.agent_timeout_ms,
-            summary=f"{task.swarm_id}: {agent_id} partitions {_ranges(partitions)}",
+            summary=f"{task.swarm_id}: {agent_id} partitions {format_ranges(partitions)}",
         )
 
     def _apply(self, state: SwarmState, number: int, finished: asyncio.Task[Any]) -> Any:
@@ -297,6 +401,7 @@ class SwarmWorkflow:
             results=answer.get("results", {}),
             errors=answer.get("errors", {}),
             busy_ms=float(answer.get("busy_ms", elapsed_ms)),
+            rejected=answer.get("rejected"),
         )
 
     @staticmethod
@@ -341,15 +446,14 @@ class SwarmWorkflow:
             for role, count in roles.items():
                 metrics.swarm_agents_total.labels(swarm_id=task.swarm_id, role=role).set(count)
 
-    def _finish(
+    def _result(
         self,
         task: SwarmTask,
         state: SwarmState,
         converged_at: float | None,
-        exceeded: int | None = None,
+        exceeded: int | None,
     ) -> dict[str, Any]:
-        """The result; raises NOT_CONVERGED (carrying it) when the swarm did not converge, or
-        gave up because more than ``exceeded`` partitions failed for good."""
+        """The result dict (see the module docstring); counts the swarm's end in metrics."""
         now = workflow.now().timestamp()
         duration_ms = max(0.0, (now - self._started) * 1000)
         busy_ms = sum(s.busy_ms for s in state.agents.values())
@@ -387,8 +491,13 @@ class SwarmWorkflow:
             },
             "errors": state.errors,
             "error_count": state.error_count,
+            "rows_rejected": state.rejected_count,
             "runs": self._runs,
+            "redrive_of": task.redrive.of if task.redrive is not None else None,
+            "unfinished": format_ranges(state.unfinished()),
         }
+        if result["unfinished"]:
+            result["accumulator"] = state.reduction.accumulator  # what a redrive goes on from
         if not workflow.unsafe.is_replaying():
             metrics.swarm_executions_total.labels(status=status).inc()
             metrics.swarm_efficiency.labels(behavior=task.behavior.value).set(efficiency)
@@ -398,6 +507,14 @@ class SwarmWorkflow:
             for role in ("working", "idle", "unhealthy"):
                 with contextlib.suppress(KeyError):
                     metrics.swarm_agents_total.remove(task.swarm_id, role)
+        return result
+
+    @staticmethod
+    def _verdict(
+        task: SwarmTask, state: SwarmState, result: dict[str, Any], exceeded: int | None
+    ) -> dict[str, Any]:
+        """``result``; raises NOT_CONVERGED (carrying it) when the swarm did not converge, or
+        gave up because more than ``exceeded`` partitions failed for good."""
         if exceeded is not None:
             failed = state.count(FAILED)
             raise ApplicationError(
@@ -409,9 +526,9 @@ class SwarmWorkflow:
                 type=NOT_CONVERGED,
                 non_retryable=True,
             )
-        if not converged:
+        if not result["converged"]:
             raise ApplicationError(
-                f"swarm {task.swarm_id} reached convergence {convergence:.1%}, below its "
+                f"swarm {task.swarm_id} reached convergence {result['convergence']:.1%}, below its "
                 f"threshold {task.convergence_threshold:.1%} "
                 f"({result['partitions_failed']} of {result['partitions']} partitions missing)",
                 result,
@@ -419,18 +536,3 @@ class SwarmWorkflow:
                 non_retryable=True,
             )
         return result
-
-
-def _ranges(partitions: tuple[int, ...]) -> str:
-    """``0-4, 9`` for (0, 1, 2, 3, 4, 9): short summaries for the Web UI."""
-    parts: list[str] = []
-    ordered = sorted(partitions)
-    start = previous = ordered[0]
-    for p in [*ordered[1:], None]:
-        if p is not None and p == previous + 1:
-            previous = p
-            continue
-        parts.append(str(start) if start == previous else f"{start}-{previous}")
-        if p is not None:
-            start = previous = p
-    return ", ".join(parts)

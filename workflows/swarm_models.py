@@ -10,7 +10,12 @@ data comes from exactly one of:
 - ``source``: an action (on an agent) returning the partitions' descriptors, each
   ``{"items": <count>, "key": <group or null>, "data": {...}}`` (up to 10,000 partitions);
 - ``items_per_partition``: nothing but the partition's index: the action receives
-  ``partition`` and ``of`` and fetches its own data (any size, e.g. 100,000 partitions).
+  ``partition`` and ``of`` and fetches its own data (any size, e.g. 100,000 partitions);
+- ``source=DatasetSource(...)``: a CSV, JSONL or Parquet file, local or in an object store,
+  split into partitions of rows by the orchestration worker (``workflows/swarm_files.py``);
+  the agent reads each partition's rows and the action gets them as ``items``, exactly as
+  inline items; ``data_partitions`` is then optional (that many equal parts; else
+  ``rows_per_partition``).
 
 Every partition call receives ``{"partition", "of", "objective", "params", "key"}`` plus
 ``items`` (inline) or ``data`` (source) and returns a partial result; ``reducer`` (see
@@ -28,12 +33,21 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from orchestration.core.retry import MIN_TIMEOUT_MS
 from orchestration.core.validation import AgentId, Name
 from swarm.scheduling import SwarmBehavior
+from workflows.ranges import parse_ranges
 from workflows.reducers import check_reducer
+from workflows.swarm_files import (
+    MAX_DATASET_PARTITIONS,
+    DatasetPlan,
+    DatasetRef,
+    DatasetSource,
+    ResultWriter,
+)
 
 __all__ = [
     "MAX_PARTITIONS",
     "MAX_SOURCE_PARTITIONS",
     "SWARM_BATCH",
+    "Redrive",
     "SourceRef",
     "SwarmAgentInfo",
     "SwarmBatch",
@@ -64,6 +78,27 @@ class SourceRef(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class Redrive(BaseModel):
+    """A swarm that finishes an earlier one (``SwarmOrchestrator.redrive``): it runs only
+    ``partitions`` and reduces onto the earlier swarm's accumulator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    of: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    partitions: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="The partitions to run, as ranges: '3, 17-20'."
+    )
+    accumulator: dict[str, Any] = Field(description="The earlier swarm's reducer state.")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Redrive:
+        try:
+            parse_ranges(self.partitions)
+        except ValueError as exc:
+            raise ValueError(f"partitions: {exc}") from None
+        return self
+
+
 class SwarmAgentInfo(BaseModel):
     """What FLOCKING and CLUSTERING may know about an agent (from the registry)."""
 
@@ -82,7 +117,12 @@ class SwarmTask(BaseModel):
     priority: int | None = Field(default=None, ge=1, le=5)
     """Temporal task priority of the swarm's calls (1 most urgent .. 5; None: 3): give a
     large swarm 5 so urgent sagas on the same agents go first."""
-    data_partitions: int = Field(ge=1, le=MAX_PARTITIONS)
+    data_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARTITIONS,
+        description="Partitions of the job; with a DatasetSource optional (the plan counts).",
+    )
     agents_required: int = Field(ge=1, le=MAX_AGENTS)
     behavior: SwarmBehavior = SwarmBehavior.FORAGING
     convergence_threshold: float = Field(default=0.95, gt=0, le=1)
@@ -98,7 +138,7 @@ class SwarmTask(BaseModel):
     )
     agent_info: dict[AgentId, SwarmAgentInfo] = Field(default_factory=dict)
     items: list[Any] | None = None
-    source: SourceRef | None = None
+    source: SourceRef | DatasetSource | None = None
     items_per_partition: int | None = Field(default=None, ge=1, le=1_000_000_000)
     partition_key: Name | None = Field(
         default=None, description="Inline items: the item field that groups a partition."
@@ -129,6 +169,10 @@ class SwarmTask(BaseModel):
         le=100,
         description="The same bound as a percentage of all partitions.",
     )
+    result_writer: ResultWriter | None = Field(
+        default=None, description="Write a manifest of the run here at the end."
+    )
+    redrive: Redrive | None = None
     max_history_events: int = Field(
         default=20_000,
         ge=200,
@@ -163,11 +207,16 @@ class SwarmTask(BaseModel):
         ]
         if len(sources) > 1:
             raise ValueError(f"give one data source, not {' and '.join(sources)}")
-        if self.items is not None and len(self.items) < self.data_partitions:
+        if isinstance(self.source, DatasetSource):
+            self._check_dataset(self.source)
+        elif self.data_partitions is None:
+            raise ValueError("data_partitions is required (optional only with a DatasetSource)")
+        if self.items is not None and len(self.items) < (self.data_partitions or 0):
             raise ValueError(
                 f"{len(self.items)} items cannot fill data_partitions={self.data_partitions}"
             )
-        if self.source is not None and self.data_partitions > MAX_SOURCE_PARTITIONS:
+        listed = self.data_partitions or 0
+        if isinstance(self.source, SourceRef) and listed > MAX_SOURCE_PARTITIONS:
             raise ValueError(
                 f"a source lists at most {MAX_SOURCE_PARTITIONS:,} partitions; use "
                 "items_per_partition for more"
@@ -185,6 +234,24 @@ class SwarmTask(BaseModel):
             raise ValueError("give agents, or capabilities to discover them by")
         return self
 
+    def _check_dataset(self, source: DatasetSource) -> None:
+        if self.data_partitions is not None and source.rows_per_partition is not None:
+            raise ValueError(
+                "give data_partitions or source.rows_per_partition, not both (each sets how "
+                "a dataset is split)"
+            )
+        if (self.data_partitions or 0) > MAX_DATASET_PARTITIONS:
+            raise ValueError(
+                f"a dataset is split into at most {MAX_DATASET_PARTITIONS:,} partitions"
+            )
+
+    @property
+    def partitions(self) -> int:
+        """``data_partitions`` of a task that has it (not a dataset's: its plan counts)."""
+        if self.data_partitions is None:
+            raise ValueError(f"swarm {self.swarm_id}: its dataset's plan counts its partitions")
+        return self.data_partitions
+
 
 class SwarmCarry(BaseModel):
     """What a swarm carries across continue-as-new."""
@@ -197,6 +264,7 @@ class SwarmCarry(BaseModel):
     plan_items: list[int] | None = Field(default=None, description="A source's plan.")
     plan_keys: list[str | None] | None = None
     plan_data: list[dict[str, Any]] | None = None
+    plan_dataset: DatasetPlan | None = Field(default=None, description="A dataset's plan.")
     runs: int = 1
 
 
@@ -237,11 +305,16 @@ class SwarmBatch(BaseModel):
 
     action: str
     partitions: list[dict[str, Any]] = Field(min_length=1)
+    dataset: DatasetRef | None = Field(
+        default=None, description="The partitions' rows are read from this dataset."
+    )
 
 
 class SwarmBatchResult(BaseModel):
-    """Partial results and errors by partition id, and the agent's busy time."""
+    """Partial results and errors by partition id, the rows each rejected, and the agent's
+    busy time."""
 
     results: dict[str, Any] = Field(default_factory=dict)
     errors: dict[str, str] = Field(default_factory=dict)
+    rejected: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     busy_ms: float = 0.0

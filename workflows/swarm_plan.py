@@ -12,9 +12,17 @@ from typing import Any
 
 from orchestration.core.exceptions import ValidationError
 from workflows.chunks import chunk_bounds
+from workflows.swarm_files import DatasetPlan
 from workflows.swarm_models import SwarmTask
 
-__all__ = ["PartitionPlan", "SourceError", "plan_indexed", "plan_inline", "plan_source"]
+__all__ = [
+    "PartitionPlan",
+    "SourceError",
+    "plan_dataset",
+    "plan_indexed",
+    "plan_inline",
+    "plan_source",
+]
 
 
 class SourceError(ValidationError):
@@ -23,11 +31,12 @@ class SourceError(ValidationError):
 
 @dataclass(frozen=True)
 class PartitionPlan:
-    """Items and key per partition; ``data`` per partition for sources."""
+    """Items and key per partition; ``data`` per partition for sources; a dataset's plan."""
 
     items: list[int]
     keys: list[str | None]
     data: list[dict[str, Any]] | None = None
+    dataset: DatasetPlan | None = None
 
     def descriptor(self, task: SwarmTask, partition: int) -> dict[str, Any]:
         """What the action receives for ``partition``."""
@@ -43,12 +52,29 @@ class PartitionPlan:
             described["items"] = task.items[start:stop]
         elif self.data is not None:
             described["data"] = self.data[partition]
+        elif self.dataset is not None:
+            described.update(self.dataset.locator(partition))
         return described
+
+    def reference(self, task: SwarmTask, partition: int) -> dict[str, Any]:
+        """Where ``partition``'s data is, without the data (for the manifest): a dataset's
+        row and byte range, inline items' index range, a source's descriptor data."""
+        if self.dataset is not None:
+            return self.dataset.locator(partition)
+        if task.items is not None:
+            return {"items": list(chunk_bounds(len(task.items), len(self.items), partition))}
+        if self.data is not None:
+            return {"data": self.data[partition]}
+        return {}
+
+
+def plan_dataset(plan: DatasetPlan) -> PartitionPlan:
+    return PartitionPlan(items=plan.items(), keys=[None] * plan.partitions, dataset=plan)
 
 
 def plan_inline(task: SwarmTask) -> PartitionPlan:
     assert task.items is not None
-    n = task.data_partitions
+    n = task.partitions
     bounds = [chunk_bounds(len(task.items), n, i) for i in range(n)]
     keys: list[str | None] = []
     for start, _ in bounds:
@@ -63,7 +89,7 @@ def plan_inline(task: SwarmTask) -> PartitionPlan:
 
 
 def plan_indexed(task: SwarmTask) -> PartitionPlan:
-    n = task.data_partitions
+    n = task.partitions
     return PartitionPlan(items=[task.items_per_partition or 1] * n, keys=[None] * n)
 
 
@@ -74,7 +100,7 @@ def plan_source(task: SwarmTask, answer: Any) -> PartitionPlan:
         SourceError: not a list of that many dicts, or a descriptor's ``items`` is not a
             positive integer.
     """
-    if not isinstance(answer, list) or len(answer) != task.data_partitions:
+    if not isinstance(answer, list) or len(answer) != task.partitions:
         got = f"{len(answer)} descriptors" if isinstance(answer, list) else type(answer).__name__
         raise SourceError(
             f"the source must return a list of data_partitions={task.data_partitions} "

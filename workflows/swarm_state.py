@@ -24,6 +24,11 @@ _EMA = 0.3
 """Weight of the newest assignment in an agent's throughput (its recent useful rate)."""
 MAX_ERRORS = 20
 """Errors kept for the result (the first ones; later ones are counted, not kept)."""
+MAX_REJECTED = 1000
+"""Rejected rows kept for the manifest (the first ones; later ones are counted)."""
+MAX_FAILURE_DETAILS = 2000
+"""Partitions whose last error and agents are kept for the manifest."""
+MAX_ERROR_TEXT = 300
 WINDOW_PER_SLOT = 4
 """A round shows policies this many pending partitions per idle agent and batch slot."""
 
@@ -76,6 +81,9 @@ class SwarmState:
     _running: dict[int, list[int]] = field(default_factory=dict)  # partition -> assignments
     _queue: dict[int, None] = field(default_factory=dict)  # pending, not running; FIFO
     failed_on: dict[int, list[str]] = field(default_factory=dict)  # partition -> agents
+    last_error: dict[int, str] = field(default_factory=dict)  # partition -> its last error
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_REJECTED
+    rejected_count: int = 0
     _done_items: int = 0
     _total_items: int = 0
 
@@ -230,8 +238,10 @@ class SwarmState:
         errors: dict[str, str],
         busy_ms: float,
         failure: str | None = None,
+        rejected: dict[str, list[dict[str, Any]]] | None = None,
     ) -> Outcome:
-        """Apply assignment ``number``'s end: results reduced once, failures counted."""
+        """Apply assignment ``number``'s end: results reduced once (with the rows the
+        counted copy rejected), failures counted."""
         assignment = self._release(number)
         stats = self.agents[assignment.agent_id]
         stats.busy_ms += busy_ms
@@ -250,11 +260,16 @@ class SwarmState:
                 self._done_items += self.items[partition]
                 items += self.items[partition]
                 stats.partitions += 1
+                self.failed_on.pop(partition, None)
+                self.last_error.pop(partition, None)
+                self._reject(partition, (rejected or {}).get(str(partition), ()))
             else:
                 reason = failure or errors.get(str(partition), "no result")
                 agents = self.failed_on.setdefault(partition, [])
                 if assignment.agent_id not in agents:
                     agents.append(assignment.agent_id)
+                if partition in self.last_error or len(self.last_error) < MAX_FAILURE_DETAILS:
+                    self.last_error[partition] = f"{assignment.agent_id}: {reason}"[:MAX_ERROR_TEXT]
                 self._fail(partition, f"partition {partition} on {assignment.agent_id}: {reason}")
         stats.items += items
         success = failure is None and not errors
@@ -276,6 +291,24 @@ class SwarmState:
             success=success,
             keys=tuple(self.keys[p] for p in assignment.partition_ids),
         )
+
+    def _reject(self, partition: int, entries: Any) -> None:
+        for entry in entries:
+            count = int(entry.get("more", 1)) if isinstance(entry, dict) else 1
+            self.rejected_count += count
+            if "more" not in entry and len(self.rejected) < MAX_REJECTED:
+                self.rejected.append({"partition": partition, **entry})
+
+    def mark_done(self, partitions: list[int]) -> None:
+        """Count ``partitions`` as done before this swarm started (a redrive: their results
+        are in the accumulator it starts from)."""
+        for partition in partitions:
+            self.status[partition] = DONE
+        self._recount()
+
+    def unfinished(self) -> list[int]:
+        """The partitions not done: failed for good, or never run."""
+        return [p for p, s in enumerate(self.status) if s != DONE]
 
     def _fail(self, partition: int, error: str, *, final: bool = False) -> None:
         self.error_count += 1
@@ -304,9 +337,10 @@ class SwarmState:
             "agents": {a: s.to_json() for a, s in self.agents.items()},
             "errors": self.errors,
             "error_count": self.error_count,
-            "failed_on": {
-                str(p): a for p, a in self.failed_on.items() if self.status[p] == PENDING
-            },
+            "failed_on": {str(p): a for p, a in self.failed_on.items()},
+            "last_error": {str(p): e for p, e in self.last_error.items()},
+            "rejected": self.rejected,
+            "rejected_count": self.rejected_count,
         }
 
     def restore(self, data: dict[str, Any]) -> None:
@@ -317,6 +351,9 @@ class SwarmState:
         self.errors = list(data.get("errors", []))
         self.error_count = int(data.get("error_count", len(self.errors)))
         self.failed_on = {int(p): list(a) for p, a in data.get("failed_on", {}).items()}
+        self.last_error = {int(p): str(e) for p, e in data.get("last_error", {}).items()}
+        self.rejected = list(data.get("rejected", []))
+        self.rejected_count = int(data.get("rejected_count", len(self.rejected)))
         self._running.clear()
         self.in_flight.clear()
         self._recount()

@@ -6,6 +6,8 @@ SIGINT/SIGTERM, registered with the registry while they run (``ORCH_AGENT_REGIST
 agent has the action ``calculate_emissions`` (one partition's suppliers
 -> their emissions, a decimal string in kg CO2e); the first also has ``list_partitions``, the
 swarm's source (one descriptor per partition: 100 suppliers of one region).
+``calculate_rows`` prices the rows of a dataset partition (a supplier CSV export,
+``examples/swarm/supplier_csv.py``) and rejects the rows it cannot price.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from decimal import Decimal
 from typing import Any
 
 from activities.agent import Agent
 from activities.context import ActionContext
 from activities.presence import AgentPresence
+from examples.swarm.supplier_csv import row_emissions
 from examples.swarm.suppliers import (
     SUPPLIERS_PER_PARTITION,
     partition_emissions,
@@ -56,6 +60,18 @@ def make_agent(n: int, *, prefix: str = "emissions") -> Agent:
         await _injected_faults(params, ctx.agent_id)
         total = partition_emissions(int(data["partition"]), count)
         return {"value": format(total, "f"), "suppliers": count}
+
+    @agent.action("calculate_rows")
+    async def calculate_rows(data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
+        await _injected_faults(data.get("params", {}), ctx.agent_id)
+        total, priced = Decimal(0), 0
+        for index, row in enumerate(data["items"]):
+            emissions = row_emissions(row)
+            if isinstance(emissions, Decimal):
+                total, priced = total + emissions, priced + 1
+            else:
+                ctx.reject_rows(index, emissions)
+        return {"value": format(total, "f"), "suppliers": priced}
 
     @agent.action("list_partitions")
     async def list_partitions(data: dict[str, Any], ctx: ActionContext) -> list[dict[str, Any]]:

@@ -5,11 +5,18 @@ registered agents with its capabilities), starts the workflow with the swarm id 
 id, and waits for the result dict (see ``workflows/swarm.py`` for every key). A swarm that
 ends below its convergence threshold raises :class:`SwarmNotConvergedError` carrying the same
 dict. ``start`` returns at once; ``progress`` reads a running swarm's progress query.
+
+``redrive(swarm_id)`` finishes a swarm that ended with partitions not done (failed for
+good, or never run when it gave up): it starts ``<swarm id>-redrive-<n>`` with the same task,
+running only those partitions and reducing onto the earlier swarm's accumulator, so once
+the agent is fixed its result is the whole job's. A dataset's local path is made absolute
+here (the workers read it; they must see the same path).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pydantic
@@ -27,7 +34,15 @@ from registry.agent_registry import AgentRegistry
 from registry.backend import RegistryBackend
 from registry.discovery import DiscoveryQuery
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
-from workflows.swarm_models import SwarmAgentInfo, SwarmInput, SwarmProgress, SwarmTask
+from workflows.swarm_files import DatasetSource
+from workflows.swarm_models import (
+    Redrive,
+    SourceRef,
+    SwarmAgentInfo,
+    SwarmInput,
+    SwarmProgress,
+    SwarmTask,
+)
 
 __all__ = ["SwarmOrchestrator", "swarm_error"]
 
@@ -69,9 +84,9 @@ class SwarmOrchestrator(WorkflowClient):
             ValidationError: the task is invalid (naming the field); nothing was started.
             SwarmError: fewer agents than ``agents_required`` could be found.
         """
-        task = await self._prepared(_validated(task))
+        task = _absolute_paths(await self._prepared(_validated(task)))
         agents = [(f"agents.{n}", agent_id, None) for n, agent_id in enumerate(task.agents)]
-        if task.source is not None:
+        if isinstance(task.source, SourceRef):
             agents.append(("source.agent_id", task.source.agent_id, None))
         check_agent_queues(agents, self._settings.task_queue)
         return await self._start_once(
@@ -112,6 +127,69 @@ class SwarmOrchestrator(WorkflowClient):
     async def cancel(self, swarm_id: str) -> None:
         await self.client.get_workflow_handle(swarm_id).cancel()
 
+    async def redrive(self, swarm_id: str, *, agents: list[str] | None = None) -> dict[str, Any]:
+        """Run the partitions ``swarm_id`` did not finish, onto its accumulator; return the
+        result of the whole job (see the module docstring).
+
+        Args:
+            agents: the pool of the redrive (default: the earlier swarm's agents).
+
+        Raises:
+            SwarmError: no such swarm, still running, no result to go on from (cancelled,
+                terminated), or nothing left to redrive.
+            SwarmNotConvergedError: the redrive ended below its threshold too.
+        """
+        handle = await self.start(await self.redrive_task(swarm_id, agents=agents))
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            raise swarm_error(handle.id, exc) from exc
+
+    async def redrive_task(self, swarm_id: str, *, agents: list[str] | None = None) -> SwarmTask:
+        """The task ``redrive`` starts (not started: ``start`` it to follow it yourself)."""
+        earlier, result = await self._closed(swarm_id)
+        unfinished = result.get("unfinished")
+        if not unfinished:
+            raise SwarmError(f"swarm {swarm_id} finished every partition: nothing to redrive")
+        of = earlier.redrive.of if earlier.redrive is not None else swarm_id
+        last = swarm_id.rsplit("-redrive-", 1)[-1]
+        number = int(last) + 1 if earlier.redrive is not None and last.isdigit() else 1
+        update: dict[str, Any] = {
+            "swarm_id": f"{of}-redrive-{number}",
+            "redrive": Redrive(of=of, partitions=unfinished, accumulator=result["accumulator"]),
+        }
+        if agents is not None:
+            update.update(agents=agents, agents_required=len(agents), agent_info={})
+        return SwarmTask.model_validate({**earlier.model_dump(), **update})
+
+    async def _closed(self, swarm_id: str) -> tuple[SwarmTask, dict[str, Any]]:
+        """The task and result of the closed swarm ``swarm_id``."""
+        handle = self.client.get_workflow_handle(swarm_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise SwarmError(f"no swarm with id {swarm_id!r}") from None
+            raise
+        status = description.status.name if description.status else "UNKNOWN"
+        if status == "RUNNING":
+            raise SwarmError(f"swarm {swarm_id} is still running: redrive it once it has ended")
+        try:
+            result: dict[str, Any] = await handle.result(follow_runs=True)
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == NOT_CONVERGED
+                    and cause.details):  # fmt: skip
+                raise SwarmError(
+                    f"swarm {swarm_id} ended {status.lower()} without a result to go on from: "
+                    "deploy it again"
+                ) from None
+            result = cause.details[0]
+        if "unfinished" not in result:
+            raise SwarmError(f"swarm {swarm_id} ran before redrive existed: deploy it again")
+        first = await _first_input(self.client, handle)
+        return first.task, result
+
     async def _prepared(self, task: SwarmTask) -> SwarmTask:
         config = self.config
         if not config.min_agents <= task.agents_required <= config.max_agents:
@@ -150,6 +228,27 @@ class SwarmOrchestrator(WorkflowClient):
         }
         log.info("swarm %s: %d agents discovered", task.swarm_id, len(agents))
         return task.model_copy(update={"agents": [d.agent_id for d in agents], "agent_info": info})
+
+
+async def _first_input(client: Client, handle: WorkflowHandle[Any, Any]) -> SwarmInput:
+    """The input the swarm's latest run started with (its task, as every run has it)."""
+    async for event in handle.fetch_history_events():
+        attributes = event.workflow_execution_started_event_attributes
+        decoded = await client.data_converter.decode(attributes.input.payloads, [SwarmInput])
+        return SwarmInput.model_validate(decoded[0])
+    raise SwarmError(f"swarm {handle.id} has no history")  # pragma: no cover
+
+
+def _absolute_paths(task: SwarmTask) -> SwarmTask:
+    """Local dataset and manifest paths made absolute (relative to this process)."""
+    update: dict[str, Any] = {}
+    if isinstance(task.source, DatasetSource) and "://" not in task.source.uri:
+        source = task.source.model_copy(update={"uri": os.path.abspath(task.source.uri)})
+        update["source"] = source
+    writer = task.result_writer
+    if writer is not None and "://" not in writer.uri:
+        update["result_writer"] = writer.model_copy(update={"uri": os.path.abspath(writer.uri)})
+    return task.model_copy(update=update) if update else task
 
 
 def _text(value: Any) -> str | None:

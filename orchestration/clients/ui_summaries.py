@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from workflows.pipeline_models import PipelineConfig
 from workflows.saga_models import SagaTransaction
+from workflows.swarm_files import DatasetSource
 from workflows.swarm_models import SwarmTask
 
 __all__ = ["pipeline_summary", "saga_summary", "swarm_summary"]
@@ -48,10 +49,16 @@ def saga_summary(transaction: SagaTransaction) -> tuple[str, str]:
 
 def swarm_summary(task: SwarmTask) -> tuple[str, str]:
     """(summary, details) of a swarm: objective, size, behaviour and convergence target."""
-    summary = (
-        f"swarm {task.behavior.name}: {task.data_partitions:,} partitions over "
-        f"{task.agents_required} agents"
+    size = (
+        f"{task.data_partitions:,} partitions"
+        if task.data_partitions is not None
+        else f"partitions of {task.source.uri.rsplit('/', 1)[-1]}"  # a dataset's
+        if isinstance(task.source, DatasetSource)
+        else "partitions"
     )
+    summary = f"swarm {task.behavior.name}: {size} over {task.agents_required} agents"
+    if task.redrive is not None:
+        summary += f", redrive of {task.redrive.of}"
     agents = ", ".join(task.agents[:20]) + (" ..." if len(task.agents) > 20 else "")
     details = "\n".join(
         [
@@ -61,6 +68,12 @@ def swarm_summary(task: SwarmTask) -> tuple[str, str]:
             f"- convergence threshold: {task.convergence_threshold:.0%}, "
             f"timeout {task.timeout_ms:,} ms",
             f"- agents: {agents or ', '.join(task.capabilities) or '-'}",
+            *(
+                [f"- dataset: `{task.source.uri}`"]
+                if isinstance(task.source, DatasetSource)
+                else []
+            ),
+            *([f"- manifest under `{task.result_writer.uri}`"] if task.result_writer else []),
         ]
     )
     return summary, details

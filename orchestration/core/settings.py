@@ -208,6 +208,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the `orchestration` commands."
     )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+.*$",
+        description="The S3-compatible object store of s3:// datasets and manifests that name "
+        "no endpoint_url (e.g. http://127.0.0.1:9000); unset: AWS S3. Credentials come from "
+        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the region from AWS_DEFAULT_REGION.",
+    )
     temporal: TemporalConfig = Field(default_factory=TemporalConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)

@@ -33,6 +33,7 @@ SAMPLES: dict[tuple[str, ...], tuple[str, Any]] = {
         "postgresql+asyncpg://orch@db:5432/orch",
     ),
     ("registry", "url"): ("http://registry.example:8000", "http://registry.example:8000"),
+    ("s3_endpoint_url",): ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
     ("saga", "compensation_retry"): ('{"maximum_attempts": 7}', RetrySpec(maximum_attempts=7)),
 }
 # The model accepts only the default here, so the Settings() check expects a rejection.
