@@ -265,6 +265,7 @@ class SwarmWorkflow:
             iterations=self._iterations,
             elapsed_ms=(workflow.now().timestamp() - self._started) * 1000,
             runs=self._runs,
+            rows_rejected=state.rejected_count,
         )
 
     # -- steps ----------------------------------------------------------------------------

@@ -294,6 +294,7 @@ class SwarmProgress(BaseModel):
     iterations: int
     elapsed_ms: float
     runs: int
+    rows_rejected: int = 0
 
 
 SWARM_BATCH = "orchestration.swarm_batch"

@@ -6,8 +6,9 @@ Each command imports the module that does its work inside its function, so that
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +21,7 @@ from orchestration.cli.common import (
     run_async,
     setup_logging,
 )
-from orchestration.core.exceptions import OrchestrationError
+from orchestration.core.exceptions import OrchestrationError, SwarmNotConvergedError
 from registry.models import AgentStatus, ServiceType
 
 __all__ = ["agents_app", "db_app", "registry_app", "swarm_app"]
@@ -39,17 +40,54 @@ def swarm_deploy(
     """Deploy a swarm and follow it with a progress bar; print a summary of its result."""
     settings = load_settings()
     setup_logging(settings)
-    from orchestration.cli.swarm import deploy, load_task, result_table
+    from orchestration.cli.swarm import deploy, load_task
 
     try:
         task = load_task(task_file)
     except OrchestrationError as exc:  # an unreadable or invalid file: a usage error
         fail(str(exc), EXIT_CONFIG)
-    result = run_async(lambda: deploy(task, settings, err))
+    _print_result(lambda: deploy(task, settings, err), as_json)
+
+
+@swarm_app.command("redrive")
+def swarm_redrive(
+    swarm_id: Annotated[str, typer.Argument(help="The ended swarm's id.")],
+    agent: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--agent",
+            help="An agent of the redrive's pool (repeat; default: the earlier swarm's agents).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw result as JSON.")] = False,
+) -> None:
+    """Run again only the partitions an ended swarm did not finish, reducing onto its
+    result so far: once the agent is fixed, the result is the whole job's."""
+    settings = load_settings()
+    setup_logging(settings)
+    from orchestration.cli.swarm import redrive
+
+    _print_result(lambda: redrive(swarm_id, settings, err, agent or None), as_json)
+
+
+def _print_result(run: Callable[[], Coroutine[Any, Any, dict[str, Any]]], as_json: bool) -> None:
+    """Run a deploy or redrive; print its result (also of one that did not converge, then
+    exit 1 with the reason)."""
+    from orchestration.cli.swarm import result_table
+
+    async def settled() -> tuple[dict[str, Any], str | None]:
+        try:
+            return await run(), None
+        except SwarmNotConvergedError as exc:
+            return exc.result, str(exc)
+
+    result, problem = run_async(settled)
     if as_json:
         out.print_json(data=result)
     else:
         out.print(result_table(result, width=out.width))
+    if problem is not None:
+        fail(problem)
 
 
 @swarm_app.command("status")
@@ -57,17 +95,22 @@ def swarm_status(
     swarm_id: Annotated[str, typer.Argument(help="The swarm's id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Where a swarm is: partitions done, failed and in flight, convergence, rounds."""
+    """Where a swarm is: partitions done, failed and in flight, convergence, rounds; for an
+    ended swarm that wrote one, its manifest's summary."""
     settings = load_settings()
-    from orchestration.cli.swarm import progress_table, status
+    from orchestration.cli.swarm import manifest_table, progress_table, status
 
-    progress = run_async(lambda: status(swarm_id, settings))
+    progress, manifest = run_async(lambda: status(swarm_id, settings))
+    if as_json:  # the progress, and where the manifest is
+        shown = progress.model_dump(mode="json") if progress else {"swarm_id": swarm_id}
+        out.print_json(data={**shown, "manifest_uri": manifest[0] if manifest else None})
+        return
     if progress is None:
         out.print(f"swarm {swarm_id} has not planned its partitions yet")
-    elif as_json:
-        out.print_json(progress.model_dump_json())
     else:
         out.print(progress_table(progress, width=out.width))
+    if manifest is not None:
+        out.print(manifest_table(manifest[1], manifest[0], width=out.width))
 
 
 @agents_app.command("list")

@@ -24,6 +24,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.dataset_files import DatasetError
+from activities.swarm_manifest import read_manifest
 from bus.publisher import Publisher
 from orchestration.clients.ui_summaries import swarm_summary
 from orchestration.clients.workflow_client import WorkflowClient
@@ -147,8 +149,11 @@ class SwarmOrchestrator(WorkflowClient):
 
     async def redrive_task(self, swarm_id: str, *, agents: list[str] | None = None) -> SwarmTask:
         """The task ``redrive`` starts (not started: ``start`` it to follow it yourself)."""
-        earlier, result = await self._closed(swarm_id)
-        unfinished = result.get("unfinished")
+        result = await self._closed(swarm_id)
+        if "unfinished" not in result:
+            raise SwarmError(f"swarm {swarm_id} ran before redrive existed: deploy it again")
+        earlier = await self._task_of(swarm_id)
+        unfinished = result["unfinished"]
         if not unfinished:
             raise SwarmError(f"swarm {swarm_id} finished every partition: nothing to redrive")
         of = earlier.redrive.of if earlier.redrive is not None else swarm_id
@@ -162,8 +167,34 @@ class SwarmOrchestrator(WorkflowClient):
             update.update(agents=agents, agents_required=len(agents), agent_info={})
         return SwarmTask.model_validate({**earlier.model_dump(), **update})
 
-    async def _closed(self, swarm_id: str) -> tuple[SwarmTask, dict[str, Any]]:
-        """The task and result of the closed swarm ``swarm_id``."""
+    async def manifest(self, swarm_id: str) -> tuple[str, dict[str, Any]] | None:
+        """``(uri, manifest)`` of a finished swarm that wrote one; None while it runs, or
+        when it had no ``result_writer``.
+
+        Raises:
+            SwarmError: no such swarm, or its manifest cannot be read.
+        """
+        try:
+            result = await self._closed(swarm_id)
+        except SwarmError as exc:
+            if "still running" in str(exc) or "without a result" in str(exc):
+                return None
+            raise
+        uri = result.get("manifest_uri")
+        if not uri:
+            return None
+        task = await self._task_of(swarm_id)
+        endpoint = task.result_writer.endpoint_url if task.result_writer else None
+        try:
+            return uri, read_manifest(uri, endpoint)
+        except (DatasetError, ValueError) as exc:
+            raise SwarmError(f"swarm {swarm_id}: cannot read its manifest: {exc}") from None
+
+    async def _task_of(self, swarm_id: str) -> SwarmTask:
+        return (await _first_input(self.client, self.client.get_workflow_handle(swarm_id))).task
+
+    async def _closed(self, swarm_id: str) -> dict[str, Any]:
+        """The result of the closed swarm ``swarm_id`` (also of one that did not converge)."""
         handle = self.client.get_workflow_handle(swarm_id)
         try:
             description = await handle.describe()
@@ -185,10 +216,7 @@ class SwarmOrchestrator(WorkflowClient):
                     "deploy it again"
                 ) from None
             result = cause.details[0]
-        if "unfinished" not in result:
-            raise SwarmError(f"swarm {swarm_id} ran before redrive existed: deploy it again")
-        first = await _first_input(self.client, handle)
-        return first.task, result
+        return result
 
     async def _prepared(self, task: SwarmTask) -> SwarmTask:
         config = self.config

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
 from examples.swarm.agents import make_agents
+from examples.swarm.supplier_csv import csv_total, write_suppliers_csv
 from examples.swarm.suppliers import sequential_total
 from orchestration.core.settings import Settings
 from tests.workers.cli import cli_env, orchestration
@@ -56,7 +58,7 @@ async def test_swarm_deploy_runs_the_example_task_and_prints_the_result(
     assert (
         f"swarm {task['swarm_id']} (" in summary.stdout and "completed, converged" in summary.stdout
     )
-    assert f"result        {result['result']}" in summary.stdout
+    assert re.search(rf"^result +{result['result']} *$", summary.stdout, re.M), summary.stdout
     assert "efficiency: the share of the agents' time" in summary.stdout
     assert status.code == 0, status.stderr
     progress = json.loads(status.stdout)
@@ -73,3 +75,50 @@ async def test_swarm_deploy_names_the_bad_field_and_exits_2(tmp_path: Path) -> N
     assert result.code == 2
     assert "data_partitions" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_dataset_swarm_from_the_cli_shows_its_manifest_and_is_redriven(
+    temporal_dev_env: WorkflowEnvironment, unique: str, tmp_path: Path
+) -> None:
+    client = temporal_dev_env.client
+    settings = Settings(task_queue=f"orch-{unique}")
+    agents = make_agents(0, 3, prefix=unique)
+    csv_path = write_suppliers_csv(tmp_path / "suppliers.csv", 1_000)
+    expected, bad = csv_total(csv_path)
+    swarm_id = f"swarm-cli-data-{unique}"
+    task = {
+        "objective": "Price the supplier export",
+        "agents_required": 3,
+        "agents": [a.agent_id for a in agents],
+        "action": "calculate_rows",
+        "source": {"uri": str(csv_path), "rows_per_partition": 100},
+        "params": {"failing": [agents[0].agent_id]},  # its partitions fail until redriven
+        "max_attempts": 1,
+        "max_batch": 1,
+        "convergence_threshold": 0.1,
+        "result_writer": {"uri": str(tmp_path / "runs")},
+        "swarm_id": swarm_id,
+    }
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(task))
+    env = cli_env(client, settings.task_queue, SWARM_MIN_AGENTS="1")
+    healthy = [arg for a in agents[1:] for arg in ("--agent", a.agent_id)]
+    async with contextlib.AsyncExitStack() as workers:
+        await workers.enter_async_context(build_worker(client, settings))
+        for agent in agents:
+            await workers.enter_async_context(agent.worker(client))
+        deployed = await orchestration("swarm", "deploy", str(path), env=env)
+        status = await orchestration("swarm", "status", swarm_id, env=env)
+        redriven = await orchestration("swarm", "redrive", swarm_id, *healthy, "--json", env=env)
+    assert deployed.code == 0, deployed.stderr
+    assert "rows" in deployed.stderr and "rejected" in deployed.stderr  # the progress bars
+    assert "partial" in deployed.stdout and f"orchestration swarm redrive {swarm_id}" in (
+        deployed.stdout.replace("\n", " ").replace("  ", " ")
+    )
+    assert status.code == 0, status.stderr
+    assert f"manifest of {swarm_id}" in status.stdout
+    assert "configured to fail" in status.stdout and f"{bad:,}" in status.stdout
+    assert redriven.code == 0, redriven.stderr
+    result = json.loads(redriven.stdout)
+    assert Decimal(result["result"]) == expected and result["redrive_of"] == swarm_id
+    assert result["partitions_completed"] == 10
