@@ -7,8 +7,9 @@
 4. the CSRD saga with its emissions calculated by capability, over three calculators (two
    Temporal workers, one on the bus); the preferred one is killed (SIGKILL) first, and the
    step is routed to another;
-5. a swarm: supplier emissions of 200 partitions x 100 suppliers over 10 example agents,
-   checked against the sequential calculation to the cent;
+5. a swarm over a supplier CSV export (20,000 rows, a few of them bad) in 200 partitions
+   over 10 example agents, checked against the sequential calculation to the cent, the bad
+   rows rejected into the swarm's manifest;
 6. the message bus: a request to an agent served over Kafka, and its reply.
 
 Uses a stack that is already running (``orchestration up``) when Temporal answers at
@@ -40,7 +41,7 @@ from examples.csrd.saga import CALCULATE, SIGN_OFF, csrd_transaction
 from examples.hello_agent import agent
 from examples.stack import console, running_stack, ui_link
 from examples.swarm.agents import make_agents
-from examples.swarm.suppliers import sequential_total
+from examples.swarm.supplier_csv import csv_total, write_suppliers_csv
 from orchestration import Settings, SwarmConfig, get_settings
 from orchestration.clients.saga import SagaOrchestrator
 from orchestration.clients.swarm import SwarmOrchestrator
@@ -54,7 +55,8 @@ from workers.agent_runtime import run_agent
 from workflows.agent_task import AgentTaskWorkflow
 from workflows.models import AgentTaskInput
 from workflows.saga_models import SagaState
-from workflows.swarm_models import SourceRef, SwarmTask
+from workflows.swarm_files import DatasetSource, ResultWriter
+from workflows.swarm_models import SwarmTask
 
 CFO = "cfo@acme.example"
 
@@ -189,27 +191,29 @@ async def swarm(settings: Settings, client: Client) -> None:
     orchestrator = SwarmOrchestrator(
         client=client, settings=settings, config=SwarmConfig(min_agents=1)
     )
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    export = write_suppliers_csv(settings.state_dir / "demo-suppliers.csv", 20_000)
     task = SwarmTask(
-        objective="Calculate supplier emissions (demo)",
-        data_partitions=200,
+        objective="Calculate supplier emissions from the CSV export (demo)",
         agents_required=len(SWARM_AGENTS),
         agents=[a.agent_id for a in SWARM_AGENTS],
         behavior=SwarmBehavior.FORAGING,
-        action="calculate_emissions",
-        source=SourceRef(
-            agent_id=SWARM_AGENTS[0].agent_id, action="list_partitions", params={"partitions": 200}
-        ),
+        action="calculate_rows",
+        source=DatasetSource(uri=str(export.resolve()), rows_per_partition=100),
+        result_writer=ResultWriter(uri=str((settings.state_dir / "swarm-runs").resolve())),
         swarm_id=f"swarm-demo-{uuid.uuid4().hex[:8]}",
     )
     result = await orchestrator.deploy(task)
-    expected = sequential_total(200)
+    expected, bad = csv_total(export)
+    same = "equal" if str(expected) == result["result"] else "DIFFERENT"
     console.print(f"\n[bold green]5. Swarm {task.swarm_id} converged.[/]")
     console.print(
-        f"   {result['evaluations']:,} suppliers in {result['duration_ms']:.0f} ms over "
-        f"{len(result['agents'])} agents, {result['iterations']} rounds; total "
-        f"{result['result']} kg CO2e (sequential: {expected}, "
-        f"{'equal' if str(expected) == result['result'] else 'DIFFERENT'})"
+        f"   {result['evaluations']:,} rows of {export.name}, {result['partitions']} "
+        f"partitions, {result['duration_ms']:.0f} ms over {len(result['agents'])} agents\n"
+        f"   total {result['result']} kg CO2e (sequential: {expected}, {same})\n"
+        f"   {result['rows_rejected']} bad rows rejected (sequential: {bad})"
     )
+    console.print(f"   manifest: {result['manifest_uri']}")
     console.print(f"   Web UI: {ui_link(settings, task.swarm_id)}")
 
 
