@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 INVALID_SOURCE = "InvalidSource"
 """Error type of a dataset that cannot be split (a permanent failure of the plan)."""
 _CHUNK = 8 << 20
+_NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
 _BEAT_S = 2.0
 
 
@@ -57,8 +58,9 @@ def record_ends(chunks: Iterable[bytes], *, quoted: bool) -> array[int]:
     """The offset just past each record (its newline, or the data's end).
 
     ``quoted``: CSV rules (a newline inside a quoted field continues the record). Blank
-    lines are skipped. Most chunks hold no quote and no blank line, and then every newline
-    ends a record: those are counted at C speed.
+    lines are skipped. Lines are measured and their quotes counted at C speed; Python looks
+    only at the lines with an odd number of quotes (they open or close a quoted newline)
+    and, when there are any, at blank ones.
     """
     ends: array[int] = array("q")
     offset = 0
@@ -68,23 +70,46 @@ def record_ends(chunks: Iterable[bytes], *, quoted: bool) -> array[int]:
         data = tail + chunk if tail else chunk
         lines = data.split(b"\n")
         tail = lines.pop()
-        if not in_quotes and not (quoted and b'"' in data) and not _has_blank(data):
-            sums = itertools.accumulate(
-                map(operator.add, map(len, lines), itertools.repeat(1)), initial=offset
-            )
-            next(sums)
-            ends.extend(sums)
-            offset = ends[-1] if lines else offset
-            continue
-        for line in lines:
-            offset += len(line) + 1
-            if quoted and line.count(b'"') & 1:
-                in_quotes = not in_quotes
-            if not in_quotes and line not in (b"", b"\r"):
-                ends.append(offset)
+        sums = list(itertools.accumulate(
+            map(operator.add, map(len, lines), itertools.repeat(1)), initial=offset))  # fmt: skip
+        del sums[0]  # sums[i]: the offset past line i's newline
+        toggles = _odd_quote_lines(data, len(lines)) if quoted and b'"' in data else []
+        kept, in_quotes = _outside_quotes(len(lines), toggles, in_quotes)
+        blank = _has_blank(data)
+        for first, stop in kept:
+            if blank:
+                ends.extend(sums[i] for i in range(first, stop) if lines[i] not in (b"", b"\r"))
+            else:
+                ends.extend(sums[first:stop])
+        offset = sums[-1] if sums else offset
     if in_quotes or tail.strip(b"\r"):
         ends.append(offset + len(tail))
     return ends
+
+
+def _odd_quote_lines(data: bytes, count: int) -> list[int]:
+    """The indexes of ``data``'s first ``count`` lines that hold an odd number of quotes."""
+    pieces = data.translate(None, delete=_NOT_QUOTE_OR_NEWLINE).split(b"\n")[:count]
+    parity = bytes(map(operator.and_, map(len, pieces), itertools.repeat(1)))
+    found, at = [], parity.find(1)
+    while at >= 0:
+        found.append(at)
+        at = parity.find(1, at + 1)
+    return found
+
+
+def _outside_quotes(
+    count: int, toggles: list[int], in_quotes: bool
+) -> tuple[list[tuple[int, int]], bool]:
+    """The ranges of lines (of ``count``) after which no quoted field is open, given the
+    lines that toggle the state; and the state after the last line."""
+    odd = len(toggles) % 2 == 1
+    if in_quotes:  # kept: [t0, t1), [t2, t3), ...
+        starts, stops = toggles[0::2], toggles[1::2] + ([count] if odd else [])
+    else:  # kept: [0, t0), [t1, t2), ...
+        starts, stops = [0, *toggles[1::2]], toggles[0::2] + ([] if odd else [count])
+    kept = [(a, b) for a, b in zip(starts, stops, strict=True) if a < b]
+    return kept, in_quotes != odd
 
 
 def _chunks(handle: Any, size: int) -> Iterator[bytes]:

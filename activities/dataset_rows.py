@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from activities.dataset_files import DatasetError, open_file
 from workflows.swarm_files import DatasetRef
 
-__all__ = ["MAX_REASON", "PartitionRows", "read_rows"]
+__all__ = ["MAX_REASON", "DatasetReader", "PartitionRows", "read_rows"]
 
 MAX_REASON = 300
 """A rejection's reason is cut to this many characters."""
@@ -49,48 +49,89 @@ class PartitionRows:
         self.rejected.append({"row": number, "reason": reason[:MAX_REASON]})
 
 
-def read_rows(ref: DatasetRef, locator: dict[str, Any]) -> PartitionRows:
-    """The rows of the partition ``locator`` describes (see the module docstring).
+class DatasetReader:
+    """Reads partitions of one dataset through one open file (an assignment's batch).
 
-    Raises:
-        DatasetError: the file cannot be read, or no longer matches its plan.
+    The file is opened on the first read and its size checked once; close it with
+    ``close()`` or a ``with`` block. ``local``: reads are fast enough to make on the event
+    loop (an object store's are not: run them in a thread).
     """
-    first, stop = (int(n) for n in locator["rows"])
-    handle = open_file(ref.uri, ref.endpoint_url)
-    try:
-        if handle.size() != ref.size:
-            raise DatasetError(
-                f"dataset {ref.uri}: its size is {handle.size():,} bytes, {ref.size:,} when "
-                "the swarm planned it: the file changed; start a new swarm"
-            )
+
+    def __init__(self, ref: DatasetRef) -> None:
+        self.ref = ref
+        self.local = not ref.uri.startswith("s3://")
+        self._handle: Any = None
+
+    def __enter__(self) -> DatasetReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+
+    def _open(self) -> Any:
+        if self._handle is None:
+            ref = self.ref
+            handle = open_file(ref.uri, ref.endpoint_url)
+            if handle.size() != ref.size:
+                size = handle.size()
+                handle.close()
+                raise DatasetError(
+                    f"dataset {ref.uri}: its size is {size:,} bytes, {ref.size:,} when the "
+                    "swarm planned it: the file changed; start a new swarm"
+                )
+            self._handle = handle
+        return self._handle
+
+    def rows(self, locator: dict[str, Any]) -> PartitionRows:
+        """The rows of the partition ``locator`` describes (see the module docstring).
+
+        Raises:
+            DatasetError: the file cannot be read, or no longer matches its plan.
+        """
+        ref = self.ref
+        first, stop = (int(n) for n in locator["rows"])
+        handle = self._open()
         if ref.format == "parquet":
             return _parquet_rows(handle, ref, first, stop)
         start, end = (int(n) for n in locator["bytes"])
         raw = bytes(handle.read_at(end - start, start))
-    finally:
-        handle.close()
-    rows = _csv_rows(raw, ref, first) if ref.format == "csv" else _jsonl_rows(raw, ref, first)
-    found = len(rows.items) + len(rows.rejected)
-    if found != stop - first:
-        raise DatasetError(
-            f"dataset {ref.uri}: bytes {start:,}-{end:,} hold {found:,} records, the plan says "
-            f"{stop - first:,}: the file changed; start a new swarm"
-        )
-    return rows
+        rows = _csv_rows(raw, ref, first) if ref.format == "csv" else _jsonl_rows(raw, ref, first)
+        found = len(rows.items) + len(rows.rejected)
+        if found != stop - first:
+            raise DatasetError(
+                f"dataset {ref.uri}: bytes {start:,}-{end:,} hold {found:,} records, the plan "
+                f"says {stop - first:,}: the file changed; start a new swarm"
+            )
+        return rows
+
+
+def read_rows(ref: DatasetRef, locator: dict[str, Any]) -> PartitionRows:
+    """One partition's rows (a reader of its own)."""
+    with DatasetReader(ref) as reader:
+        return reader.rows(locator)
 
 
 def _csv_rows(raw: bytes, ref: DatasetRef, first: int) -> PartitionRows:
     header = ref.header or []
     wanted = ref.columns
     rows = PartitionRows()
-    text = raw.decode("utf-8", errors="surrogateescape")
+    try:
+        text, clean = raw.decode("utf-8"), True
+    except UnicodeDecodeError:  # rare: find the records that hold the bad bytes
+        text, clean = raw.decode("utf-8", errors="surrogateescape"), False
+    width = len(header)
     number = first
     for fields in csv.reader(io.StringIO(text, newline="")):
         if not fields:
             continue  # a blank line: not a record (as the plan counted)
-        if len(fields) != len(header):
-            rows.reject(number, f"has {len(fields)} fields, the header has {len(header)}")
-        elif any(_not_utf8(value) for value in fields):
+        if len(fields) != width:
+            rows.reject(number, f"has {len(fields)} fields, the header has {width}")
+        elif not clean and any(_not_utf8(value) for value in fields):
             rows.reject(number, "is not UTF-8")
         else:
             record = dict(zip(header, fields, strict=True))

@@ -18,6 +18,7 @@ their row numbers in the dataset.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActionContext
 from activities.dataset_files import DatasetError
-from activities.dataset_rows import MAX_REASON, PartitionRows, read_rows
+from activities.dataset_rows import MAX_REASON, DatasetReader, PartitionRows
 from workflows.models import ActionRequest
 from workflows.swarm_models import SWARM_BATCH, SwarmBatch, SwarmBatchResult
 
@@ -65,46 +66,68 @@ def swarm_batch_activity(agent: BatchAgent) -> Any:
         # carries the results so far, and a thousand of them per batch would cost more than
         # the work.
         every_s = (info.heartbeat_timeout.total_seconds() / 4) if info.heartbeat_timeout else 1.0
-        last_beat = time.monotonic()
         done = SwarmBatchResult()
         if info.heartbeat_details:
             done = SwarmBatchResult.model_validate(info.heartbeat_details[0])
-        for descriptor in batch.partitions:
-            partition = str(descriptor["partition"])
-            if partition in done.results or partition in done.errors:
-                continue
-            ctx = ActionContext(
-                agent_id=agent.agent_id,
-                action=batch.action,
-                idempotency_key=f"{request.idempotency_key}/{partition}",
-                caller=request.caller,
-                attempt=info.attempt,
-                context=request.context,
-            )
-            started = time.perf_counter()
-            rows: PartitionRows | None = None
-            try:
-                if batch.dataset is not None:
-                    rows = await asyncio.to_thread(read_rows, batch.dataset, descriptor)
-                    descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
-                    descriptor["items"] = rows.items
-                done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
-            except DatasetError as exc:
-                done.errors[partition] = f"DatasetError: {exc}"
-            except Exception as exc:  # one partition's failure is reported, not fatal
-                done.errors[partition] = f"{type(exc).__name__}: {exc}"
-            else:
-                rejected = _rejections(rows, ctx.rejected)
-                if rejected:
-                    done.rejected[partition] = rejected
-            done.busy_ms += (time.perf_counter() - started) * 1000
-            if time.monotonic() - last_beat >= every_s:
-                activity.heartbeat(done.model_dump(mode="json"))
-                last_beat = time.monotonic()
+        with contextlib.ExitStack() as opened:
+            reader = None
+            if batch.dataset is not None:
+                reader = opened.enter_context(DatasetReader(batch.dataset))
+            await _run_partitions(agent, batch, request, done, reader, every_s)
         return done
 
     swarm_batch.__name__ = swarm_batch.__qualname__ = f"{agent.agent_id}.swarm_batch"
     return activity.defn(name=SWARM_BATCH)(swarm_batch)
+
+
+async def _run_partitions(
+    agent: BatchAgent,
+    batch: SwarmBatch,
+    request: ActionRequest,
+    done: SwarmBatchResult,
+    reader: DatasetReader | None,
+    every_s: float,
+) -> None:
+    """Run the batch's partitions not done yet into ``done``, heartbeating it."""
+    info = activity.info()
+    last_beat = time.monotonic()
+    for descriptor in batch.partitions:
+        partition = str(descriptor["partition"])
+        if partition in done.results or partition in done.errors:
+            continue
+        ctx = ActionContext(
+            agent_id=agent.agent_id,
+            action=batch.action,
+            idempotency_key=f"{request.idempotency_key}/{partition}",
+            caller=request.caller,
+            attempt=info.attempt,
+            context=request.context,
+        )
+        started = time.perf_counter()
+        rows: PartitionRows | None = None
+        try:
+            if reader is not None:
+                # A local file is read on the loop: a thread hop per partition costs more.
+                rows = (
+                    reader.rows(descriptor)
+                    if reader.local
+                    else await asyncio.to_thread(reader.rows, descriptor)
+                )
+                descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
+                descriptor["items"] = rows.items
+            done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
+        except DatasetError as exc:
+            done.errors[partition] = f"DatasetError: {exc}"
+        except Exception as exc:  # one partition's failure is reported, not fatal
+            done.errors[partition] = f"{type(exc).__name__}: {exc}"
+        else:
+            rejected = _rejections(rows, ctx.rejected)
+            if rejected:
+                done.rejected[partition] = rejected
+        done.busy_ms += (time.perf_counter() - started) * 1000
+        if time.monotonic() - last_beat >= every_s:
+            activity.heartbeat(done.model_dump(mode="json"))
+            last_beat = time.monotonic()
 
 
 def _rejections(

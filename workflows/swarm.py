@@ -121,7 +121,7 @@ class SwarmWorkflow:
             max_agent_failures=task.max_agent_failures,
         )
         state.agent_info = {a: (i.location, i.upstream) for a, i in task.agent_info.items()}
-        config = PolicyConfig.from_tuning(task.max_batch, swarm.tuning)
+        config = PolicyConfig.from_tuning(task.batch_size(len(plan.items)), swarm.tuning)
         policy = make_policy(task.behavior, config, carry.policy_memory if carry else None)
         converged_at = carry.converged_at if carry else None
         if carry is not None:

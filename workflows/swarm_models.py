@@ -60,6 +60,8 @@ __all__ = [
 
 MAX_PARTITIONS = 1_000_000
 MAX_SOURCE_PARTITIONS = 10_000
+AUTO_BATCH_MIN = 10
+AUTO_BATCHES_PER_AGENT = 2
 MAX_AGENTS = 1_000
 """Temporal allows 2,000 pending activities per workflow; one batch per agent, plus backups."""
 
@@ -146,7 +148,13 @@ class SwarmTask(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     reducer: str = "sum"
     max_attempts: int = Field(default=3, ge=1, le=100, description="Per partition.")
-    max_batch: int = Field(default=10, ge=1, le=1000, description="Partitions per assignment.")
+    max_batch: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Partitions per assignment at most; None: a quarter of an agent's share "
+        f"of the job, at least {AUTO_BATCH_MIN} (see batch_size).",
+    )
     partition_timeout_ms: int = Field(default=60_000, ge=MIN_TIMEOUT_MS, le=3_600_000)
     heartbeat_timeout_ms: int = Field(default=10_000, ge=MIN_TIMEOUT_MS, le=3_600_000)
     agent_timeout_ms: int = Field(
@@ -182,6 +190,16 @@ class SwarmTask(BaseModel):
     swarm_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,199}$")] = (
         Field(default_factory=_swarm_id)
     )
+
+    def batch_size(self, partitions: int) -> int:
+        """Partitions per assignment at most: ``max_batch``, or when None
+        ``ceil(partitions / (agents x 4))`` within [AUTO_BATCH_MIN, 1000]: every agent gets
+        about four assignments, so a large job is not cut into more activities than load
+        balancing needs (each costs the workflow a few milliseconds)."""
+        if self.max_batch is not None:
+            return self.max_batch
+        share = math.ceil(partitions / (max(1, len(self.agents)) * AUTO_BATCHES_PER_AGENT))
+        return max(AUTO_BATCH_MIN, min(1000, share))
 
     def failures_tolerated(self, partitions: int) -> int | None:
         """How many of ``partitions`` may fail for good before the swarm gives up (the

@@ -30,7 +30,9 @@ BAD_EVERY = 997
 _CENT = Decimal("0.01")
 _NAMES = ("Nordic Steel", "Acme Components", "Delta Logistics", "Sol Agro", "Han Chemicals",
           "Rio Cement", "Indus Textiles", "Pacific Electronics")  # fmt: skip
-_SUFFIXES = (" AB", ", Inc.", " Ltd", " GmbH", ' "Group"', "\nHolding", " S.A.", "")
+_SUFFIXES = (" AB", ", Inc.", " Ltd", " GmbH", ' "Group"', " S.A.", "")
+LINE_BREAK_EVERY = 50
+"""One name in this many has a line break (a quoted newline in the CSV)."""
 
 
 def _rows(count: int, seed: int, bad_every: int | None) -> Iterator[list[str]]:
@@ -39,7 +41,8 @@ def _rows(count: int, seed: int, bad_every: int | None) -> Iterator[list[str]]:
     for n in range(count):
         row = [
             f"S{n:08d}",
-            rng.choice(_NAMES) + rng.choice(_SUFFIXES),
+            rng.choice(_NAMES)
+            + ("\nHolding" if n % LINE_BREAK_EVERY == 7 else rng.choice(_SUFFIXES)),
             rng.choice(sectors),
             rng.choice(REGIONS),
             format(Decimal(int(100_00 * rng.lognormvariate(2.0, 1.6))) / 100, "f"),

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Self
 
@@ -81,25 +81,48 @@ class ForagingPolicy(BasePolicy):
         return self._trails.get(agent_id, {}).get(cls, INITIAL_PHEROMONE)
 
     def assign(self, state: RoundState, rng: random.Random) -> list[Assignment]:
-        """A fair batch per idle agent, each slot's class drawn by pheromone or by a scout."""
+        """A fair batch per idle agent, each slot's class drawn by pheromone or by a scout.
+
+        Linear in the window: each class's partitions are listed once, in id order, and a
+        class's taken prefix is skipped for good; only a partition an agent may not run is
+        looked at again (by the next agents)."""
         idle, healthy = idle_ids(state), healthy_ids(state)
-        remaining = sorted(state.pending, key=lambda p: p.partition_id)
         batch = fair_batch(state.backlog, len(idle), state.config.max_batch)
+        by_class: dict[str, list[PartitionView]] = {}
+        for partition in sorted(state.pending, key=lambda p: p.partition_id):
+            by_class.setdefault(partition_class(partition.key), []).append(partition)
+        start = dict.fromkeys(by_class, 0)  # before it, every partition of the class is taken
+        taken_all: set[int] = set()
         assignments: list[Assignment] = []
         for agent in idle:
-            by_class: dict[str, deque[PartitionView]] = {}
-            for partition in remaining:
-                if may_run(partition, agent, healthy):
-                    by_class.setdefault(partition_class(partition.key), deque()).append(partition)
-            taken: set[int] = set()
-            while len(taken) < batch and by_class:
-                cls = self._draw(agent, sorted(by_class), rng, state.config.scout_fraction)
-                taken.add(by_class[cls].popleft().partition_id)
-                if not by_class[cls]:
-                    del by_class[cls]
+            cursor = dict(start)
+
+            def head(cls: str, agent: str = agent, cursor: dict[str, int] = cursor) -> bool:
+                """Move the class's cursor to the agent's next runnable partition."""
+                listed, at = by_class[cls], cursor[cls]
+                while at < len(listed) and (
+                    listed[at].partition_id in taken_all or not may_run(listed[at], agent, healthy)
+                ):
+                    at += 1
+                cursor[cls] = at
+                return at < len(listed)
+
+            available = [cls for cls in sorted(by_class) if head(cls)]
+            taken: list[int] = []
+            while len(taken) < batch and available:
+                cls = self._draw(agent, available, rng, state.config.scout_fraction)
+                pid = by_class[cls][cursor[cls]].partition_id
+                taken.append(pid)
+                taken_all.add(pid)
+                if not head(cls):
+                    available.remove(cls)
             if taken:
                 assignments.append(Assignment(agent, tuple(sorted(taken))))
-                remaining = [p for p in remaining if p.partition_id not in taken]
+            for cls, listed in by_class.items():
+                at = start[cls]
+                while at < len(listed) and listed[at].partition_id in taken_all:
+                    at += 1
+                start[cls] = at
         return assignments
 
     def observe(self, outcome: Outcome) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, deque
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swarm.policies import ForagingPolicy
+from swarm.policies.common import fair_batch, healthy_ids, idle_ids, may_run, partition_class
 from swarm.policies.foraging import INITIAL_PHEROMONE
-from swarm.scheduling import Outcome, PolicyConfig
+from swarm.scheduling import Assignment, Outcome, PartitionView, PolicyConfig, RoundState
 from tests.swarm.helpers import agent, part, state
 
 
@@ -91,3 +94,55 @@ def test_a_fair_batch_per_idle_agent_and_no_partition_twice() -> None:
     answer = ForagingPolicy(config).assign(round_state, random.Random(3))
     assert [len(a.partition_ids) for a in answer] == [3, 3, 1]
     assert sorted(p for a in answer for p in a.partition_ids) == list(range(7))
+
+
+def _reference_assign(
+    policy: ForagingPolicy, state: RoundState, rng: random.Random
+) -> list[Assignment]:
+    """FORAGING's assignment as first written (quadratic in the window): the linear one
+    must make exactly the same choices, or recorded swarms would not replay."""
+    idle, healthy = idle_ids(state), healthy_ids(state)
+    remaining = sorted(state.pending, key=lambda p: p.partition_id)
+    batch = fair_batch(state.backlog, len(idle), state.config.max_batch)
+    assignments: list[Assignment] = []
+    for agent_id in idle:
+        by_class: dict[str, deque[PartitionView]] = {}
+        for partition in remaining:
+            if may_run(partition, agent_id, healthy):
+                by_class.setdefault(partition_class(partition.key), deque()).append(partition)
+        taken: set[int] = set()
+        while len(taken) < batch and by_class:
+            cls = policy._draw(agent_id, sorted(by_class), rng, state.config.scout_fraction)
+            taken.add(by_class[cls].popleft().partition_id)
+            if not by_class[cls]:
+                del by_class[cls]
+        if taken:
+            assignments.append(Assignment(agent_id, tuple(sorted(taken))))
+            remaining = [p for p in remaining if p.partition_id not in taken]
+    return assignments
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.lists(
+        st.tuples(st.sampled_from([None, "eu", "us", "cn"]), st.sets(st.integers(0, 7))),
+        max_size=60,
+    ),
+    st.integers(1, 5),
+    st.integers(0, 2**32),
+)
+def test_the_linear_assignment_makes_the_reference_choices(
+    agents: int, partitions: list[tuple[str | None, set[int]]], max_batch: int, seed: int
+) -> None:
+    ids = [f"a{i}" for i in range(agents)]
+    pending = [
+        part(n, key=key, failed_on=tuple(ids[i] for i in sorted(failed) if i < agents))
+        for n, (key, failed) in enumerate(partitions)
+    ]
+    views = [agent(a, healthy=n != 1 or agents == 1) for n, a in enumerate(ids)]
+    round_state = state(views, pending, config=PolicyConfig(max_batch=max_batch))
+    policy = ForagingPolicy(round_state.config, {"a0": {"eu": 5.0}, "a2": {"us": 0.5}})
+    assert policy.assign(round_state, random.Random(seed)) == _reference_assign(
+        policy, round_state, random.Random(seed)
+    )
