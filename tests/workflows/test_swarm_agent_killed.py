@@ -1,4 +1,5 @@
-"""An agent process killed mid-swarm: its partitions are reassigned and counted once."""
+"""An agent process killed mid-swarm: its partitions are reassigned and counted once, with
+generated suppliers and with a CSV dataset the agents read."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
+from examples.swarm.supplier_csv import csv_total, write_suppliers_csv
 from examples.swarm.suppliers import sequential_total
 from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
 from swarm.scheduling import SwarmBehavior
 from tests.reliability.figures import Figures
 from workers.orchestration_worker import build_worker
+from workflows.swarm_files import DatasetSource
 from workflows.swarm_models import SwarmTask
 
 PROCESSES = 2
@@ -42,8 +46,13 @@ async def _agents_process(
     return process
 
 
+@pytest.mark.parametrize("source", ["generated", "dataset"])
 async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
-    temporal_client: Client, unique: str, tmp_path: Path, reliability_figures: Figures
+    temporal_client: Client,
+    unique: str,
+    tmp_path: Path,
+    reliability_figures: Figures,
+    source: str,
 ) -> None:
     log = tmp_path / "agents.log"
     processes = [
@@ -55,14 +64,27 @@ async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
         client=temporal_client, settings=settings, config=SwarmConfig(min_agents=1)
     )
     agents = [f"{unique}-{n:03d}" for n in range(PROCESSES * AGENTS_PER_PROCESS)]
+    if source == "dataset":
+        export = write_suppliers_csv(tmp_path / "suppliers.csv", 600)
+        expected, _ = csv_total(export)
+        data: dict[str, object] = {
+            "source": DatasetSource(uri=str(export), rows_per_partition=10),
+            "action": "calculate_rows",
+            "params": {"delay_ms": 40},
+        }
+    else:
+        expected = sequential_total(60, 10)
+        data = {
+            "data_partitions": 60,
+            "items_per_partition": 10,
+            "action": "calculate_emissions",
+            "params": {"suppliers_per_partition": 10, "delay_ms": 40},
+        }
     task = SwarmTask(
         objective="Calculate supplier emissions",
-        data_partitions=60,
         agents_required=len(agents),
         agents=agents,
-        action="calculate_emissions",
-        items_per_partition=10,
-        params={"suppliers_per_partition": 10, "delay_ms": 40},
+        **data,  # type: ignore[arg-type]
         behavior=SwarmBehavior.FORAGING,
         max_batch=2,
         heartbeat_timeout_ms=1000,
@@ -90,7 +112,7 @@ async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
                 await process.wait()
     counted = sum(a["partitions"] for a in result["agents"].values())
     reliability_figures.record(
-        "agent process killed mid-swarm",
+        f"agent process killed mid-swarm ({source})",
         trials=60,
         faults=1,
         lost=max(0, 60 - result["partitions_completed"]),
@@ -98,7 +120,7 @@ async def test_a_killed_agent_process_loses_no_partition_and_counts_none_twice(
         note="partitions; the total matches the sequential sum",
     )
     assert progress.completed < 60, "the swarm finished before the kill"
-    assert Decimal(result["result"]) == sequential_total(60, 10)
+    assert Decimal(result["result"]) == expected
     assert result["partitions_completed"] == 60
     assert sum(a["partitions"] for a in result["agents"].values()) == 60
     killed = agents[AGENTS_PER_PROCESS:]
