@@ -22,7 +22,6 @@ Pure (workflow code uses it).
 from __future__ import annotations
 
 import base64
-import math
 import zlib
 from array import array
 from pathlib import PurePosixPath
@@ -60,7 +59,18 @@ MAX_DATASET_PARTITIONS = 200_000
 DEFAULT_ROWS_PER_PARTITION = 100
 
 Column = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-EndpointUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+.*$")]
+Endpoint = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+.*$")] | None,
+    Field(description="s3:// only: the object store (else ORCH_S3_ENDPOINT_URL)."),
+]
+
+
+def _located(uri: str, endpoint_url: str | None) -> tuple[str, str, str]:
+    """``split_uri(uri)``, refusing an endpoint for a local path."""
+    scheme, bucket, path = split_uri(uri)
+    if scheme != "s3" and endpoint_url is not None:
+        raise ValueError("endpoint_url is for s3:// URIs")
+    return scheme, bucket, path
 
 
 class DatasetSource(BaseModel):
@@ -87,17 +97,13 @@ class DatasetSource(BaseModel):
         max_length=1000,
         description="Only these fields of each row (all when None); each must exist.",
     )
-    endpoint_url: EndpointUrl | None = Field(
-        default=None, description="s3:// only: the object store (else ORCH_S3_ENDPOINT_URL)."
-    )
+    endpoint_url: Endpoint = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSource:
-        scheme, bucket, path = split_uri(self.uri)
+        scheme, bucket, path = _located(self.uri, self.endpoint_url)
         if scheme == "s3" and (not bucket or not path):
             raise ValueError(f"uri {self.uri!r}: an object's URI is s3://<bucket>/<key>")
-        if scheme != "s3" and self.endpoint_url is not None:
-            raise ValueError("endpoint_url is for s3:// URIs")
         if self.format is None:
             suffix = PurePosixPath(path).suffix.lower()
             if suffix not in _SUFFIXES:
@@ -208,14 +214,6 @@ class DatasetPlan(BaseModel):
         return found
 
 
-def partition_count(rows: int, source: DatasetSource, partitions: int | None) -> int:
-    """How many partitions ``rows`` rows make."""
-    if partitions is not None:
-        return partitions
-    per = source.rows_per_partition or DEFAULT_ROWS_PER_PARTITION
-    return math.ceil(rows / per)
-
-
 class ResultWriter(BaseModel):
     """Where a swarm writes its manifest: ``<uri>/<swarm id>/manifest.json``."""
 
@@ -224,17 +222,13 @@ class ResultWriter(BaseModel):
     uri: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
         description="A directory: a local path, file:///dir, or s3://bucket/prefix."
     )
-    endpoint_url: EndpointUrl | None = Field(
-        default=None, description="s3:// only: the object store (else ORCH_S3_ENDPOINT_URL)."
-    )
+    endpoint_url: Endpoint = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ResultWriter:
-        scheme, bucket, _ = split_uri(self.uri)
+        scheme, bucket, _ = _located(self.uri, self.endpoint_url)
         if scheme == "s3" and not bucket:
             raise ValueError(f"uri {self.uri!r}: an object store prefix is s3://<bucket>/<prefix>")
-        if scheme != "s3" and self.endpoint_url is not None:
-            raise ValueError("endpoint_url is for s3:// URIs")
         return self
 
     def manifest_uri(self, swarm_id: str) -> str:
