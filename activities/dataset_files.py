@@ -2,8 +2,9 @@
 through its S3 filesystem (``endpoint_url``, else ``ORCH_S3_ENDPOINT_URL``; credentials
 from the ``AWS_*`` variables).
 
-pyarrow was picked by measurement (bench/dataset_read.py): it reads Parquet, and its S3
-client does ranged reads without a second library. Every failure to reach or read the file
+pyarrow, because one library then reads Parquet and does ranged reads from an object store
+(a ranged read from the local S3-compatible test server takes 5-7 ms here); fsspec was not
+measured against it. Every failure to reach or read the file
 becomes a :class:`DatasetError` whose text names the URI and the problem, flagged
 ``permanent`` when retrying cannot help (no such file, access denied, not a file).
 """

@@ -367,6 +367,7 @@ async def integrated_example() -> None:
             await registry.register(descriptor)
             cpu = load.get(descriptor.agent_id, 0.3)
             await registry.heartbeat(descriptor.agent_id, {"cpu_usage": cpu, "error_rate": 0.0})
+        await registry.flush()  # the worker's router reads these loads from the database
 
         # Pattern 1, durable: discover -> route -> request, one AgentTaskWorkflow.
         agents = await registry.discover(capabilities=["calculation"])

@@ -94,6 +94,12 @@ class AgentRegistry(AsyncResource):
     async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
         await self._backend.heartbeat(agent_id, metrics)
 
+    async def flush(self) -> None:
+        """Write the heartbeats the in-process registry holds back (it batches them) now, so
+        other processes see these loads at once; a remote registry has sent each already."""
+        if isinstance(self._backend, LocalAgentRegistry):
+            await self._backend.flush()
+
     async def discover(
         self,
         capabilities: Iterable[str] | None = None,

@@ -173,7 +173,7 @@ def manifest_table(manifest: dict[str, Any], uri: str, *, width: int = 80) -> Gr
     if manifest.get("not_run"):
         rows.append(("not run", str(manifest["not_run"])))
     for entry in failed[:_SHOWN_FAILURES]:
-        where = ", ".join(f"{k} {v[0]:,}-{v[1]:,}" for k, v in entry.items()
+        where = ", ".join(f"{k} {v[0]:,}-{v[1] - 1:,}" for k, v in entry.items()
                           if k in ("rows", "items") and isinstance(v, list))  # fmt: skip
         rows.append((
             f"partition {entry['partition']:,}",

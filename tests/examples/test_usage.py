@@ -92,7 +92,11 @@ async def all_examples(
     )
     env = stack_env(temporal_dev_env, kafka_bootstrap_servers, settings.task_queue, workdir)
     # The worker routes calls by capability with the registry the examples register in.
-    registry = LocalAgentRegistry(f"sqlite+aiosqlite:///{workdir / 'registry.db'}")
+    # No background sync: every route reads the database, so the loads the example wrote
+    # (and flushed) are what LEAST_LOADED sees, however loaded the machine is.
+    registry = LocalAgentRegistry(
+        f"sqlite+aiosqlite:///{workdir / 'registry.db'}", background=False
+    )
     await registry.initialize()
     try:
         async with build_worker(temporal_dev_env.client, settings, registry=registry):
