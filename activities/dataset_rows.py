@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from activities.dataset_files import DatasetError, open_file
 from workflows.swarm_files import DatasetRef
 
-__all__ = ["MAX_REASON", "DatasetReader", "PartitionRows", "read_rows"]
+__all__ = ["MAX_REASON", "DatasetReader", "PartitionRows"]
 
 MAX_REASON = 300
 """A rejection's reason is cut to this many characters."""
@@ -108,12 +108,6 @@ class DatasetReader:
                 f"says {stop - first:,}: the file changed; start a new swarm"
             )
         return rows
-
-
-def read_rows(ref: DatasetRef, locator: dict[str, Any]) -> PartitionRows:
-    """One partition's rows (a reader of its own)."""
-    with DatasetReader(ref) as reader:
-        return reader.rows(locator)
 
 
 def _csv_rows(raw: bytes, ref: DatasetRef, first: int) -> PartitionRows:

@@ -10,7 +10,8 @@ partition whose handler raises is reported in ``errors`` (its neighbours' result
 count); the activity itself fails only when it cannot run at all.
 
 A swarm over a dataset sends each partition's row and byte range: the rows are read here
-(``activities/dataset_rows.py``, in a thread) and the action gets them as ``items``. Rows
+through one open file per batch (``activities/dataset_rows.py``; on the event loop for a
+local file, in a thread for an object store) and the action gets them as ``items``. Rows
 the reader or the handler (``ctx.reject_rows``) rejected are reported by partition, with
 their row numbers in the dataset.
 """
@@ -26,7 +27,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import ActionContext
-from activities.dataset_files import DatasetError
 from activities.dataset_rows import MAX_REASON, DatasetReader, PartitionRows
 from workflows.models import ActionRequest
 from workflows.swarm_models import SWARM_BATCH, SwarmBatch, SwarmBatchResult
@@ -116,8 +116,6 @@ async def _run_partitions(
                 descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
                 descriptor["items"] = rows.items
             done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
-        except DatasetError as exc:
-            done.errors[partition] = f"DatasetError: {exc}"
         except Exception as exc:  # one partition's failure is reported, not fatal
             done.errors[partition] = f"{type(exc).__name__}: {exc}"
         else:

@@ -24,6 +24,7 @@ __all__ = [
     "KAFKA_HEARTBEAT_MS",
     "KAFKA_MARGIN_MS",
     "call_priority",
+    "cause_message",
     "describe_failure",
     "dispatch_action",
     "failed_for_good",
@@ -143,6 +144,13 @@ def describe_failure(
     if cause is not None:
         return f"{type(cause).__name__}: {cause}"
     return str(error)
+
+
+def cause_message(error: BaseException) -> str:
+    """The message of ``error``'s cause when that is an application error (what an activity,
+    a workflow or an update failed with), else the cause's text, or the error's own."""
+    cause = getattr(error, "cause", None)
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 def unpolled(error: BaseException) -> bool:

@@ -51,7 +51,12 @@ with workflow.unsafe.imports_passed_through():
         avoid_repeat_failures,
         check_assignments,
     )
-    from workflows.dispatch import call_priority, describe_failure, dispatch_action
+    from workflows.dispatch import (
+        call_priority,
+        cause_message,
+        describe_failure,
+        dispatch_action,
+    )
     from workflows.inputs import checked_input
     from workflows.metrics import observe
     from workflows.models import ActionRequest
@@ -318,11 +323,8 @@ class SwarmWorkflow:
                 summary=f"{task.swarm_id}: manifest to {writer.uri}",
             )
         except ActivityError as exc:
-            cause = exc.cause
             result["manifest_uri"] = None
-            result["manifest_error"] = (
-                cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            )
+            result["manifest_error"] = cause_message(exc)
 
     @staticmethod
     async def _plan_dataset(task: SwarmTask, source: DatasetSource) -> DatasetPlan:
@@ -342,10 +344,8 @@ class SwarmWorkflow:
                 priority=call_priority(task.priority) or Priority.default,
             )  # fmt: skip
         except ActivityError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
             raise ApplicationError(
-                f"swarm {task.swarm_id} cannot split its dataset: {reason}",
+                f"swarm {task.swarm_id} cannot split its dataset: {cause_message(exc)}",
                 type="InvalidSource",
                 non_retryable=True,
             ) from None

@@ -294,7 +294,7 @@ class SwarmState:
 
     def _reject(self, partition: int, entries: Any) -> None:
         for entry in entries:
-            count = int(entry.get("more", 1)) if isinstance(entry, dict) else 1
+            count = int(entry.get("more", 1))
             self.rejected_count += count
             if "more" not in entry and len(self.rejected) < MAX_REJECTED:
                 self.rejected.append({"partition": partition, **entry})
@@ -337,7 +337,13 @@ class SwarmState:
             "agents": {a: s.to_json() for a, s in self.agents.items()},
             "errors": self.errors,
             "error_count": self.error_count,
-            "failed_on": {str(p): a for p, a in self.failed_on.items()},
+            # Pending partitions' (to avoid repeating a failure) and the failed ones the
+            # manifest details: a carry that does not grow with the failures.
+            "failed_on": {
+                str(p): a
+                for p, a in self.failed_on.items()
+                if self.status[p] == PENDING or p in self.last_error
+            },
             "last_error": {str(p): e for p, e in self.last_error.items()},
             "rejected": self.rejected,
             "rejected_count": self.rejected_count,

@@ -35,6 +35,7 @@ from orchestration.core.validation import check_agent_queues, validation_error
 from registry.agent_registry import AgentRegistry
 from registry.backend import RegistryBackend
 from registry.discovery import DiscoveryQuery
+from workflows.dispatch import cause_message
 from workflows.swarm import NOT_CONVERGED, SwarmWorkflow
 from workflows.swarm_files import DatasetSource
 from workflows.swarm_models import (
@@ -149,7 +150,14 @@ class SwarmOrchestrator(WorkflowClient):
 
     async def redrive_task(self, swarm_id: str, *, agents: list[str] | None = None) -> SwarmTask:
         """The task ``redrive`` starts (not started: ``start`` it to follow it yourself)."""
-        result = await self._closed(swarm_id)
+        status, result = await self._ended(swarm_id)
+        if status == "RUNNING":
+            raise SwarmError(f"swarm {swarm_id} is still running: redrive it once it has ended")
+        if result is None:
+            raise SwarmError(
+                f"swarm {swarm_id} ended {status.lower()} without a result to go on from: "
+                "deploy it again"
+            )
         if "unfinished" not in result:
             raise SwarmError(f"swarm {swarm_id} ran before redrive existed: deploy it again")
         earlier = await self._task_of(swarm_id)
@@ -168,19 +176,14 @@ class SwarmOrchestrator(WorkflowClient):
         return SwarmTask.model_validate({**earlier.model_dump(), **update})
 
     async def manifest(self, swarm_id: str) -> tuple[str, dict[str, Any]] | None:
-        """``(uri, manifest)`` of a finished swarm that wrote one; None while it runs, or
-        when it had no ``result_writer``.
+        """``(uri, manifest)`` of a finished swarm that wrote one; None while it runs, when
+        it ended without a result (cancelled, terminated), or had no ``result_writer``.
 
         Raises:
             SwarmError: no such swarm, or its manifest cannot be read.
         """
-        try:
-            result = await self._closed(swarm_id)
-        except SwarmError as exc:
-            if "still running" in str(exc) or "without a result" in str(exc):
-                return None
-            raise
-        uri = result.get("manifest_uri")
+        _, result = await self._ended(swarm_id)
+        uri = result.get("manifest_uri") if result is not None else None
         if not uri:
             return None
         task = await self._task_of(swarm_id)
@@ -193,8 +196,13 @@ class SwarmOrchestrator(WorkflowClient):
     async def _task_of(self, swarm_id: str) -> SwarmTask:
         return (await _first_input(self.client, self.client.get_workflow_handle(swarm_id))).task
 
-    async def _closed(self, swarm_id: str) -> dict[str, Any]:
-        """The result of the closed swarm ``swarm_id`` (also of one that did not converge)."""
+    async def _ended(self, swarm_id: str) -> tuple[str, dict[str, Any] | None]:
+        """How ``swarm_id`` stands (``RUNNING``, ``COMPLETED``, ``FAILED``...) and, once it
+        ended with one, its result (also of one that did not converge).
+
+        Raises:
+            SwarmError: no swarm has that id.
+        """
         handle = self.client.get_workflow_handle(swarm_id)
         try:
             description = await handle.describe()
@@ -204,19 +212,16 @@ class SwarmOrchestrator(WorkflowClient):
             raise
         status = description.status.name if description.status else "UNKNOWN"
         if status == "RUNNING":
-            raise SwarmError(f"swarm {swarm_id} is still running: redrive it once it has ended")
+            return status, None
         try:
             result: dict[str, Any] = await handle.result(follow_runs=True)
         except WorkflowFailureError as exc:
             cause = exc.cause
             if not (isinstance(cause, ApplicationError) and cause.type == NOT_CONVERGED
                     and cause.details):  # fmt: skip
-                raise SwarmError(
-                    f"swarm {swarm_id} ended {status.lower()} without a result to go on from: "
-                    "deploy it again"
-                ) from None
+                return status, None
             result = cause.details[0]
-        return result
+        return status, result
 
     async def _prepared(self, task: SwarmTask) -> SwarmTask:
         config = self.config
@@ -296,5 +301,4 @@ def swarm_error(swarm_id: str, exc: WorkflowFailureError) -> SwarmError:
     cause = exc.cause
     if isinstance(cause, ApplicationError) and cause.type == NOT_CONVERGED and cause.details:
         return SwarmNotConvergedError(cause.message, cause.details[0])
-    reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-    return SwarmError(f"swarm {swarm_id} failed: {reason}")
+    return SwarmError(f"swarm {swarm_id} failed: {cause_message(exc)}")

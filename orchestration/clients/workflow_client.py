@@ -17,7 +17,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from orchestration.core.exceptions import OrchestrationError, RequestRefusedError
@@ -25,6 +25,7 @@ from orchestration.core.search_attributes import ORCHESTRATION_STATE
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.temporal_client import connect, unpolled_queues
 from orchestration.core.validation import polls_task_queue, task_queue_for
+from workflows.dispatch import cause_message
 
 __all__ = ["AgentRef", "WorkflowClient", "ended_or_parked"]
 
@@ -171,9 +172,7 @@ class WorkflowClient:
         try:
             return await handle.execute_update(update, argument, rpc_timeout=_UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-            raise RequestRefusedError(f"{update.__name__} refused: {reason}") from None
+            raise RequestRefusedError(f"{update.__name__} refused: {cause_message(exc)}") from None
         except RPCError as exc:
             raise await self._not_open(workflow_id, exc) from None
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from activities.dataset_files import DatasetError
 from activities.dataset_plan import plan_dataset, record_ends
-from activities.dataset_rows import read_rows
+from activities.dataset_rows import DatasetReader, PartitionRows
 from activities.swarm_manifest import read_manifest, write_manifest
 from workflows.ranges import format_ranges, parse_ranges
 from workflows.swarm_files import (
@@ -39,10 +39,16 @@ def plan(path: Path, partitions: int | None = None, **source: Any) -> DatasetPla
     )
 
 
+def read_rows(found: DatasetPlan, partition: int) -> PartitionRows:
+    with DatasetReader(found.ref) as reader:
+        return reader.rows(found.locator(partition))
+
+
 def all_rows(found: DatasetPlan) -> list[Any]:
     rows: list[Any] = []
-    for p in range(found.partitions):
-        part = read_rows(found.ref, found.locator(p))
+    with DatasetReader(found.ref) as reader:
+        parts = [reader.rows(found.locator(p)) for p in range(found.partitions)]
+    for part in parts:
         assert not part.rejected, part.rejected
         rows += part.items
     return rows
@@ -116,7 +122,7 @@ def test_bad_rows_are_rejected_not_fatal(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_bytes(b"id,v\n1,a\n2\n3,\xff\n4,b,extra\n5,c\n")
     found = plan(path)
-    rows = read_rows(found.ref, found.locator(0))
+    rows = read_rows(found, 0)
     assert [r["id"] for r in rows.items] == ["1", "5"] and rows.numbers == [0, 4]
     assert [(r["row"], r["reason"]) for r in rows.rejected] == [
         (1, "has 1 fields, the header has 2"), (2, "is not UTF-8"),
@@ -125,7 +131,7 @@ def test_bad_rows_are_rejected_not_fatal(tmp_path: Path) -> None:
     jsonl = tmp_path / "d.jsonl"
     jsonl.write_text('{"id": 1}\nnot json\n[1]\n{"other": 2}\n')
     found = plan(jsonl, columns=["id"])
-    rows = read_rows(found.ref, found.locator(0))
+    rows = read_rows(found, 0)
     assert rows.items == [{"id": 1}]
     assert [r["row"] for r in rows.rejected] == [1, 2, 3]
     assert "not JSON" in rows.rejected[0]["reason"] and "lacks id" in rows.rejected[2]["reason"]
@@ -151,7 +157,7 @@ def test_problems_with_the_file_are_named(tmp_path: Path) -> None:
     found = plan(path)
     path.write_text("id,v\n1,2\n3,4\n")
     with pytest.raises(DatasetError, match="the file changed"):
-        read_rows(found.ref, found.locator(0))
+        read_rows(found, 0)
 
 
 @pytest.mark.parametrize(
