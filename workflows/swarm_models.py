@@ -28,7 +28,15 @@ import math
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from orchestration.core.retry import MIN_TIMEOUT_MS
 from orchestration.core.validation import AgentId, Name
@@ -101,6 +109,14 @@ class Redrive(BaseModel):
         return self
 
 
+def _source_kind(value: Any) -> str:
+    """Which source a task's ``source`` is: a dataset names a ``uri``, an action does not
+    (so an error names only the fields of the one meant)."""
+    if isinstance(value, dict):
+        return "dataset" if "uri" in value else "action"
+    return "dataset" if isinstance(value, DatasetSource) else "action"
+
+
 class SwarmAgentInfo(BaseModel):
     """What FLOCKING and CLUSTERING may know about an agent (from the registry)."""
 
@@ -140,7 +156,13 @@ class SwarmTask(BaseModel):
     )
     agent_info: dict[AgentId, SwarmAgentInfo] = Field(default_factory=dict)
     items: list[Any] | None = None
-    source: SourceRef | DatasetSource | None = None
+    source: (
+        Annotated[
+            Annotated[SourceRef, Tag("action")] | Annotated[DatasetSource, Tag("dataset")],
+            Discriminator(_source_kind),
+        ]
+        | None
+    ) = None
     items_per_partition: int | None = Field(default=None, ge=1, le=1_000_000_000)
     partition_key: Name | None = Field(
         default=None, description="Inline items: the item field that groups a partition."
