@@ -122,7 +122,9 @@ async def _run_partitions(
             rejected = _rejections(rows, ctx.rejected)
             if rejected:
                 done.rejected[partition] = rejected
-        done.busy_ms += (time.perf_counter() - started) * 1000
+        took_ms = (time.perf_counter() - started) * 1000
+        done.busy_ms += took_ms
+        done.partition_ms[partition] = round(took_ms, 1)
         if time.monotonic() - last_beat >= every_s:
             activity.heartbeat(done.model_dump(mode="json"))
             last_beat = time.monotonic()

@@ -34,8 +34,8 @@ from bench.run import script_rows
 SCENARIOS: list[tuple[str, str, list[str], list[str]]] = [
     ("10x agents", "registry", ["--agents", "10000", "--repeats", "2"],
      ["--agents", "100000", "--repeats", "2"]),
-    ("10x partitions", "swarm", ["--partitions", "1000", "--repeats", "3", "--skip-makespans"],
-     ["--partitions", "10000", "--repeats", "3", "--skip-makespans"]),
+    ("10x partitions", "swarm", ["--partitions", "1000", "--repeats", "3", "--skip-matrix"],
+     ["--partitions", "10000", "--repeats", "3", "--skip-matrix"]),
     ("10x concurrent sagas", "saga", ["--sagas", "1000", "--concurrency", "50", "--repeats", "1"],
      ["--sagas", "1000", "--concurrency", "500", "--repeats", "1"]),
 ]  # fmt: skip
@@ -51,10 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per script")
+    parser.add_argument(
+        "--only",
+        choices=[name for _, name, _, _ in SCENARIOS],
+        help="one scenario, by the component it runs (registry, swarm, saga)",
+    )
     args = parser.parse_args(argv)
     results: list[dict[str, object]] = []
     errors: list[str] = []
     for scenario, name, base_args, scaled_args in SCENARIOS:
+        if args.only is not None and name != args.only:
+            continue
         base, base_error = rows_of(name, base_args, args.timeout)
         scaled, scaled_error = rows_of(name, scaled_args, args.timeout)
         errors += [e for e in (base_error, scaled_error) if e]

@@ -52,20 +52,21 @@ from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_repo
 from bench.stack import embedded_stack
 from examples.swarm.supplier_csv import csv_total, write_suppliers_csv
 from examples.swarm.suppliers import sequential_total
+from examples.swarm.workloads import AGENTS, PARTITIONS, SUPPLIERS, WORKLOADS, Workload
 from orchestration.clients.swarm import SwarmOrchestrator
 from orchestration.core.settings import Settings, SwarmConfig
 from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import worker_env
 from swarm.scheduling import SwarmBehavior
 from workflows.swarm_files import DatasetSource
-from workflows.swarm_models import SourceRef, SwarmTask
+from workflows.swarm_models import SourceRef, SwarmAgentInfo, SwarmTask
 
 log = logging.getLogger("bench.swarm")
 
-FAULT_AGENTS = 10
-FAULT_PARTITIONS = 200
-FAULT_SUPPLIERS = 20
-FAULT_DELAY_MS = 20
+OWN_SPEEDUP = 1.3
+"""Target: a behaviour is at least this much faster than round robin on its own workload."""
+OTHERS_SLOWDOWN = 1.1
+"""Target: and at most this much slower on every other workload."""
 
 
 @contextlib.asynccontextmanager
@@ -131,27 +132,6 @@ def example_task(partitions: int, suppliers: int, agents: int) -> SwarmTask:
     )
 
 
-def fault_task(behavior: SwarmBehavior) -> SwarmTask:
-    agents = [f"emissions-{n:03d}" for n in range(FAULT_AGENTS)]
-    return SwarmTask(
-        objective=f"makespan with faults ({behavior.value})",
-        data_partitions=FAULT_PARTITIONS,
-        agents_required=FAULT_AGENTS,
-        agents=agents,
-        behavior=behavior,
-        action="calculate_emissions",
-        items_per_partition=FAULT_SUPPLIERS,
-        params={
-            "suppliers_per_partition": FAULT_SUPPLIERS,
-            "delay_ms": FAULT_DELAY_MS,
-            "slow": {agents[3]: 5},
-            "failing": [agents[0]],
-        },
-        max_batch=2,
-        timeout_ms=120_000,
-    )
-
-
 def check_total(result: dict[str, Any], expected: Decimal, what: str) -> None:
     if Decimal(str(result["result"])) != expected:
         raise RuntimeError(f"{what}: total {result['result']} differs from {expected}")
@@ -165,79 +145,151 @@ async def measure(args: argparse.Namespace) -> list[Row]:
             swarm = SwarmOrchestrator(
                 client=client, settings=settings, config=SwarmConfig(min_agents=1)
             )
-            items = args.partitions * args.suppliers
-            csv_path = settings.state_dir / "suppliers.csv"
-            if args.source == "csv":
-                write_suppliers_csv(csv_path, items)
-                expected, _ = csv_total(csv_path)
-            else:
-                expected = sequential_total(args.partitions, args.suppliers)
             await swarm.deploy(example_task(20, 10, min(10, args.agents)))  # warm-up
-            durations, rates, sequential = [], [], []
-            for repeat in range(args.repeats):
-                job = (
-                    dataset_task(csv_path, args.partitions, args.agents)
-                    if args.source == "csv"
-                    else example_task(args.partitions, args.suppliers, args.agents)
+            rows = [] if args.matrix_only else await _example(swarm, settings, args)
+            if not args.skip_matrix:
+                rows += await _matrix(
+                    swarm,
+                    args.repeats,
+                    [SwarmBehavior(b) for b in args.behaviors.split(",")],
+                    [w for w in WORKLOADS if w.name in args.workloads.split(",")],
                 )
-                started = time.perf_counter()
-                result = await swarm.deploy(job)
-                took = time.perf_counter() - started
-                check_total(result, expected, "example")
-                durations.append(took * 1000)
-                rates.append(items / took)
-                started = time.perf_counter()
-                if args.source == "csv":
-                    csv_total(csv_path)
-                else:
-                    sequential_total(args.partitions, args.suppliers)
-                sequential.append(time.perf_counter() - started)
-                log.info(
-                    "repeat %d example: %.0f ms end to end, %.0f rows/s, %d iterations, "
-                    "%d runs (sequential %.0f ms)",
-                    repeat + 1, durations[-1], rates[-1], result["iterations"],
-                    result["runs"], sequential[-1] * 1000,
-                )  # fmt: skip
-            seq_s = statistics.median(sequential)
-            rows = [
-                Row.from_samples(
-                    "swarm", "example_duration", "ms", durations,
-                    target=Target(5_000, AT_MOST), baseline=seq_s * 1000,
-                ),
-                Row.from_samples(
-                    "swarm", "example_evaluations", "items/s", rates,
-                    target=Target(20_000, AT_LEAST), baseline=items / seq_s,
-                ),
-            ]  # fmt: skip
-            if not args.skip_makespans:
-                rows += await _makespans(swarm, args.repeats)
             return rows
 
 
-async def _makespans(swarm: SwarmOrchestrator, repeats: int) -> list[Row]:
-    expected = sequential_total(FAULT_PARTITIONS, FAULT_SUPPLIERS)
-    spans: dict[SwarmBehavior, list[float]] = {b: [] for b in SwarmBehavior}
-    behaviours = [b for b in SwarmBehavior if b is not SwarmBehavior.ROUND_ROBIN]
-    for repeat in range(repeats):
-        for behavior in behaviours:
-            # Alternate with the baseline so drift of the shared machine hits both.
-            order = [behavior, SwarmBehavior.ROUND_ROBIN]
-            for kind in order if repeat % 2 == 0 else reversed(order):
-                result = await swarm.deploy(fault_task(kind))
-                check_total(result, expected, kind.value)
-                spans[kind].append(result["duration_ms"])
+async def _example(
+    swarm: SwarmOrchestrator, settings: Settings, args: argparse.Namespace
+) -> list[Row]:
+    items = args.partitions * args.suppliers
+    csv_path = settings.state_dir / "suppliers.csv"
+    if args.source == "csv":
+        write_suppliers_csv(csv_path, items)
+        expected, _ = csv_total(csv_path)
+    else:
+        expected = sequential_total(args.partitions, args.suppliers)
+    durations, rates, sequential = [], [], []
+    for repeat in range(args.repeats):
+        job = (
+            dataset_task(csv_path, args.partitions, args.agents)
+            if args.source == "csv"
+            else example_task(args.partitions, args.suppliers, args.agents)
+        )
+        started = time.perf_counter()
+        result = await swarm.deploy(job)
+        took = time.perf_counter() - started
+        check_total(result, expected, "example")
+        durations.append(took * 1000)
+        rates.append(items / took)
+        started = time.perf_counter()
+        if args.source == "csv":
+            csv_total(csv_path)
+        else:
+            sequential_total(args.partitions, args.suppliers)
+        sequential.append(time.perf_counter() - started)
         log.info(
-            "repeat %d makespans (ms): %s", repeat + 1,
-            ", ".join(f"{b.value} {spans[b][-1]:.0f}" for b in SwarmBehavior),
+            "repeat %d example: %.0f ms end to end, %.0f rows/s, %d iterations, "
+            "%d runs (sequential %.0f ms)",
+            repeat + 1, durations[-1], rates[-1], result["iterations"],
+            result["runs"], sequential[-1] * 1000,
         )  # fmt: skip
-    baseline = statistics.median(spans[SwarmBehavior.ROUND_ROBIN])
+    seq_s = statistics.median(sequential)
     return [
         Row.from_samples(
-            "swarm", f"makespan_{b.value}", "ms", spans[b],
-            target=Target(round(1.1 * baseline), AT_MOST), baseline=baseline,
-        )
-        for b in behaviours
+            "swarm", "example_duration", "ms", durations,
+            target=Target(5_000, AT_MOST), baseline=seq_s * 1000,
+        ),
+        Row.from_samples(
+            "swarm", "example_evaluations", "items/s", rates,
+            target=Target(20_000, AT_LEAST), baseline=items / seq_s,
+        ),
     ]  # fmt: skip
+
+
+def workload_task(workload: Workload, behavior: SwarmBehavior, run: str) -> SwarmTask:
+    """``workload``'s job for ``behavior``: keyed partitions listed by the source action,
+    the agents' simulated costs in ``params`` (tagged ``run``, so counts start afresh)."""
+    return SwarmTask(
+        objective=f"{workload.name} workload ({behavior.value})",
+        data_partitions=PARTITIONS,
+        agents_required=len(workload.agents),
+        agents=workload.agents,
+        agent_info={a: SwarmAgentInfo(location=loc) for a, loc in workload.locations.items()},
+        behavior=behavior,
+        action="calculate_emissions",
+        source=SourceRef(
+            agent_id=workload.agents[0],
+            action="list_partitions",
+            params={
+                "partitions": PARTITIONS,
+                "suppliers_per_partition": SUPPLIERS,
+                "keys": list(workload.keys),
+                "blocks": workload.blocks,
+            },
+        ),
+        params={**workload.params, "run": run},
+        timeout_ms=120_000,
+    )
+
+
+async def _matrix(
+    swarm: SwarmOrchestrator,
+    repeats: int,
+    behaviours: list[SwarmBehavior],
+    workloads: list[Workload],
+) -> list[Row]:
+    """``behaviours`` on ``workloads``, each against round robin in the same repeat."""
+    expected = sequential_total(PARTITIONS, SUPPLIERS)
+    spans: dict[tuple[str, SwarmBehavior], list[float]] = {}
+    runs = 0
+    behaviours = [b for b in behaviours if b is not SwarmBehavior.ROUND_ROBIN]
+    for repeat in range(repeats):
+        for workload in workloads:
+            order = [*behaviours, SwarmBehavior.ROUND_ROBIN]
+            if repeat % 2:  # drift of the shared machine hits every behaviour alike
+                order.reverse()
+            for behavior in order:
+                runs += 1
+                result = await swarm.deploy(workload_task(workload, behavior, f"r{runs}"))
+                check_total(result, expected, f"{workload.name}/{behavior.value}")
+                spans.setdefault((workload.name, behavior), []).append(result["duration_ms"])
+            log.info(
+                "repeat %d %s (ms): %s", repeat + 1, workload.name,
+                ", ".join(f"{b.value} {spans[workload.name, b][-1]:.0f}" for b in order),
+            )  # fmt: skip
+    rows = []
+    for workload in workloads:
+        baseline = statistics.median(spans[workload.name, SwarmBehavior.ROUND_ROBIN])
+        for behavior in behaviours:
+            own = behavior.value == workload.behavior
+            limit = baseline / OWN_SPEEDUP if own else baseline * OTHERS_SLOWDOWN
+            rows.append(
+                Row.from_samples(
+                    "swarm", f"makespan_{workload.name}_{behavior.value}", "ms",
+                    spans[workload.name, behavior],
+                    target=Target(round(limit), AT_MOST), baseline=baseline,
+                )
+            )  # fmt: skip
+    return rows
+
+
+def print_matrix(rows: list[Row], out: Any = sys.stdout) -> None:
+    """The speed-ups over round robin (baseline / makespan), a workload per row; the
+    behaviour each workload is for is marked with ``*``, a missed target with ``!``."""
+    behaviours = [b for b in SwarmBehavior if b is not SwarmBehavior.ROUND_ROBIN]
+    by_name = {row.metric: row for row in rows}
+    print("speed-up over round robin (x; * its own workload, ! target missed)", file=out)
+    print(f"{'workload':<10}" + "".join(f"{b.value[:9]:>10}" for b in behaviours), file=out)
+    for workload in WORKLOADS:
+        cells = []
+        for behavior in behaviours:
+            row = by_name.get(f"makespan_{workload.name}_{behavior.value}")
+            if row is None or row.ratio is None:
+                cells.append(f"{'-':>10}")
+                continue
+            mark = "*" if behavior.value == workload.behavior else " "
+            miss = " " if row.passed else "!"
+            cells.append(f"{row.ratio:>8.2f}{mark}{miss}")
+        print(f"{workload.name:<10}" + "".join(cells), file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,16 +300,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--source", choices=("csv", "generated"), default="csv")
-    parser.add_argument("--skip-makespans", action="store_true", help="only the example job")
+    parser.add_argument("--skip-matrix", action="store_true", help="only the example job")
+    parser.add_argument(
+        "--matrix-only", action="store_true", help="only the behaviours x workloads matrix"
+    )
+    parser.add_argument(
+        "--behaviors",
+        default=",".join(b.value for b in SwarmBehavior),
+        help="comma-separated behaviours for the matrix (round robin always runs)",
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(w.name for w in WORKLOADS),
+        help="comma-separated workloads for the matrix",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list of rows")
     args = parser.parse_args(argv)
     if min(args.partitions, args.suppliers, args.processes, args.repeats) < 1:
         parser.error("sizes must be at least 1")
-    if args.agents < FAULT_AGENTS:
-        parser.error(f"--agents must be at least {FAULT_AGENTS} (the makespan job uses them)")
+    if args.agents < AGENTS:
+        parser.error(f"--agents must be at least {AGENTS} (the workloads use them)")
+    allowed = {b.value for b in SwarmBehavior}
+    unknown = [b for b in args.behaviors.split(",") if b not in allowed]
+    if unknown:
+        parser.error(f"unknown behaviour(s) {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    names = {w.name for w in WORKLOADS}
+    unknown = [w for w in args.workloads.split(",") if w not in names]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     rows = asyncio.run(measure(args))
     print_report(rows, as_json=args.json, title="swarm benchmark (embedded stack)")
+    print_matrix(rows, sys.stderr if args.json else sys.stdout)
     return exit_status(rows)
 
 

@@ -32,6 +32,7 @@ from orchestration.core.exceptions import OrchestrationError
 from orchestration.core.settings import SwarmConfig
 
 __all__ = [
+    "RULES",
     "AgentView",
     "Assignment",
     "Outcome",
@@ -63,6 +64,9 @@ class SchedulingError(OrchestrationError, ValueError):
 
 
 _TUNING = SwarmConfig()
+
+RULES = 2
+"""The current revision of the behaviours' rules (``RoundState.revision``)."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,9 @@ class RoundState:
         pending_count: how many partitions wait in all (None: all are in ``pending``).
         steal_last: work stealing may take a busy agent's last queued partition (false only
             when replaying swarms that started before that rule).
+        revision: which rules the behaviours follow: :data:`RULES` (each module's docstring),
+            or 1 when replaying swarms that started before the rules for their workloads
+            (where a docstring says "revision 1").
     """
 
     round: int
@@ -184,6 +191,7 @@ class RoundState:
     config: PolicyConfig = field(default_factory=PolicyConfig)
     pending_count: int | None = None
     steal_last: bool = True
+    revision: int = 2
 
     @property
     def idle_agents(self) -> list[AgentView]:
@@ -215,6 +223,8 @@ class Outcome:
         duration_s: the agent's busy time for it.
         success: False when the activity failed (after its retries) or timed out.
         keys: each partition's key, in ``partition_ids`` order (None where it has none).
+        durations_s: each partition's busy time, in ``partition_ids`` order (empty when the
+            agent did not report them, e.g. for a failed assignment).
     """
 
     agent_id: str
@@ -223,6 +233,7 @@ class Outcome:
     duration_s: float
     success: bool
     keys: tuple[str | None, ...] = ()
+    durations_s: tuple[float, ...] = ()
 
 
 class Policy(Protocol):

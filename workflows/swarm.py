@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from orchestration.core.search_attributes import ORCHESTRATION_STATE, orchestration_attributes
     from swarm.policies import make_policy
     from swarm.scheduling import (
+        RULES,
         PolicyConfig,
         SwarmBehavior,
         avoid_repeat_failures,
@@ -89,6 +90,9 @@ NOT_CONVERGED = "SwarmNotConverged"
 STEAL_LAST = "swarm-steal-last-queued-partition"
 """Patch id: work stealing takes a busy agent's last queued partition too (swarms started
 before it replay without)."""
+BEHAVIOUR_RULES = "swarm-behaviour-rules-2"
+"""Patch id: the behaviours follow rules revision 2 (``swarm.scheduling.RULES``, each
+policy's docstring); swarms started before replay with revision 1."""
 _ONE_ATTEMPT = RetrySpec(maximum_attempts=1)
 _MANIFEST_ATTEMPT = timedelta(seconds=60)
 _MANIFEST_RETRY = RetrySpec(maximum_attempts=5)
@@ -135,6 +139,7 @@ class SwarmWorkflow:
             self._start_redrive(task, state)
         deadline = self._started + task.timeout_ms / 1000
         tolerated = task.failures_tolerated(len(state.items))
+        revision = self._rules(task)
         running: dict[int, asyncio.Task[Any]] = {}
         number = 0
         draining = False
@@ -146,7 +151,11 @@ class SwarmWorkflow:
             draining = draining or self._history_is_long(task.max_history_events)
             if not draining:
                 round_state = state.round_state(
-                    self._iterations + 1, now, config, steal_last=self._steals_last(task)
+                    self._iterations + 1,
+                    now,
+                    config,
+                    steal_last=self._steals_last(task),
+                    revision=revision,
                 )
                 assignments = avoid_repeat_failures(
                     round_state, policy.assign(round_state, workflow.random())
@@ -403,6 +412,7 @@ class SwarmWorkflow:
             errors=answer.get("errors", {}),
             busy_ms=float(answer.get("busy_ms", elapsed_ms)),
             rejected=answer.get("rejected"),
+            partition_ms=answer.get("partition_ms"),
         )
 
     @staticmethod
@@ -421,6 +431,15 @@ class SwarmWorkflow:
         if task.behavior not in (SwarmBehavior.DISPERSING, SwarmBehavior.CLUSTERING):
             return True  # unused by the others
         return workflow.patched(STEAL_LAST)
+
+    @staticmethod
+    def _rules(task: SwarmTask) -> int:
+        """The revision of the behaviours' rules this run follows: ``RULES``, or 1 when
+        replaying a swarm that started before them. Only the behaviours whose rules changed
+        ask, so only their histories carry the patch marker."""
+        if task.behavior in (SwarmBehavior.ROUND_ROBIN, SwarmBehavior.SWARMING):
+            return RULES
+        return RULES if workflow.patched(BEHAVIOUR_RULES) else 1
 
     @staticmethod
     def _history_is_long(limit: int) -> bool:

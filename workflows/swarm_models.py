@@ -353,9 +353,10 @@ class SwarmBatch(BaseModel):
 
 class SwarmBatchResult(BaseModel):
     """Partial results and errors by partition id, the rows each rejected, and the agent's
-    busy time."""
+    busy time, in all and per partition (FORAGING learns each class's yield from it)."""
 
     results: dict[str, Any] = Field(default_factory=dict)
     errors: dict[str, str] = Field(default_factory=dict)
     rejected: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     busy_ms: float = 0.0
+    partition_ms: dict[str, float] = Field(default_factory=dict)

@@ -14,7 +14,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from swarm.scheduling import AgentView, Outcome, PartitionView, PolicyConfig, RoundState
+from swarm.scheduling import (
+    RULES,
+    AgentView,
+    Outcome,
+    PartitionView,
+    PolicyConfig,
+    RoundState,
+)
 from workflows.reducers import ReducerError, Reduction
 
 __all__ = ["AgentStats", "InFlight", "SwarmState"]
@@ -152,7 +159,13 @@ class SwarmState:
     # -- rounds ---------------------------------------------------------------------------
 
     def round_state(
-        self, round_: int, now: float, config: PolicyConfig, *, steal_last: bool = True
+        self,
+        round_: int,
+        now: float,
+        config: PolicyConfig,
+        *,
+        steal_last: bool = True,
+        revision: int = RULES,
     ) -> RoundState:
         busy = self.busy_agents()
         agents = []
@@ -187,6 +200,7 @@ class SwarmState:
             config=config,
             pending_count=len(self._queue),
             steal_last=steal_last,
+            revision=revision,
         )
 
     def _view(self, partition: int) -> PartitionView:
@@ -239,9 +253,11 @@ class SwarmState:
         busy_ms: float,
         failure: str | None = None,
         rejected: dict[str, list[dict[str, Any]]] | None = None,
+        partition_ms: dict[str, float] | None = None,
     ) -> Outcome:
         """Apply assignment ``number``'s end: results reduced once (with the rows the
-        counted copy rejected), failures counted."""
+        counted copy rejected), failures counted; ``partition_ms`` (each partition's busy
+        time, when the agent reported it) goes into the outcome."""
         assignment = self._release(number)
         stats = self.agents[assignment.agent_id]
         stats.busy_ms += busy_ms
@@ -290,6 +306,7 @@ class SwarmState:
             duration_s=busy_ms / 1000,
             success=success,
             keys=tuple(self.keys[p] for p in assignment.partition_ids),
+            durations_s=_durations(assignment.partition_ids, partition_ms),
         )
 
     def _reject(self, partition: int, entries: Any) -> None:
@@ -363,3 +380,12 @@ class SwarmState:
         self._running.clear()
         self.in_flight.clear()
         self._recount()
+
+
+def _durations(
+    partitions: tuple[int, ...], partition_ms: dict[str, float] | None
+) -> tuple[float, ...]:
+    """Each partition's busy time in seconds, in ``partitions`` order; empty unless all known."""
+    if not partition_ms or any(str(p) not in partition_ms for p in partitions):
+        return ()
+    return tuple(float(partition_ms[str(p)]) / 1000 for p in partitions)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,7 @@ from examples.swarm.suppliers import (
     partition_emissions,
     partition_region,
 )
+from examples.swarm.workloads import partition_delay_ms, partition_key
 from orchestration import get_settings
 from orchestration.core.lifecycle import wait_for_stop_signal
 from orchestration.core.temporal_client import connect
@@ -57,13 +59,13 @@ def make_agent(n: int, *, prefix: str = "emissions") -> Agent:
     async def calculate_emissions(data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
         params = data.get("params", {})
         count = int(params.get("suppliers_per_partition", SUPPLIERS_PER_PARTITION))
-        await _injected_faults(params, ctx.agent_id)
+        await SIMULATED_IO.spend(params, ctx.agent_id, data.get("key"))
         total = partition_emissions(int(data["partition"]), count)
         return {"value": format(total, "f"), "suppliers": count}
 
     @agent.action("calculate_rows")
     async def calculate_rows(data: dict[str, Any], ctx: ActionContext) -> dict[str, Any]:
-        await _injected_faults(data.get("params", {}), ctx.agent_id)
+        await SIMULATED_IO.spend(data.get("params", {}), ctx.agent_id, data.get("key"))
         total, priced = Decimal(0), 0
         for index, row in enumerate(data["items"]):
             emissions = row_emissions(row)
@@ -77,20 +79,67 @@ def make_agent(n: int, *, prefix: str = "emissions") -> Agent:
     async def list_partitions(data: dict[str, Any], ctx: ActionContext) -> list[dict[str, Any]]:
         partitions = int(data.get("partitions", 1000))
         count = int(data.get("suppliers_per_partition", SUPPLIERS_PER_PARTITION))
-        return [{"items": count, "key": partition_region(p), "data": {}} for p in range(partitions)]
+        keys = [str(k) for k in data.get("keys", ())]
+        blocks = bool(data.get("blocks", False))
+
+        def key(p: int) -> str:
+            if not keys:
+                return partition_region(p)
+            return partition_key(keys, p, partitions, blocks=blocks)
+
+        return [{"items": count, "key": key(p), "data": {}} for p in range(partitions)]
 
     return agent
 
 
-async def _injected_faults(params: dict[str, Any], agent: str) -> None:
-    """Fault injection for demos, tests and benchmarks, all off by default:
-    ``delay_ms`` per partition, ``slow`` {agent: factor} multiplying it, ``failing`` [agents]
-    whose partitions always raise."""
-    if agent in params.get("failing", ()):
-        raise RuntimeError(f"{agent} is configured to fail (params.failing)")
-    delay_ms = float(params.get("delay_ms", 0)) * float(params.get("slow", {}).get(agent, 1))
-    if delay_ms > 0:
-        await asyncio.sleep(delay_ms / 1000)
+class SimulatedIO:
+    """The time the example agents spend per partition, for demos, tests and benchmarks:
+    ``examples/swarm/workloads.py`` describes the knobs (``params``), all off by default.
+
+    It keeps, per ``params["run"]`` and agent, how many partitions the agent took and which
+    keys it saw (the last few runs only), and one semaphore per key for ``upstream_limit``,
+    shared by the agents of this process.
+    """
+
+    RUNS_KEPT = 8
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Run] = {}
+
+    async def spend(self, params: dict[str, Any], agent: str, key: str | None) -> None:
+        if agent in params.get("failing", ()):
+            raise RuntimeError(f"{agent} is configured to fail (params.failing)")
+        name = str(params.get("run", ""))
+        run = self._runs.get(name)
+        if run is None:
+            run = self._runs[name] = _Run()
+            if len(self._runs) > self.RUNS_KEPT:
+                del self._runs[next(iter(self._runs))]
+        count = run.counts[agent] = run.counts.get(agent, 0) + 1
+        seen = run.seen.setdefault(agent, set())
+        first = key is not None and key not in seen
+        if key is not None:
+            seen.add(key)
+        delay_ms = partition_delay_ms(params, agent, key, count, first)
+        limit = int(params.get("upstream_limit", 0))
+        if delay_ms <= 0:
+            return
+        if limit <= 0 or key is None:
+            await asyncio.sleep(delay_ms / 1000)
+            return
+        upstream = run.upstreams.setdefault(key, asyncio.Semaphore(limit))
+        async with upstream:
+            await asyncio.sleep(delay_ms / 1000)
+
+
+@dataclass
+class _Run:
+    counts: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    upstreams: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+
+SIMULATED_IO = SimulatedIO()
 
 
 def make_agents(first: int, count: int, *, prefix: str = "emissions") -> list[Agent]:

@@ -5,12 +5,21 @@ Each policy decides, every scheduling round, which pending partitions go to whic
 module's docstring states its behaviour's rule precisely:
 
 - :mod:`swarm.policies.foraging`: pheromone on (agent, partition class), scouts explore;
-- :mod:`swarm.policies.flocking`: neighbours align batch sizes, keep apart on upstreams;
-- :mod:`swarm.policies.swarming`: fair assignment, then backup copies of stragglers;
-- :mod:`swarm.policies.dispersing`: rendezvous hashing of partitions over healthy agents;
-- :mod:`swarm.policies.clustering`: groups pinned to agents by key, under a load cap;
+  for agents whose yield differs by class;
+- :mod:`swarm.policies.flocking`: neighbours align batch sizes, work on their own
+  location's data, keep apart on upstreams; for agents in several locations;
+- :mod:`swarm.policies.swarming`: fair assignment, then backup copies of stragglers; for a
+  straggler;
+- :mod:`swarm.policies.dispersing`: idle agents spread over the keys in flight; for
+  rate-limited upstreams behind the keys;
+- :mod:`swarm.policies.clustering`: groups pinned to agents by key, under a load cap; for an
+  expensive per-key setup;
 - :mod:`swarm.policies.migrating`: a plan whose queued work moves off slow or lost agents;
+  for an agent that slows down mid-run;
 - :mod:`swarm.policies.round_robin`: the baseline.
+
+``examples/swarm/workloads.py`` simulates each of those workloads; ``bench/swarm.py`` runs
+every behaviour on every one of them against round robin.
 
 Policies are pure and deterministic (workflow code): the only randomness is the
 ``random.Random`` handed to ``assign``; memory round-trips through ``export()`` and

@@ -1,5 +1,9 @@
 """CLUSTERING: partitions grouped by key, each group pinned to one agent, under a load cap.
 
+The workload it exists for: partitions that share an expensive per-key setup (loading a
+sector's or a region's factor table, warming a model): kept together, each agent pays the
+setup of a few keys instead of nearly all of them.
+
 *Groups*: partitions with the same ``key`` (region, sector...) form a group; a partition
 without a key is a group of its own (so keyless work spreads like DISPERSING).
 
@@ -15,8 +19,9 @@ finished work included, so placement stays stable for the whole run), each keyed
    agent has not failed it.
 2. Unpinned pending partitions are placed group by group (keyed groups in key order, then
    keyless ones), each group's partitions in id order. A group's candidates are the healthy
-   agents ranked by rendezvous weight for its key (BLAKE2b, the same in every process), agents
-   on a failure streak after the others. A partition goes to its group's home while the home
+   agents ranked by rendezvous weight for its key (BLAKE2b, the same in every process); when
+   the key is some agent's location, the agents in that location first (the data is there);
+   agents on a failure streak after the others. A partition goes to its group's home while the home
    is healthy and has room for it (load + items <= cap). Otherwise the group moves on: the
    rest of the group in view goes to the first candidate with room for all of it (so a group
    that would exceed the cap on its top agent goes to the next one in its order); *splitting*:
@@ -26,8 +31,9 @@ finished work included, so placement stays stable for the whole run), each keyed
    candidate (ties: rendezvous order). That agent becomes the group's home. A partition that
    failed on the home is placed the same way without moving the home; no partition goes to an
    agent it failed on while another healthy agent has not failed it.
-3. Every idle, healthy agent takes its own pinned pending partitions, group by group (key,
-   then id), up to ``max_batch``; they leave the pins. *Work stealing*: an idle agent with
+3. Every idle, healthy agent takes half (rounded up) of its own pinned pending partitions,
+   group by group (key, then id), at most ``max_batch``; they leave the pins. (Half, so a
+   slow agent's queue stays where idle agents can steal it.) *Work stealing*: an idle agent with
    nothing pinned takes half (rounded up) of the pinned backlog of the agent busy with the
    most, from its tail (``common.steal``); the stolen items move to the thief's load. So
    groups stay together while their agent keeps up, and a slow agent's tail is shared.
@@ -35,10 +41,14 @@ finished work included, so placement stays stable for the whole run), each keyed
 ``state.pending`` may be only a window of the backlog: partitions are placed as they come into
 view, and later partitions of a group join its home while it has room. A retried partition
 counts again toward the load of the agent it is placed on. ``rng`` is unused.
+
+*Revision 1* (swarms started before these rules): no location order in step 2, and step 3
+hands out up to ``max_batch`` of an agent's pinned partitions at once.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from typing import Any, Self
@@ -119,15 +129,27 @@ class ClusteringPolicy(BasePolicy):
                 groups.setdefault(group_of(partition), []).append(partition)
         cap = state.config.load_cap * state.total_items / len(healthy)
         clean = set(preferred_ids(state))
+        where = {a.agent_id: a.location for a in state.agents if a.location is not None}
+        sites = set(where.values()) if state.revision >= 2 else set()
         for group, members in groups.items():
             order = rendezvous_order(healthy, ":".join(group))
+            if group[1] in sites:  # data of a location: its agents first
+                site = group[1]
+                order.sort(key=lambda agent: where.get(agent) != site)
             order.sort(key=lambda agent: agent not in clean)
             self._place(group, order, members, cap, healthy)
         queues: dict[str, list[int]] = {}
         for partition in pending:
             agent = self._pins[partition.partition_id]
             queues.setdefault(agent, []).append(partition.partition_id)
-        assignments = hand_out(idle_ids(state), queues, lambda _: state.config.max_batch)
+        batch = state.config.max_batch
+        if state.revision >= 2:  # half of its queue at a time: the rest can still be stolen
+            sizes = {
+                agent: min(batch, math.ceil(len(queue) / 2)) for agent, queue in queues.items()
+            }
+            assignments = hand_out(idle_ids(state), queues, lambda agent: sizes[agent])
+        else:
+            assignments = hand_out(idle_ids(state), queues, lambda _: batch)
         stolen = steal(state, queues, assignments)
         items = {p.partition_id: p.items for p in pending}
         for assignment in stolen:

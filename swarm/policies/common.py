@@ -56,6 +56,8 @@ __all__ = [
     "partition_class",
     "preferred_ids",
     "rendezvous_order",
+    "rendezvous_order_of_keys",
+    "yield_batches",
 ]
 
 DEFAULT_CLASS = "default"
@@ -74,6 +76,23 @@ def fair_batch(pending: int, agents: int, max_batch: int) -> int:
     if pending <= 0 or agents <= 0:
         return 1
     return max(1, min(max_batch, math.ceil(pending / agents)))
+
+
+def yield_batches(
+    state: RoundState, agent_ids: Sequence[str], batch: int, full_share: float = 0.75
+) -> dict[str, int]:
+    """``batch`` for each of ``agent_ids``, scaled down in proportion (at least 1) for an
+    agent under ``full_share`` x the pool's median throughput: a slow agent takes less at a
+    time, so the rest of the pool is not left waiting on its last batch."""
+    typical = median_throughput(state)
+    speeds = {a.agent_id: a.throughput for a in state.agents}
+    sizes = {}
+    for agent in agent_ids:
+        speed = speeds.get(agent, 0.0)
+        share = speed / typical if typical > 0 and speed > 0 else 1.0
+        share = 1.0 if share >= full_share else share
+        sizes[agent] = max(1, min(batch, math.ceil(batch * share)))
+    return sizes
 
 
 def idle_ids(state: RoundState) -> list[str]:
@@ -100,6 +119,16 @@ def rendezvous_order(agent_ids: Iterable[str], key: str) -> list[str]:
     """
     raw = key.encode("utf-8", "surrogatepass")
     return sorted(agent_ids, key=lambda agent: (_HASHER.weight(agent, raw), agent), reverse=True)
+
+
+def rendezvous_order_of_keys(agent_id: str, keys: Iterable[str]) -> list[str]:
+    """``keys`` from the highest rendezvous weight with ``agent_id`` to the lowest: each
+    agent's own stable order of the keys, different from agent to agent."""
+    return sorted(
+        keys,
+        key=lambda key: (_HASHER.weight(agent_id, key.encode("utf-8", "surrogatepass")), key),
+        reverse=True,
+    )
 
 
 def may_run(partition: PartitionView, agent_id: str, healthy: Collection[str]) -> bool:

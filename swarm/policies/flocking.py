@@ -1,4 +1,8 @@
-"""FLOCKING: neighbours align their batch sizes and keep apart on shared upstreams.
+"""FLOCKING: neighbours align their batch sizes, work where they stand, keep apart upstream.
+
+The workload it exists for: agents in several locations (regions, clouds) and data that
+lives in one of them: reading across locations costs a round trip each time. The flock
+works on its own location's data first and takes the other's only a little at a time.
 
 *Feature space.* Every healthy agent sits at a point ``(x, y)``:
 
@@ -19,14 +23,20 @@ the default 5.0 and both scales 10.0: same location and throughput within half o
    each neighbour's last batch (remembered across rounds, and updated as this round's batches
    are made): ``round(b + ALIGNMENT * (mean - b))``, clamped to ``1..max_batch``. Without
    neighbours with a batch, it is ``b``.
-2. *separation*: a neighbour's *upstreams* are its ``AgentView.upstream`` plus the keys of the
+2. *cohesion*: when some partitions' keys are agent locations (``AgentView.location``), an
+   agent with a location takes only partitions keyed with its own location or with no
+   location (its own first); when none is left it takes another location's, at most
+   ``ceil(size / REMOTE_SHARE)`` (a quarter) at a time, so the agents there can still take
+   the rest.
+3. *separation*: a neighbour's *upstreams* are its ``AgentView.upstream`` plus the keys of the
    partitions in flight on it or given to it earlier this round. The agent takes pending
    partitions whose key is none of its neighbours' upstreams first (by partition id), and the
    others only when those run out, so neighbours do not pile onto one source while other keys
    are pending. (Like every policy, it skips partitions that failed on it while another
    healthy agent has not failed them.)
 
-Memory: each agent's last batch size. ``rng`` is unused.
+Memory: each agent's last batch size. ``rng`` is unused. *Revision 1* (swarms started
+before these rules) has no cohesion step.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ __all__ = ["ALIGNMENT", "LOCATION_SCALE", "THROUGHPUT_SCALE", "FlockingPolicy", 
 
 LOCATION_SCALE = 10.0
 THROUGHPUT_SCALE = 10.0
+REMOTE_SHARE = 4
+"""Revision 2: an agent takes data of another location in batches this many times smaller."""
 ALIGNMENT = 0.5
 """How far an agent's batch moves toward its neighbours' mean (0 = not at all, 1 = all the way)."""
 
@@ -88,6 +100,8 @@ class FlockingPolicy(BasePolicy):
             return []
         neighbours = self.neighbours(state)
         throughput = {a.agent_id: a.throughput for a in state.agents}
+        locations = {a.agent_id: a.location for a in state.agents if a.location is not None}
+        sites = set(locations.values())
         upstreams: dict[str, set[str]] = {
             a.agent_id: {a.upstream} if a.upstream is not None else set() for a in state.agents
         }
@@ -107,7 +121,17 @@ class FlockingPolicy(BasePolicy):
             for other in near:
                 crowded |= upstreams.get(other, set())
             allowed = [p for p in remaining if may_run(p, agent, healthy)]
-            chosen = sorted(allowed, key=lambda p: (p.key in crowded, p.partition_id))[:size]
+            home = locations.get(agent) if state.revision >= 2 else None
+            if home is None:
+                chosen = sorted(allowed, key=lambda p: (p.key in crowded, p.partition_id))[:size]
+            else:
+                local = [p for p in allowed if p.key not in sites or p.key == home]
+                if local:  # the flock works where it stands
+                    chosen = sorted(local, key=lambda p: (p.key != home, p.key in crowded,
+                                                          p.partition_id))[:size]  # fmt: skip
+                else:  # only another location's data is left: take a little of it at a time
+                    chosen = sorted(allowed, key=lambda p: (p.key in crowded, p.partition_id))
+                    chosen = chosen[: math.ceil(size / REMOTE_SHARE)]
             if not chosen:
                 continue
             taken = {p.partition_id for p in chosen}

@@ -1,35 +1,49 @@
 """FORAGING: ant-colony scheduling with pheromone trails on (agent, partition class) pairs.
 
-A partition's *class* is its ``key`` (``"default"`` when it has none).
+The workload it exists for: agents whose yield differs by partition class (one agent has the
+sector's model cached, another does not). A partition's *class* is its ``key``
+(``"default"`` when it has none).
 
-Memory: a pheromone level ``tau(agent, class)`` for every pair seen so far; a pair never seen
-has ``INITIAL_PHEROMONE`` (1.0).
+Memory: a pheromone level ``tau(agent, class)`` for every pair seen so far. A pair never
+seen has the *median* level the other agents have on that class (what the pool knows of it),
+or the median of the agent's own trails, or ``INITIAL_PHEROMONE`` (1.0) when nothing is known.
 
 ``observe(outcome)``:
 
 1. *evaporation*: every recorded trail loses ``pheromone_evaporation_rate`` (rho) of its level,
    ``tau <- (1 - rho) * tau``;
-2. *deposit*: the outcome's agent adds its *yield*, ``items / duration_s`` in items/s (the
-   items it completed, so 0 for a failure; 0 for a zero duration), to the trails of the classes
-   it ran, split by each class's share of the assignment's partitions (``outcome.keys``; all
-   ``"default"`` when keys are missing).
+2. *deposit*: for each class the assignment ran, its *yield* in items/s: the items completed
+   (0 for a failure) over the time its partitions took (``outcome.durations_s``, the agent's
+   own per-partition times; the assignment's time split evenly when they are missing). The
+   trail moves ``LEARNING`` (half) of the way to it (a pair's first yield sets it).
 
-So productive pairs build strong trails, a pair that only fails keeps fading, and trails track
-recent yield rather than ancient history.
+So trails track each pair's recent yield, and a pair that only fails keeps fading.
 
-``assign(state, rng)``: every idle, healthy agent, in agent-id order, gets a *fair batch*
-(``min(max_batch, ceil(backlog / idle))``) of slots. Each slot is one draw among the classes
-that still have a pending partition the agent may run (sorted; not one that failed on it while
-another healthy agent has not failed it): with probability ``scout_fraction`` the agent is a
-*scout* and picks one of them uniformly at random (exploration); otherwise it picks a class
-with probability proportional to its ``tau(agent, class)``. The slot takes that class's lowest
-such partition id. All randomness comes from ``rng``.
+``assign(state, rng)``: every idle, healthy agent, in agent-id order, among the classes that
+still have a pending partition it may run (not one that failed on it while another healthy
+agent has not failed it), with the round's *fair batch* ``b = min(max_batch, ceil(backlog /
+idle))``:
+
+1. *scouting*: an agent without trails takes one partition of each of ``PROBE_CLASSES``
+   (5) classes drawn at random: one assignment measures several classes;
+2. otherwise it draws a class (with probability ``scout_fraction`` uniformly, else with
+   probability proportional to ``tau ** PHEROMONE_EXPONENT``), and takes that class's lowest
+   partition ids, as many as ``ceil(b x min(tau / best, speed))`` (at least 1, at most
+   ``b``): ``best`` is the strongest trail any agent has on the class and ``speed`` the
+   agent's throughput over the pool's median (1 while unknown), so an agent that is slow at a
+   class, or slow now, takes less of it and the pool is not left waiting on its last batch.
+   If the class runs out first, it draws again for the rest.
+
+All randomness comes from ``rng``. *Revision 1* (swarms started before these rules): unseen
+pairs have ``INITIAL_PHEROMONE``, a deposit adds the assignment's yield split by class share,
+draws are proportional to ``tau``, and every slot of a fair batch is a draw of its own.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Self
@@ -41,8 +55,10 @@ from swarm.policies.common import (
     idle_ids,
     may_run,
     partition_class,
+    yield_batches,
 )
 from swarm.scheduling import (
+    RULES,
     Assignment,
     Outcome,
     PartitionView,
@@ -55,6 +71,19 @@ __all__ = ["INITIAL_PHEROMONE", "ForagingPolicy"]
 
 INITIAL_PHEROMONE = 1.0
 """The pheromone of an (agent, class) pair before any observation of it."""
+
+LEARNING = 0.5
+"""How far a deposit moves a trail toward the yield just seen."""
+
+PHEROMONE_EXPONENT = 4.0
+"""A class is drawn with probability proportional to its pheromone to this power."""
+
+FULL_SHARE = 0.75
+"""An agent at least this fast, relative to the best at a class (or the pool's median),
+takes a full batch of it: noise between equal agents does not shrink batches."""
+
+PROBE_CLASSES = 5
+"""A new agent's first assignment: one partition of each of this many classes (at most)."""
 
 
 _MIN_DURATION_S = 0.001
@@ -69,16 +98,27 @@ class ForagingPolicy(BasePolicy):
         self,
         config: PolicyConfig | None = None,
         pheromone: Mapping[str, Mapping[str, float]] | None = None,
+        *,
+        revision: int = RULES,
     ) -> None:
         super().__init__(config)
         self._trails: dict[str, dict[str, float]] = {
             agent: {cls: float(level) for cls, level in trails.items()}
             for agent, trails in (pheromone or {}).items()
         }
+        self._revision = revision  # the rules of the last round seen (observe has no state)
 
     def pheromone(self, agent_id: str, cls: str) -> float:
-        """The pheromone on ``(agent_id, cls)``."""
-        return self._trails.get(agent_id, {}).get(cls, INITIAL_PHEROMONE)
+        """The pheromone on ``(agent_id, cls)``: an untried pair has the agent's strongest
+        trail (revision 1: ``INITIAL_PHEROMONE``)."""
+        trails = self._trails.get(agent_id, {})
+        if cls in trails:
+            return trails[cls]
+        if self._revision < 2:
+            return INITIAL_PHEROMONE
+        others = sorted(t[cls] for a, t in self._trails.items() if cls in t and a != agent_id)
+        known = others or sorted(trails.values())
+        return float(statistics.median(known)) if known else INITIAL_PHEROMONE
 
     def assign(self, state: RoundState, rng: random.Random) -> list[Assignment]:
         """A fair batch per idle agent, each slot's class drawn by pheromone or by a scout.
@@ -86,8 +126,14 @@ class ForagingPolicy(BasePolicy):
         Linear in the window: each class's partitions are listed once, in id order, and a
         class's taken prefix is skipped for good; only a partition an agent may not run is
         looked at again (by the next agents)."""
+        self._revision = state.revision
         idle, healthy = idle_ids(state), healthy_ids(state)
-        batch = fair_batch(state.backlog, len(idle), state.config.max_batch)
+        fair = fair_batch(state.backlog, len(idle), state.config.max_batch)
+        scaled = yield_batches(state, idle, fair)
+        best: dict[str, float] = {}
+        for trails in self._trails.values():
+            for cls, level in trails.items():
+                best[cls] = max(best.get(cls, 0.0), level)
         by_class: dict[str, list[PartitionView]] = {}
         for partition in sorted(state.pending, key=lambda p: p.partition_id):
             by_class.setdefault(partition_class(partition.key), []).append(partition)
@@ -109,13 +155,32 @@ class ForagingPolicy(BasePolicy):
 
             available = [cls for cls in sorted(by_class) if head(cls)]
             taken: list[int] = []
+            one_class = state.revision >= 2
+            batch = fair
+            if one_class and len(available) > 1 and not self._trails.get(agent):  # scouting
+                scouted = min(batch, PROBE_CLASSES, len(available))
+                for cls in sorted(rng.sample(available, scouted)):
+                    pid = by_class[cls][cursor[cls]].partition_id
+                    taken.append(pid)
+                    taken_all.add(pid)
+                    if not head(cls):
+                        available.remove(cls)
+                available = []
             while len(taken) < batch and available:
                 cls = self._draw(agent, available, rng, state.config.scout_fraction)
-                pid = by_class[cls][cursor[cls]].partition_id
-                taken.append(pid)
-                taken_all.add(pid)
-                if not head(cls):
-                    available.remove(cls)
+                if one_class:  # an agent slower than the best at a class takes less of it
+                    share = self.pheromone(agent, cls) / best[cls] if best.get(cls) else 1.0
+                    size = min(fair * (share if share < FULL_SHARE else 1.0), scaled[agent])
+                    batch = min(fair, len(taken) + max(1, math.ceil(size)))
+                while len(taken) < batch:
+                    pid = by_class[cls][cursor[cls]].partition_id
+                    taken.append(pid)
+                    taken_all.add(pid)
+                    if not head(cls):
+                        available.remove(cls)
+                        break
+                    if not one_class:
+                        break
             if taken:
                 assignments.append(Assignment(agent, tuple(sorted(taken))))
             for cls, listed in by_class.items():
@@ -140,15 +205,30 @@ class ForagingPolicy(BasePolicy):
         keys = outcome.keys if len(outcome.keys) == count else (None,) * count
         shares = Counter(partition_class(key) for key in keys)
         trails = self._trails.setdefault(outcome.agent_id, {})
+        if self._revision < 2:
+            for cls in sorted(shares):
+                trails[cls] = trails.get(cls, INITIAL_PHEROMONE) + rate * shares[cls] / count
+            return
+        busy: dict[str, float] = {}
+        for index, key in enumerate(keys):
+            if len(outcome.durations_s) == count:
+                took = outcome.durations_s[index]
+            else:
+                took = outcome.duration_s / count
+            busy[partition_class(key)] = busy.get(partition_class(key), 0.0) + took
+        per_partition = outcome.items / count
         for cls in sorted(shares):
-            trails[cls] = trails.get(cls, INITIAL_PHEROMONE) + rate * shares[cls] / count
+            seen = per_partition * shares[cls] / max(busy[cls], _MIN_DURATION_S)
+            level = trails.get(cls, seen)
+            trails[cls] = level + LEARNING * (seen - level)
 
     def _draw(
         self, agent: str, classes: list[str], rng: random.Random, scout_fraction: float
     ) -> str:
         if rng.random() < scout_fraction:
             return classes[rng.randrange(len(classes))]
-        weights = [self.pheromone(agent, cls) for cls in classes]
+        power = PHEROMONE_EXPONENT if self._revision >= 2 else 1.0
+        weights = [self.pheromone(agent, cls) ** power for cls in classes]
         total = sum(weights)
         if not math.isfinite(total):  # trails beyond float range: follow the strongest
             return classes[max(range(len(classes)), key=lambda i: (weights[i], -i))]

@@ -1,5 +1,9 @@
 """MIGRATING: a plan of queued partitions per agent, rebalanced off slow, failing or lost agents.
 
+The workload it exists for: an agent that slows down mid-run (a noisy neighbour, a throttled
+disk, a thermal limit). Work already handed out stays with it; the queued rest moves to the
+agents that will finish it sooner.
+
 Memory: the *plan*, partition -> (agent, items), for partitions placed but not yet handed out.
 An agent's *queue* is its planned partitions in id order.
 
@@ -14,10 +18,15 @@ agent still busy with ``I`` items after ``e`` seconds is slower than ``I / e``);
 1. An unhealthy agent *always loses its whole queue*; so does a partition that failed on its
    planned agent while some healthy agent has not failed it, and one now in flight.
 2. *Placement*: unplanned pending partitions (new, failed, or from lost agents), in id order,
-   each go to the agent whose expected finish *with* it is earliest (ties: agent id), among
-   the healthy agents without a failure streak that it has not failed on (else among all
-   healthy agents it has not failed on, or all of them if it failed on each). With nothing
-   known yet this is an even spread.
+   first as *contiguous runs*: the *level* is the time at which the healthy agents without a
+   failure streak would all finish if the new work were shared in proportion to their rates;
+   each such agent in id order takes the next partitions while its expected finish stays
+   within half a partition of the level (skipping one it failed on). Neighbouring partitions
+   stay together (a sorted export's key, a file's region) and agents start far apart. What
+   is left then goes one by one to the agent whose expected finish *with* it is earliest
+   (ties: agent id), among the healthy agents without a failure streak that it has not
+   failed on (else among all healthy agents it has not failed on, or all of them if it
+   failed on each). With nothing known yet this is an even spread.
 3. *Migration*: repeatedly take the last queued partition (in view) of the agent with the
    latest expected finish and move it to the candidate that would finish it earliest, but only
    if that finish is earlier by more than ``migration_margin`` (a fraction of the current
@@ -25,12 +34,16 @@ agent still busy with ``I`` items after ``e`` seconds is slower than ``I / e``);
    marginal gain, so plans do not thrash. An idle agent with an empty queue is a candidate like
    any other, so it takes over queued work only when the gain is clear.
 4. Every idle, healthy agent takes the head of its queue: ``ceil(len(queue) / QUEUE_SLICES)``
-   partitions, at most ``max_batch``, which leave the plan. Handing out a quarter at a time
-   keeps most of the queue in the plan, where it can still move.
+   partitions but at least ``2 x ceil(max_batch / QUEUE_SLICES)`` (so the tail is not a
+   string of one-partition assignments), at most ``max_batch``; they leave the plan. Handing
+   out a quarter at a time keeps most of the queue in the plan, where it can still move.
 
 When ``state.pending`` is only a window of the backlog, the plan covers the partitions seen so
 far; planned partitions outside the current window count toward their agent's finish but are
 neither moved nor handed out until they are in view again. ``rng`` is unused.
+
+*Revision 1* (swarms started before these rules): placement is one by one only, and the
+hand-out has no floor (at least 1).
 """
 
 from __future__ import annotations
@@ -113,13 +126,15 @@ class MigratingPolicy(BasePolicy):
         for agent, items in self._plan.values():
             finish[agent] += items / rates[agent]
         targets = preferred_ids(state)
-        for partition_id, partition in view.items():
-            if partition_id not in self._plan:
-                allowed = [a for a in targets if may_run(partition, a, healthy)] or [
-                    a for a in healthy if may_run(partition, a, healthy)
-                ]
-                cost, agent = min((finish[a] + partition.items / rates[a], a) for a in allowed)
-                self._plan[partition_id], finish[agent] = (agent, partition.items), cost
+        unplanned = [p for pid, p in view.items() if pid not in self._plan]
+        if state.revision >= 2:
+            unplanned = self._place_runs(unplanned, rates, finish, targets, healthy)
+        for partition in unplanned:
+            allowed = [a for a in targets if may_run(partition, a, healthy)] or [
+                a for a in healthy if may_run(partition, a, healthy)
+            ]
+            cost, agent = min((finish[a] + partition.items / rates[a], a) for a in allowed)
+            self._plan[partition.partition_id], finish[agent] = (agent, partition.items), cost
         self._rebalance(view, rates, finish, targets, state.config.migration_margin, healthy)
         queues: dict[str, list[int]] = {}
         sizes: dict[str, int] = {}
@@ -128,15 +143,50 @@ class MigratingPolicy(BasePolicy):
             if partition_id in view:
                 queues.setdefault(agent, []).append(partition_id)
         batch = state.config.max_batch
+        floor = math.ceil(batch / QUEUE_SLICES) * 2 if state.revision >= 2 else 1
         assignments = hand_out(
             idle_ids(state),
             queues,
-            lambda agent: min(batch, math.ceil(sizes[agent] / QUEUE_SLICES)),
+            lambda agent: min(batch, max(floor, math.ceil(sizes[agent] / QUEUE_SLICES))),
         )
         for assignment in assignments:
             for partition_id in assignment.partition_ids:
                 del self._plan[partition_id]
         return assignments
+
+    def _place_runs(
+        self,
+        unplanned: list[PartitionView],
+        rates: Mapping[str, float],
+        finish: dict[str, float],
+        targets: list[str],
+        healthy: list[str],
+    ) -> list[PartitionView]:
+        """Revision 2: place ``unplanned`` (in id order) as contiguous runs, one per target
+        agent in id order, each filled up to the time every target would finish if the work
+        were shared in proportion to their rates; returns the partitions left over (the
+        last ones, or ones an agent may not run), placed one by one after."""
+        speed = sum(rates[a] for a in targets)
+        level = (
+            sum(finish[a] * rates[a] for a in targets) + sum(p.items for p in unplanned)
+        ) / speed
+        left: list[PartitionView] = []
+        at = 0
+        for agent in targets:
+            while at < len(unplanned):
+                partition = unplanned[at]
+                cost = finish[agent] + partition.items / rates[agent]
+                if cost > level + 0.5 * partition.items / rates[agent]:
+                    break
+                at += 1
+                if may_run(partition, agent, healthy):
+                    self._plan[partition.partition_id], finish[agent] = (
+                        (agent, partition.items),
+                        cost,
+                    )
+                else:
+                    left.append(partition)
+        return left + unplanned[at:]
 
     def _rebalance(
         self,

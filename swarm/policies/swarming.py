@@ -1,5 +1,9 @@
 """SWARMING: plain fair assignment, then idle agents converge on stragglers with backup copies.
 
+The workload it exists for: a straggler, one assignment that hangs (a stuck connection, a
+GC pause, a retry storm upstream) while the rest of the job is done: a backup copy on an
+idle agent finishes it, and the first result wins.
+
 ``assign(state, rng)``:
 
 1. *Fair assignment*: exactly ROUND_ROBIN's rule: idle, healthy agents in agent-id order take

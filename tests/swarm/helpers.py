@@ -9,6 +9,7 @@ from typing import Any
 
 from swarm.policies import make_policy
 from swarm.scheduling import (
+    RULES,
     AgentView,
     Assignment,
     PartitionView,
@@ -67,8 +68,10 @@ def state(
     round: int = 1,
     total_items: int | None = None,
     pending_count: int | None = None,
+    revision: int = RULES,
 ) -> RoundState:
-    """A round state; ``total_items`` defaults to the items of the partitions given."""
+    """A round state; ``total_items`` defaults to the items of the partitions given;
+    ``revision`` 1 for the rules swarms started before the current ones follow."""
     if total_items is None:
         total_items = sum(p.items for p in [*pending, *in_flight])
     return RoundState(
@@ -81,6 +84,7 @@ def state(
         done_items=0,
         config=config or PolicyConfig(),
         pending_count=pending_count,
+        revision=revision,
     )
 
 

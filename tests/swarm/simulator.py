@@ -9,7 +9,8 @@ It drives a policy the way ``SwarmWorkflow`` (with ``SwarmState``) does, round b
 2. ``policy.assign(state, rng)`` with one ``random.Random(seed)`` for the whole run, then
    ``avoid_repeat_failures`` and :func:`check_assignments` (a broken rule raises
    :class:`SchedulingError`);
-3. start every assignment: it runs ``sum(items) / speed`` seconds on its agent;
+3. start every assignment: it runs ``sum(items) / speed`` seconds on its agent (or what the
+   ``cost`` model says);
 4. advance the clock to the next completion; every assignment ending at that instant finishes
    (in agent-id order) and ``policy.observe(outcome)`` learns of it; copies whose partitions are
    all done elsewhere are then cancelled (no outcome; their agents are idle again); next round.
@@ -31,7 +32,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from swarm.scheduling import (
@@ -46,9 +47,22 @@ from swarm.scheduling import (
     check_assignments,
 )
 
-__all__ = ["SimAgent", "SimPartition", "SimResult", "SimulationError", "Step", "simulate"]
+__all__ = [
+    "Cost",
+    "SimAgent",
+    "SimPartition",
+    "SimResult",
+    "SimulationError",
+    "Step",
+    "simulate",
+]
 
 _EMA = 0.3
+
+
+Cost = Callable[[str, Sequence["SimPartition"], float], Sequence[float]]
+"""How long ``agent`` takes for each partition of an assignment started at this time (s):
+the assignment takes their sum, and its outcome carries them as ``durations_s``."""
 
 
 class SimulationError(RuntimeError):
@@ -131,6 +145,7 @@ class _Run:
     assignment: Assignment
     started: float
     ends: float
+    durations: tuple[float, ...] = ()
 
 
 @dataclass
@@ -143,6 +158,7 @@ class _Sim:
     parts: dict[int, SimPartition]
     window_per_slot: int | None
     max_failures: int
+    cost: Cost | None = None
     queue: dict[int, None] = field(default_factory=dict)  # FIFO backlog
     copies: dict[int, dict[str, float]] = field(default_factory=dict)  # agent -> start
     runs: dict[str, _Run] = field(default_factory=dict)
@@ -183,9 +199,15 @@ class _Sim:
         )
 
     def start(self, assignment: Assignment) -> None:
-        items = sum(self.parts[pid].items for pid in assignment.partition_ids)
-        ends = self.now + items / self.pool[assignment.agent_id].spec.speed
-        self.runs[assignment.agent_id] = _Run(assignment, self.now, ends)
+        parts = [self.parts[pid] for pid in assignment.partition_ids]
+        durations: tuple[float, ...] = ()
+        if self.cost is None:
+            took = sum(p.items for p in parts) / self.pool[assignment.agent_id].spec.speed
+        else:
+            durations = tuple(self.cost(assignment.agent_id, parts, self.now))
+            took = sum(durations)
+        ends = self.now + took
+        self.runs[assignment.agent_id] = _Run(assignment, self.now, ends, durations)
         for pid in assignment.partition_ids:
             self.copies[pid][assignment.agent_id] = self.now
             self.queue.pop(pid, None)
@@ -224,7 +246,8 @@ class _Sim:
             )
             self.done_items += won
         keys = tuple(self.parts[pid].key for pid in pids)
-        return Outcome(agent_id, pids, won, duration, not agent.spec.fails, keys)
+        durations = () if agent.spec.fails else run.durations
+        return Outcome(agent_id, pids, won, duration, not agent.spec.fails, keys, durations)
 
     def cancel_redundant(self) -> None:
         for agent_id in sorted(self.runs):
@@ -247,8 +270,10 @@ def simulate(
     window_per_slot: int | None = 4,
     tick_s: float | None = None,
     max_rounds: int = 100_000,
+    cost: Cost | None = None,
 ) -> SimResult:
-    """Run ``policy`` until every partition is done (see the module docstring)."""
+    """Run ``policy`` until every partition is done (see the module docstring); ``cost``
+    replaces ``items / speed`` as an assignment's duration."""
     rng = random.Random(seed)
     sim = _Sim(
         policy=policy,
@@ -257,6 +282,7 @@ def simulate(
         parts={p.partition_id: p for p in sorted(partitions, key=lambda p: p.partition_id)},
         window_per_slot=window_per_slot,
         max_failures=max_failures,
+        cost=cost,
     )
     sim.queue = dict.fromkeys(sim.parts)
     sim.copies = {pid: {} for pid in sim.parts}

@@ -41,7 +41,8 @@ def test_idle_agents_take_their_own_group_by_group() -> None:
     config = PolicyConfig(load_cap=100.0, max_batch=100)
     pending = [part(i, items=10, key=f"region-{i % 3}") for i in range(12)]
     policy = ClusteringPolicy(config)
-    answer = policy.assign(state([agent(a) for a in AGENTS], pending, config=config), RNG)
+    pool = [agent(a) for a in AGENTS]
+    answer = policy.assign(state(pool, pending, config=config, revision=1), RNG)
     homes = policy.homes()
     for assignment in answer:
         keys = [str(pending[p].key) for p in assignment.partition_ids]
@@ -135,3 +136,24 @@ def test_a_lost_agents_and_failed_partitions_are_placed_again() -> None:
     assert policy.pins()[0] == order[0]  # healthy again, and it did not fail there
     assert {policy.pins()[i] for i in (1, 2, 3)} == {order[1]}
     assert policy.homes() == {"r": order[1]}  # one failed partition does not move the group
+
+
+# -- rules revision 2 ------------------------------------------------------------------
+
+
+def test_an_idle_agent_takes_half_of_its_pinned_queue_so_the_rest_can_be_stolen() -> None:
+    config = PolicyConfig(load_cap=100.0, max_batch=100)
+    pending = [part(i, items=10, key="region-0") for i in range(12)]
+    policy = ClusteringPolicy(config)
+    (answer,) = policy.assign(state([agent(a) for a in AGENTS], pending, config=config), RNG)
+    assert len(answer.partition_ids) == 6
+    assert len(policy.pins()) == 6
+
+
+def test_a_group_keyed_with_a_location_goes_to_an_agent_there() -> None:
+    pool = [agent(a, location="eu-west" if a == AGENTS[-1] else "ap-south") for a in AGENTS]
+    pending = [part(i, items=10, key="eu-west") for i in range(4)]
+    config = PolicyConfig(load_cap=100.0)
+    policy = ClusteringPolicy(config)
+    policy.assign(state(pool, pending, config=config), RNG)
+    assert policy.homes() == {"eu-west": AGENTS[-1]}

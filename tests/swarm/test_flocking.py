@@ -94,3 +94,22 @@ def test_a_far_agent_does_not_repel() -> None:
     pending = [part(0, key="s1"), part(1, key="s2")]
     answer = FlockingPolicy(config).assign(state(agents, pending, [running], config=config), RNG)
     assert [a.partition_ids for a in answer] == [(0,)]
+
+
+# -- rules revision 2: the flock works where it stands ----------------------------------
+
+
+def test_an_agent_takes_its_own_locations_data_first() -> None:
+    pool = [agent("a", location="eu-west"), agent("b", location="ap-south")]
+    pending = [part(i, key="eu-west" if i % 2 else "ap-south") for i in range(8)]
+    answer = FlockingPolicy().assign(state(pool, pending), RNG)
+    by_agent = {a.agent_id: {pending[p].key for p in a.partition_ids} for a in answer}
+    assert by_agent == {"a": {"eu-west"}, "b": {"ap-south"}}
+
+
+def test_another_locations_data_is_taken_a_little_at_a_time() -> None:
+    pool = [agent("a", location="eu-west"), agent("b", location="ap-south", idle=False)]
+    pending = [part(i, key="ap-south") for i in range(40)]
+    config = PolicyConfig(max_batch=8)
+    (answer,) = FlockingPolicy().assign(state(pool, pending, config=config), RNG)
+    assert len(answer.partition_ids) == 2  # a quarter of the fair batch

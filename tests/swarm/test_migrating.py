@@ -57,7 +57,8 @@ def test_an_unhealthy_agent_always_loses_its_queue() -> None:
 
 def test_idle_agents_take_a_quarter_of_their_queue_which_leaves_the_plan() -> None:
     policy = MigratingPolicy(CONFIG)
-    answer = policy.assign(state([agent(name) for name in "abc"], PENDING, config=CONFIG), RNG)
+    pool = [agent(name) for name in "abc"]
+    answer = policy.assign(state(pool, PENDING, config=CONFIG, revision=1), RNG)
     assert [len(a.partition_ids) for a in answer] == [2, 2, 2]  # ceil(7 / 4)
     handed_out = {p for a in answer for p in a.partition_ids}
     assert not handed_out & set(policy.plan())
@@ -93,3 +94,22 @@ def test_planned_partitions_outside_the_window_stay_planned() -> None:
     before = policy.plan()
     policy.assign(state(pool, PENDING[:4], config=CONFIG, pending_count=10), RNG)
     assert policy.plan() == before
+
+
+# -- rules revision 2 ------------------------------------------------------------------
+
+
+def test_new_work_is_planned_in_contiguous_runs_one_per_agent() -> None:
+    policy = MigratingPolicy(CONFIG)
+    busy = [agent(name, idle=False) for name in "abc"]
+    policy.assign(state(busy, PENDING, config=CONFIG), RNG)
+    plan = policy.plan()
+    assert [plan[p] for p in range(21)] == ["a"] * 7 + ["b"] * 7 + ["c"] * 7
+
+
+def test_an_idle_agent_takes_a_quarter_of_its_queue_but_not_less_than_the_floor() -> None:
+    config = PolicyConfig(migration_margin=0.2, max_batch=10)
+    policy = MigratingPolicy(config)
+    pool = [agent(name) for name in "abc"]
+    answer = policy.assign(state(pool, PENDING, config=config), RNG)
+    assert [len(a.partition_ids) for a in answer] == [6, 6, 6]  # 2 x ceil(10 / 4) > 7 / 4

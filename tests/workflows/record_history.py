@@ -40,6 +40,11 @@ RECORDINGS: dict[str, Recorder] = {
     "saga_cancelled": record_cancelled_saga,
     "swarm_swarming": lambda c, i: record_swarm(c, i, "swarming"),
     "swarm_foraging": lambda c, i: record_swarm(c, i, "foraging"),
+    # The next four were recorded before rules revision 2 (they replay with revision 1).
+    "swarm_dispersing": lambda c, i: record_swarm(c, i, "dispersing"),
+    "swarm_migrating": lambda c, i: record_swarm(c, i, "migrating"),
+    "swarm_clustering": lambda c, i: record_swarm(c, i, "clustering"),
+    "swarm_flocking": lambda c, i: record_swarm(c, i, "flocking"),
     "pipeline_completed": lambda c, i: record_pipeline(c, i, False),
     "pipeline_parked": lambda c, i: record_pipeline(c, i, True),
     "agent_task_unpolled": lambda c, i: record_unpolled(c, i, "agent_task"),

@@ -332,7 +332,9 @@ async def record_swarm(client: Client, workflow_id: str, behavior: str) -> Workf
     return await handle.fetch_history()
 
 
-@pytest.mark.parametrize("behavior", ["swarming", "migrating", "dispersing"])
+@pytest.mark.parametrize(
+    "behavior", ["swarming", "migrating", "dispersing", "foraging", "clustering", "flocking"]
+)
 async def test_a_fresh_swarm_history_replays(
     temporal_dev_env: WorkflowEnvironment, unique: str, behavior: str
 ) -> None:
