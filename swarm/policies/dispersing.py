@@ -11,10 +11,11 @@ plus those given out earlier this round. Each agent takes, from the key with the
 crowd (ties: the agent's own rendezvous order of the keys, ``rendezvous_order_of_keys``, so
 agents break ties differently), that key's lowest pending partition ids it may run, up to
 the fair batch, and goes on to the next such key if that one runs out: one agent, one
-upstream. When fewer keys have pending partitions than there are healthy agents, keys are
-shared whatever the policy does, and a batch of one key would only make its agent's time
-hang on that key: then the agent takes one partition at a time from the least crowded key
-(the crowd counting each), so its batch mixes the keys. (Like every policy, it skips
+upstream. When at most half as many keys have pending partitions as there are healthy
+agents, every key is shared by two agents or more whatever the policy does, and a batch of
+one key would only make its agent's time hang on that key: then the agent takes one
+partition at a time from the least crowded key (the crowd counting each), so its batch
+mixes the keys. (Like every policy, it skips
 partitions that failed on it while another healthy agent has not failed them.) Partitions
 without a key are one key, ``"default"``. No memory; ``rng`` is unused.
 
@@ -89,7 +90,7 @@ def _spread_over_keys(state: RoundState) -> list[Assignment]:
     crowd = Counter(partition_class(p.key) for p in state.in_flight)
     start = dict.fromkeys(by_key, 0)  # before it, every partition of the key is taken
     taken: set[int] = set()
-    per_key = 1 if len(by_key) < len(healthy) else batch
+    per_key = 1 if 2 * len(by_key) <= len(healthy) else batch
     assignments: list[Assignment] = []
     for agent in idle:
         ranks = {k: i for i, k in enumerate(rendezvous_order_of_keys(agent, by_key))}

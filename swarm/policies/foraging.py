@@ -4,7 +4,8 @@ The workload it exists for: agents whose yield differs by partition class (one a
 sector's model cached, another does not). A partition's *class* is its ``key``
 (``"default"`` when it has none).
 
-Memory: a pheromone level ``tau(agent, class)`` for every pair seen so far. A pair never
+Memory: a pheromone level ``tau(agent, class)`` for every pair seen so far, and each agent's
+last *surprise* (below). A pair never
 seen has the *median* level the other agents have on that class (what the pool knows of it),
 or the median of the agent's own trails, or ``INITIAL_PHEROMONE`` (1.0) when nothing is known.
 
@@ -28,11 +29,15 @@ idle))``:
    (5) classes drawn at random: one assignment measures several classes;
 2. otherwise it draws a class (with probability ``scout_fraction`` uniformly, else with
    probability proportional to ``tau ** PHEROMONE_EXPONENT``), and takes that class's lowest
-   partition ids, as many as ``ceil(b x min(tau / best, speed))`` (at least 1, at most
-   ``b``): ``best`` is the strongest trail any agent has on the class and ``speed`` the
-   agent's throughput over the pool's median (1 while unknown), so an agent that is slow at a
-   class, or slow now, takes less of it and the pool is not left waiting on its last batch.
-   If the class runs out first, it draws again for the rest.
+   partition ids, as many as ``ceil(b x min(tau / best, speed, surprise))`` (at least 1, at
+   most ``b``): ``best`` is the strongest trail any agent has on the class, ``speed`` the
+   agent's throughput over the pool's median (1 while unknown), and ``surprise`` its last
+   outcome's yield over what its trails expected for those classes (the smallest ratio; 1
+   when they had no trail). Each ratio counts only below ``FULL_SHARE`` (0.75), so noise
+   between equal agents does not shrink batches. An agent slow at a class, slow overall, or
+   slower than it was a moment ago takes less, and the pool is not left waiting on its last
+   batch. If the class runs out first, it draws again for the rest, and the assignment never
+   grows past the first draw's size.
 
 All randomness comes from ``rng``. *Revision 1* (swarms started before these rules): unseen
 pairs have ``INITIAL_PHEROMONE``, a deposit adds the assignment's yield split by class share,
@@ -100,12 +105,14 @@ class ForagingPolicy(BasePolicy):
         pheromone: Mapping[str, Mapping[str, float]] | None = None,
         *,
         revision: int = RULES,
+        surprise: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(config)
         self._trails: dict[str, dict[str, float]] = {
             agent: {cls: float(level) for cls, level in trails.items()}
             for agent, trails in (pheromone or {}).items()
         }
+        self._surprise = {a: float(v) for a, v in sorted((surprise or {}).items())}
         self._revision = revision  # the rules of the last round seen (observe has no state)
 
     def pheromone(self, agent_id: str, cls: str) -> float:
@@ -171,7 +178,10 @@ class ForagingPolicy(BasePolicy):
                 if one_class:  # an agent slower than the best at a class takes less of it
                     share = self.pheromone(agent, cls) / best[cls] if best.get(cls) else 1.0
                     size = min(fair * (share if share < FULL_SHARE else 1.0), scaled[agent])
-                    batch = min(fair, len(taken) + max(1, math.ceil(size)))
+                    slower = self._surprise.get(agent, 1.0)  # than its trails said, just now
+                    if slower < FULL_SHARE:
+                        size = min(size, fair * slower)
+                    batch = min(batch, len(taken) + max(1, math.ceil(size)))  # never grows
                 while len(taken) < batch:
                     pid = by_class[cls][cursor[cls]].partition_id
                     taken.append(pid)
@@ -217,10 +227,14 @@ class ForagingPolicy(BasePolicy):
                 took = outcome.duration_s / count
             busy[partition_class(key)] = busy.get(partition_class(key), 0.0) + took
         per_partition = outcome.items / count
+        surprise = 1.0
         for cls in sorted(shares):
             seen = per_partition * shares[cls] / max(busy[cls], _MIN_DURATION_S)
             level = trails.get(cls, seen)
+            if level > 0:
+                surprise = min(surprise, seen / level)
             trails[cls] = level + LEARNING * (seen - level)
+        self._surprise[outcome.agent_id] = surprise
 
     def _draw(
         self, agent: str, classes: list[str], rng: random.Random, scout_fraction: float
@@ -241,7 +255,8 @@ class ForagingPolicy(BasePolicy):
             "pheromone": {
                 agent: dict(sorted(trails.items()))
                 for agent, trails in sorted(self._trails.items())
-            }
+            },
+            "surprise": dict(self._surprise),
         }
 
     @classmethod
@@ -251,4 +266,7 @@ class ForagingPolicy(BasePolicy):
             isinstance(trails, Mapping) for trails in pheromone.values()
         ):
             raise ValueError("foraging memory: 'pheromone' must map agent -> class -> level")
-        return cls(config, pheromone)
+        surprise = memory.get("surprise", {})
+        if not isinstance(surprise, Mapping):
+            raise ValueError("foraging memory: 'surprise' must map agent -> ratio")
+        return cls(config, pheromone, surprise=surprise)

@@ -196,3 +196,15 @@ def test_an_agent_slower_than_the_best_at_a_class_takes_less_of_it() -> None:
     pending = [part(i, key="x") for i in range(40)]
     answer = policy.assign(state([agent("fast"), agent("slow")], pending, config=config), RNG)
     assert {a.agent_id: len(a.partition_ids) for a in answer} == {"fast": 8, "slow": 2}
+
+
+def test_an_agent_slower_than_its_own_trails_said_takes_little_next() -> None:
+    config = PolicyConfig(max_batch=8, scout_fraction=0.0, pheromone_evaporation_rate=0.0)
+    policy = ForagingPolicy(config, {"a": {"x": 100.0, "y": 100.0}, "b": {"x": 100.0}})
+    policy.observe(Outcome("a", (1,), 10, 1.0, True, ("x",), durations_s=(1.0,)))  # 10 items/s
+    pending = [part(i, key="y") for i in range(40)]
+    answer = policy.assign(state([agent("a"), agent("b")], pending, config=config), RNG)
+    assert {a.agent_id: len(a.partition_ids) for a in answer} == {"a": 1, "b": 8}
+    policy.observe(Outcome("a", (2,), 10, 0.1, True, ("y",), durations_s=(0.1,)))  # as before
+    (again,) = policy.assign(state([agent("a")], pending[10:], config=config), RNG)
+    assert len(again.partition_ids) == 8
