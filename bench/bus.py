@@ -105,6 +105,7 @@ log = logging.getLogger("bench.bus")
 BATCH = 1000
 RATE = 1000.0  # messages per second of the latency measurement
 SINGLE_MAX = 2000
+PRODUCERS = 100  # tasks publishing in a loop
 WARMUP_REQUESTS = 20
 SENDERS = 8
 JOIN_TIMEOUT_S = 30.0
@@ -392,6 +393,72 @@ class Bench:
             futures = [await send(topic, value, key=key, headers=h) for key, value, h in chunk]
             await asyncio.gather(*futures)
 
+    async def bus_gathered(self, repeat: int) -> float:
+        """``publish`` called concurrently: ``asyncio.gather`` of BATCH publishes at a time."""
+        topic = self.topic("gathered", repeat)
+        await self.bus.ensure_topics([topic])
+        publish = self.bus.publish
+        gc.collect()
+        with self.meter.measure("bus publish, gathered"):
+            start = time.perf_counter()
+            for chunk in _chunks(self.batch, BATCH):
+                await asyncio.gather(*(publish(m, topic) for m in chunk))
+            return len(self.batch) / (time.perf_counter() - start)
+
+    async def raw_gathered(self, repeat: int) -> float:
+        """The same with raw aiokafka: each gathered coroutine serialises its message,
+        sends it and awaits its future."""
+        topic = self.topic("gathered-raw", repeat)
+        await self.bus.ensure_topics([topic], lanes=False)
+        send, dumps = self.producer.send, json.dumps
+
+        async def one(key: bytes, doc: dict[str, Any], headers: Headers) -> None:
+            value = dumps(doc, separators=(",", ":")).encode()
+            await (await send(topic, value, key=key, headers=headers))
+
+        gc.collect()
+        with self.meter.measure("raw send, gathered"):
+            start = time.perf_counter()
+            for chunk in _chunks(self.documents, BATCH):
+                await asyncio.gather(*(one(*document) for document in chunk))
+            return len(self.documents) / (time.perf_counter() - start)
+
+    async def bus_tasks(self, repeat: int) -> float:
+        """``publish`` from PRODUCERS tasks, each awaiting one publish after another."""
+        topic = self.topic("tasks", repeat)
+        await self.bus.ensure_topics([topic])
+        publish = self.bus.publish
+
+        async def producer(messages: Sequence[Message]) -> None:
+            for item in messages:
+                await publish(item, topic)
+
+        gc.collect()
+        with self.meter.measure("bus publish, 100 tasks"):
+            start = time.perf_counter()
+            await asyncio.gather(*(producer(self.batch[n::PRODUCERS]) for n in range(PRODUCERS)))
+            return len(self.batch) / (time.perf_counter() - start)
+
+    async def raw_tasks(self, repeat: int) -> float:
+        """The same with raw aiokafka ``send`` (serialising each message, awaiting its
+        future before the next)."""
+        topic = self.topic("tasks-raw", repeat)
+        await self.bus.ensure_topics([topic], lanes=False)
+        send, dumps = self.producer.send, json.dumps
+
+        async def producer(documents: Sequence[tuple[bytes, dict[str, Any], Headers]]) -> None:
+            for key, doc, headers in documents:
+                value = dumps(doc, separators=(",", ":")).encode()
+                await (await send(topic, value, key=key, headers=headers))
+
+        gc.collect()
+        with self.meter.measure("raw send, 100 tasks"):
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(producer(self.documents[n::PRODUCERS]) for n in range(PRODUCERS))
+            )
+            return len(self.documents) / (time.perf_counter() - start)
+
     async def bus_single(self, repeat: int) -> float:
         topic, batch = self.topic("single", repeat), self.batch[:SINGLE_MAX]
         await self.bus.ensure_topics([topic])
@@ -592,14 +659,21 @@ async def measure(servers: str, args: argparse.Namespace, pids: dict[str, int | 
             bus, raw = await _pair(repeat, bench.bus_batches, bench.raw_batches)
             s["batch"].append(bus)
             s["batch raw"].append(raw)
+            bus, raw = await _pair(repeat, bench.bus_gathered, bench.raw_gathered)
+            s["gathered"].append(bus)
+            s["gathered raw"].append(raw)
+            bus, raw = await _pair(repeat, bench.bus_tasks, bench.raw_tasks)
+            s["tasks"].append(bus)
+            s["tasks raw"].append(raw)
             bus, raw = await _pair(repeat, bench.bus_single, bench.raw_single)
             s["single"].append(bus)
             s["single raw"].append(raw)
             log.info(
-                "repeat %d publish: in batches bus %.0f raw %.0f msg/s; one by one bus %.0f "
-                "raw %.0f msg/s",
-                repeat + 1, s["batch"][-1], s["batch raw"][-1], s["single"][-1],
-                s["single raw"][-1],
+                "repeat %d publish: in batches bus %.0f raw %.0f msg/s; gathered bus %.0f raw "
+                "%.0f; %d tasks bus %.0f raw %.0f; one by one bus %.0f raw %.0f msg/s",
+                repeat + 1, s["batch"][-1], s["batch raw"][-1], s["gathered"][-1],
+                s["gathered raw"][-1], PRODUCERS, s["tasks"][-1], s["tasks raw"][-1],
+                s["single"][-1], s["single raw"][-1],
             )  # fmt: skip
         bench.release_messages()
         for repeat in range(args.repeats):
@@ -628,8 +702,10 @@ async def measure(servers: str, args: argparse.Namespace, pids: dict[str, int | 
 
 
 def bus_rows(samples: dict[str, list[float]]) -> list[Row]:
-    """The six rows of this benchmark from the per-repeat samples."""
+    """The rows of this benchmark from the per-repeat samples."""
     paired = _paired(samples["batch"], samples["batch raw"])
+    gathered = _paired(samples["gathered"], samples["gathered raw"])
+    tasks = _paired(samples["tasks"], samples["tasks raw"])
     return [
         Row.from_samples(
             "bus", "publish_batch_throughput", "msg/s", samples["batch"],
@@ -639,6 +715,24 @@ def bus_rows(samples: dict[str, list[float]]) -> list[Row]:
             "bus", "publish_ratio_vs_raw", "x", paired,
             target=Target(0.8, AT_LEAST), baseline=_median(samples["batch raw"]),
             ratio_value=_median(paired),
+        ),
+        Row.from_samples(
+            "bus", "publish_gathered_throughput", "msg/s", samples["gathered"],
+            target=Target(100_000, AT_LEAST), baseline=_median(samples["gathered raw"]),
+        ),
+        Row.from_samples(
+            "bus", "publish_gathered_ratio_vs_raw", "x", gathered,
+            target=Target(0.8, AT_LEAST), baseline=_median(samples["gathered raw"]),
+            ratio_value=_median(gathered),
+        ),
+        Row.from_samples(
+            "bus", "publish_tasks_throughput", "msg/s", samples["tasks"],
+            target=Target(100_000, AT_LEAST), baseline=_median(samples["tasks raw"]),
+        ),
+        Row.from_samples(
+            "bus", "publish_tasks_ratio_vs_raw", "x", tasks,
+            target=Target(0.8, AT_LEAST), baseline=_median(samples["tasks raw"]),
+            ratio_value=_median(tasks),
         ),
         Row.from_samples(
             "bus", "publish_single_throughput", "msg/s", samples["single"],

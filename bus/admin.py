@@ -58,6 +58,10 @@ class TopicAdmin:
         if client is not None:
             await client.close()
 
+    def knows(self, topic: str) -> bool:
+        """Whether ``topic`` was created (or found) already: no await needed for it."""
+        return topic in self._known
+
     async def ensure(
         self,
         topics: Iterable[str],

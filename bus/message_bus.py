@@ -29,7 +29,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from bus.admin import TopicAdmin
-from bus.batching import Record, send_records
+from bus.batching import Record, Stored, send_records
+from bus.coalescing import Coalescer
 from bus.codec import dead_letter_value, encode, error_headers
 from bus.message import Message
 from bus.metrics import (
@@ -87,6 +88,7 @@ class MessageBus(AsyncResource):
         self._subscriptions: set[Subscription] = set()
         self._servers: set[Server] = set()
         self._closed = False
+        self._coalescer = Coalescer(self._send_records)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -140,6 +142,7 @@ class MessageBus(AsyncResource):
         if self._closed:
             return
         self._closed = True
+        await self._coalescer.drain()  # publishes already accepted are sent, not dropped
         for server in list(self._servers):
             await server.stop()
         for subscription in list(self._subscriptions):
@@ -191,11 +194,40 @@ class MessageBus(AsyncResource):
     async def publish(self, message: Message, topic: str | None = None) -> Delivery:
         """Send ``message`` and wait until the cluster stored it.
 
+        Publishes that run concurrently (``asyncio.gather``, many tasks) share sends: see
+        :mod:`bus.coalescing`. Each still returns only once its own message is stored.
+
         Raises:
             ValidationError: the message is already expired, or the topic name is unusable.
             MessageBusError: the cluster did not accept it (retriable).
         """
-        return (await self.publish_batch([message], topic))[0]
+        self._ready()
+        if message.expires_at is not None and time.time() >= message.expires_at:
+            raise ValidationError(
+                f"message {message.message_id} expired before it was published",
+                errors=[{"field": "expires_at", "problem": "in the past"}],
+            )
+        target = self.topic_for(message, topic)
+        if not self._topics.knows(target):
+            await self.ensure_topics((target,))
+        key, value, headers = encode(message)
+        try:
+            kafka_topic, partition, offset = await self._coalescer.submit(
+                (lane_topic(target, message.priority), key, value, headers)
+            )
+        except (KafkaError, OSError) as exc:
+            message_bus_errors_total.labels(kind="publish").inc()
+            raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
+        message_bus_sent_total.labels(
+            topic=metric_label(target), type=message.message_type.value
+        ).inc()
+        return tuple.__new__(Delivery, (message.message_id, kafka_topic, partition, offset))
+
+    async def _send_records(self, records: Sequence[Record]) -> list[Stored]:
+        """The coalescer's send: it runs on while ``close`` drains it, so not ``_ready``."""
+        if self._producer is None:
+            raise MessageBusError("the bus is not initialized: await bus.initialize() first")
+        return await send_records(self._producer, records)
 
     async def publish_batch(
         self, messages: Sequence[Message], topic: str | None = None

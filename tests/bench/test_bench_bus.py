@@ -14,6 +14,10 @@ EXPECTED = {
     # metric: (unit, target, direction)
     "publish_batch_throughput": ("msg/s", 100_000, AT_LEAST),
     "publish_ratio_vs_raw": ("x", 0.8, AT_LEAST),
+    "publish_gathered_throughput": ("msg/s", 100_000, AT_LEAST),
+    "publish_gathered_ratio_vs_raw": ("x", 0.8, AT_LEAST),
+    "publish_tasks_throughput": ("msg/s", 100_000, AT_LEAST),
+    "publish_tasks_ratio_vs_raw": ("x", 0.8, AT_LEAST),
     "publish_single_throughput": ("msg/s", 1000, AT_LEAST),
     "e2e_latency_p50": ("ms", 10, AT_MOST),
     "e2e_latency_p99": ("ms", 50, AT_MOST),
@@ -48,6 +52,10 @@ def test_the_ratio_row_pairs_each_repeat_with_its_own_baseline() -> None:
     samples = {
         "batch": [50.0, 90.0, 60.0],
         "batch raw": [100.0, 100.0, 60.0],
+        "gathered": [30.0, 40.0, 50.0],
+        "gathered raw": [20.0, 40.0, 100.0],
+        "tasks": [3.0],
+        "tasks raw": [4.0],
         "single": [1.0],
         "single raw": [2.0],
         "e2e p50": [4.0],
@@ -66,6 +74,10 @@ def test_the_ratio_row_pairs_each_repeat_with_its_own_baseline() -> None:
     assert rows["publish_batch_throughput"].baseline == 100.0
     assert rows["e2e_latency_p50"].ratio == 0.5  # latency: baseline / achieved
     assert rows["publish_single_throughput"].ratio == 0.5
+    gathered = rows["publish_gathered_ratio_vs_raw"]
+    assert (gathered.achieved, gathered.min, gathered.max) == (1.0, 0.5, 1.5)
+    assert rows["publish_tasks_ratio_vs_raw"].achieved == 0.75
+    assert not rows["publish_tasks_ratio_vs_raw"].passed
 
 
 def test_a_raw_value_has_the_size_asked_for_and_carries_its_send_time() -> None:
