@@ -16,7 +16,7 @@ import struct
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
-from functools import partial
+from itertools import repeat
 
 from orchestration.core.hashing import encode_key
 from registry.routing.listcache import ListCache
@@ -60,14 +60,13 @@ class _Ring:
     candidate list, so a lookup is 21 binary searches instead of one hash per candidate.
     """
 
-    __slots__ = ("_bisect", "_owner_of", "_successor", "members", "owners", "points")
+    __slots__ = ("_owner_of", "_successor", "members", "owners", "points")
 
     def __init__(self, candidates: list[Candidate], points: _AgentPoints) -> None:
         ring = sorted((points.get(c.agent_id), c.agent_id) for c in candidates)
         self.points = [point for point, _ in ring]
         self.owners = [agent_id for _, agent_id in ring]
         self.members = frozenset(self.owners)
-        self._bisect = partial(bisect_left, self.points)
         # The first point once more, a full turn on, so a probe past the last point needs no
         # wrap-around test: its successor distance is a plain subtraction.
         self._successor = [*self.points, self.points[0] + _MASK + 1].__getitem__
@@ -92,11 +91,14 @@ class _Ring:
         return all(old[i].agent_id == candidates[i].agent_id for i in changed)
 
     def position(self, key: bytes) -> int:
-        """The ring index of the agent that owns ``key`` (the first closest probe wins)."""
+        """The ring index of the agent that owns ``key``: the point that follows one of its
+        probes most closely (of two equally close, the lower index: two different 64-bit
+        distances are never equal in practice, and one point reached twice is one answer)."""
         probes = _PROBE_FORMAT.unpack(hashlib.shake_128(key).digest(8 * _PROBES))
-        indices = list(map(self._bisect, probes))
-        distances = list(map(operator.sub, map(self._successor, indices), probes))
-        index = indices[distances.index(min(distances))]
+        indices = list(map(bisect_left, repeat(self.points, _PROBES), probes))
+        _, index = min(
+            zip(map(operator.sub, map(self._successor, indices), probes), indices, strict=True)
+        )
         return 0 if index == len(self.points) else index
 
 

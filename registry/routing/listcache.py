@@ -9,18 +9,23 @@ microseconds per decision; entries that differ are handed to the strategy's ``re
 function (or the value is rebuilt), so a derived value is never used for contents it was not
 derived from. Because the copy is compared by value, a recycled ``id`` cannot return a stale
 value: a different list with the same id fails the comparison.
+
+A :class:`CandidateList` (what the router passes) also carries a ``version`` that its owner
+raises whenever it replaces an entry: while the slot holds that very list (a reference, so
+its id cannot be recycled) at the same version, the value is used without comparing the
+entries at all, which is most of the cost of a hit for a list of hundreds of candidates.
 """
 
 from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from registry.routing.types import Candidate
 
-__all__ = ["ListCache", "changed_indices"]
+__all__ = ["CandidateList", "ListCache", "changed_indices"]
 
 T = TypeVar("T")
 
@@ -42,13 +47,27 @@ def changed_indices(old: list[Candidate], new: list[Candidate]) -> list[int]:
         return result
 
 
-class _Slot(Generic[T]):
-    __slots__ = ("hits", "snapshot", "value")
+class CandidateList(list[Candidate]):
+    """A candidate list whose owner raises ``version`` every time it replaces an entry."""
 
-    def __init__(self, snapshot: list[Candidate], value: T) -> None:
+    __slots__ = ("version",)
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        super().__init__(candidates)
+        self.version = 0
+
+
+class _Slot(Generic[T]):
+    __slots__ = ("hits", "snapshot", "source", "value", "version")
+
+    def __init__(
+        self, snapshot: list[Candidate], value: T, source: object, version: int | None
+    ) -> None:
         self.snapshot = snapshot
         self.value = value
         self.hits = 0
+        self.source = source  # the list itself: while held, its id is not reused
+        self.version = version
 
 
 class ListCache(Generic[T]):
@@ -76,12 +95,22 @@ class ListCache(Generic[T]):
 
     def get(self, candidates: Sequence[Candidate]) -> T:
         """The value derived from ``candidates``' current entries."""
-        current = candidates if type(candidates) is list else list(candidates)
         key = id(candidates)
         slot = self._slots.get(key)
+        version = candidates.version if isinstance(candidates, CandidateList) else None
+        if (
+            slot is not None
+            and version is not None
+            and slot.source is candidates
+            and slot.version == version
+        ):
+            self._slots.move_to_end(key)
+            return slot.value
+        current = candidates if isinstance(candidates, list) else list(candidates)
         if slot is not None:
             snapshot = slot.snapshot
             if snapshot == current:
+                slot.source, slot.version = candidates, version
                 slot.hits += 1
                 if slot.hits >= REFRESH_EVERY:
                     slot.hits = 0
@@ -95,10 +124,11 @@ class ListCache(Generic[T]):
             ):
                 slot.snapshot = list(current)
                 slot.hits = 0
+                slot.source, slot.version = candidates, version
                 self._slots.move_to_end(key)
                 return slot.value
         value = self._build(current)
-        self._slots[key] = _Slot(list(current), value)
+        self._slots[key] = _Slot(list(current), value, candidates, version)
         self._slots.move_to_end(key)
         if len(self._slots) > self._max_entries:
             self._slots.popitem(last=False)
