@@ -30,7 +30,6 @@ from aiokafka.structs import ConsumerRecord
 
 from bus.admin import TopicAdmin
 from bus.batching import Record, Stored, send_records
-from bus.coalescing import Coalescer
 from bus.codec import dead_letter_value, encode, error_headers
 from bus.message import Message
 from bus.metrics import (
@@ -53,6 +52,7 @@ from bus.topics import (
     metric_label,
     reply_topic,
 )
+from orchestration.core.coalescing import Coalescer
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import (
     ConfigurationError,
@@ -88,7 +88,7 @@ class MessageBus(AsyncResource):
         self._subscriptions: set[Subscription] = set()
         self._servers: set[Server] = set()
         self._closed = False
-        self._coalescer = Coalescer(self._send_records)
+        self._coalescer: Coalescer[Record, Stored] = Coalescer(self._send_records)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -194,8 +194,9 @@ class MessageBus(AsyncResource):
     async def publish(self, message: Message, topic: str | None = None) -> Delivery:
         """Send ``message`` and wait until the cluster stored it.
 
-        Publishes that run concurrently (``asyncio.gather``, many tasks) share sends: see
-        :mod:`bus.coalescing`. Each still returns only once its own message is stored.
+        Publishes that run concurrently (``asyncio.gather``, many tasks) share sends (see
+        :mod:`orchestration.core.coalescing`); each still returns only once its own message
+        is stored.
 
         Raises:
             ValidationError: the message is already expired, or the topic name is unusable.

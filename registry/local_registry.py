@@ -30,12 +30,13 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orchestration.core.coalescing import Coalescer
 from orchestration.core.exceptions import (
     AgentNotFoundError,
     RegistryError,
@@ -56,12 +57,16 @@ from registry.snapshot.agents import AgentSnapshot, SyncOutcome
 from registry.snapshot.health_check import run_snapshot_health_check
 from registry.snapshot.search import search, views
 from registry.snapshot.sync import SnapshotSync
+from registry.store.agent_rows import descriptor_values
 from registry.store.agents import AgentStore, StoredAgent
 from registry.store.engine import create_engine
 from registry.store.migrations import upgrade
 from registry.views import assess_agent, registered_agent
 
 __all__ = ["LocalAgentRegistry"]
+
+_LOGGED_ONE_BY_ONE = 10
+"""A batch of registrations up to this size logs a line per agent; a larger one, one line."""
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +149,9 @@ class LocalAgentRegistry(AsyncResource):
             max_health_series=max_health_series,
         )
         self._flusher = HeartbeatFlusher(self._snapshot, self._known, self._policy, self._now)
+        self._registrations: Coalescer[dict[str, Any], RegisteredAgent] = Coalescer(
+            self._write_registrations, max_in_flight=1, max_records=1_000
+        )
         self._pending = self._flusher.buffer
         self._unwritten = self._flusher.unwritten
         self._flush_lock = self._flusher.lock
@@ -207,6 +215,7 @@ class LocalAgentRegistry(AsyncResource):
         if self._closed:
             return
         self._closed = True
+        await self._registrations.drain()  # registrations already accepted are written
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -223,28 +232,67 @@ class LocalAgentRegistry(AsyncResource):
         """Register an agent; registering it again updates its descriptor (idempotent).
 
         Its heartbeat history is kept, and the registration counts as a sign of life.
+        Registrations that run concurrently share one transaction (see
+        :mod:`orchestration.core.coalescing`); each returns once its agent is written.
 
         Raises:
-            ValidationError: the descriptor's metadata is not JSON.
+            ValidationError: the descriptor's metadata is not JSON (this registration fails
+                alone, before anything is written).
         """
+        self._require()
+        values = descriptor_values(descriptor)
+        return await self._registrations.submit(values)
+
+    async def register_many(self, descriptors: Sequence[AgentDescriptor]) -> list[RegisteredAgent]:
+        """Register many agents in one transaction; their views, in order.
+
+        Raises:
+            ValidationError: a descriptor is invalid (``errors`` names its index); then none
+                is written.
+        """
+        self._require()
+        values = []
+        for index, descriptor in enumerate(descriptors):
+            try:
+                values.append(descriptor_values(descriptor))
+            except ValidationError as exc:
+                where = f"descriptors[{index}]"
+                raise ValidationError(
+                    f"{where}: {exc}",
+                    errors=[{**e, "field": f"{where}.{e['field']}"} for e in exc.errors],
+                ) from None
+        return await self._write_registrations(values)
+
+    async def _write_registrations(self, values: Sequence[dict[str, Any]]) -> list[RegisteredAgent]:
         store = self._require()
         now = self._now()
-        again = descriptor.agent_id in self._known
-        row = await store.upsert(descriptor, now)
-        self._known.remember({row.agent_id: row.status})
-        self._snapshot.put(row)
-        assessment = assess_agent(row, self._unwritten.get(row.agent_id), now, self._policy)
-        await self._flusher.write_statuses(store, {row.agent_id: assessment}, now)
-        logger.info(
-            "agent %s %s: %s %s, capabilities [%s], location %s",
-            row.agent_id,
-            "registered again" if again else "registered",
-            descriptor.agent_type,
-            descriptor.version,
-            ", ".join(descriptor.capabilities),
-            row.location or "unknown",
-        )
-        return self._view(row, now)
+        rows = await store.upsert_many(list(values), now)
+        again = [row.agent_id in self._known for row in rows]
+        self._known.remember({row.agent_id: row.status for row in rows})
+        assessments = {}
+        for row in rows:
+            self._snapshot.put(row)
+            assessments[row.agent_id] = assess_agent(
+                row, self._unwritten.get(row.agent_id), now, self._policy
+            )
+        await self._flusher.write_statuses(store, assessments, now)
+        if len(rows) <= _LOGGED_ONE_BY_ONE:
+            for row, was_known in zip(rows, again, strict=True):
+                logger.info(
+                    "agent %s %s: %s %s, capabilities [%s], location %s",
+                    row.agent_id,
+                    "registered again" if was_known else "registered",
+                    row.descriptor.agent_type,
+                    row.descriptor.version,
+                    ", ".join(row.descriptor.capabilities),
+                    row.location or "unknown",
+                )
+        else:
+            logger.info(
+                "%d agents registered (%d again), from %s to %s",
+                len(rows), sum(again), rows[0].agent_id, rows[-1].agent_id,
+            )  # fmt: skip
+        return [self._view(row, now) for row in rows]
 
     async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
         """Accept a heartbeat; it is written with the next batch.

@@ -12,7 +12,7 @@ import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,41 +88,60 @@ class AgentStore:
         Raises:
             ValidationError: the metadata is not JSON, or its location is too long.
         """
-        values = descriptor_values(descriptor)
+        return (await self.upsert_many([descriptor_values(descriptor)], now))[0]
+
+    async def upsert_many(
+        self, values: builtins.list[dict[str, Any]], now: datetime
+    ) -> builtins.list[StoredAgent]:
+        """:meth:`upsert` of many agents in one transaction; ``values`` are
+        ``descriptor_values`` of their descriptors (checked before any is written). An agent
+        given twice ends with its last descriptor. Returns each one's row, in order."""
         now = utc(now)
-        agent_id = descriptor.agent_id
+        last = {v["agent_id"]: v for v in values}  # the last descriptor of each agent wins
+        ids = builtins.list(last)
         async with self._transaction() as connection:
             insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-            statement = insert(AGENTS).values(
-                **values,
-                registered_at=now,
-                updated_at=now,
-                heartbeat_count=0,
-                status=AgentStatus.ACTIVE.value,
-                status_changed_at=now,
-            )
+            statement = insert(AGENTS)
             replaced = {name: statement.excluded[name] for name in _DESCRIPTOR_COLUMNS}
             await connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=[AGENTS.c.agent_id],
                     set_={**replaced, "updated_at": statement.excluded.updated_at},
-                )
+                ),
+                [
+                    {
+                        **v,
+                        "registered_at": now,
+                        "updated_at": now,
+                        "heartbeat_count": 0,
+                        "status": AgentStatus.ACTIVE.value,
+                        "status_changed_at": now,
+                    }
+                    for v in last.values()
+                ],
             )
-            # The upsert above locks the agent's row, so concurrent registrations of one agent
-            # replace its capabilities one after the other.
-            stale = delete(CAPABILITIES).where(CAPABILITIES.c.agent_id == agent_id)
-            if descriptor.capabilities:
-                stale = stale.where(CAPABILITIES.c.capability.not_in(descriptor.capabilities))
-            await connection.execute(stale)
-            if descriptor.capabilities:
+            # The upsert above locks the agents' rows, so concurrent registrations of one
+            # agent replace its capabilities one after the other.
+            for chunk in _chunks(ids):
                 await connection.execute(
-                    insert(CAPABILITIES).on_conflict_do_nothing(),
-                    [{"agent_id": agent_id, "capability": c} for c in descriptor.capabilities],
+                    delete(CAPABILITIES).where(CAPABILITIES.c.agent_id.in_(chunk))
                 )
-            row = (
-                await connection.execute(select(AGENTS).where(AGENTS.c.agent_id == agent_id))
-            ).one()
-        return StoredAgent.from_row(row)
+            capabilities = [
+                {"agent_id": agent_id, "capability": c}
+                for agent_id, v in last.items()
+                for c in dict.fromkeys(v["capabilities"])
+            ]
+            if capabilities:
+                await connection.execute(
+                    insert(CAPABILITIES).on_conflict_do_nothing(), capabilities
+                )
+            rows: dict[str, StoredAgent] = {}
+            for chunk in _chunks(ids):
+                for row in await connection.execute(
+                    select(AGENTS).where(AGENTS.c.agent_id.in_(chunk))
+                ):
+                    rows[row.agent_id] = StoredAgent.from_row(row)
+        return [rows[v["agent_id"]] for v in values]
 
     async def get(self, agent_id: str) -> StoredAgent | None:
         """The agent's row, or None when it is not registered."""
