@@ -701,38 +701,34 @@ async def measure(servers: str, args: argparse.Namespace, pids: dict[str, int | 
     return bus_rows(s)
 
 
-def bus_rows(samples: dict[str, list[float]]) -> list[Row]:
-    """The rows of this benchmark from the per-repeat samples."""
-    paired = _paired(samples["batch"], samples["batch raw"])
-    gathered = _paired(samples["gathered"], samples["gathered raw"])
-    tasks = _paired(samples["tasks"], samples["tasks raw"])
+def _throughput_rows(
+    samples: dict[str, list[float]], key: str, throughput: str, ratio: str
+) -> list[Row]:
+    """A publish shape's throughput row (>= 100,000 msg/s) and its ratio row (>= 0.8, each
+    repeat paired with its own raw baseline)."""
+    paired = _paired(samples[key], samples[f"{key} raw"])
+    baseline = _median(samples[f"{key} raw"])
     return [
         Row.from_samples(
-            "bus", "publish_batch_throughput", "msg/s", samples["batch"],
-            target=Target(100_000, AT_LEAST), baseline=_median(samples["batch raw"]),
+            "bus", throughput, "msg/s", samples[key],
+            target=Target(100_000, AT_LEAST), baseline=baseline,
         ),
         Row.from_samples(
-            "bus", "publish_ratio_vs_raw", "x", paired,
-            target=Target(0.8, AT_LEAST), baseline=_median(samples["batch raw"]),
-            ratio_value=_median(paired),
+            "bus", ratio, "x", paired,
+            target=Target(0.8, AT_LEAST), baseline=baseline, ratio_value=_median(paired),
         ),
-        Row.from_samples(
-            "bus", "publish_gathered_throughput", "msg/s", samples["gathered"],
-            target=Target(100_000, AT_LEAST), baseline=_median(samples["gathered raw"]),
+    ]  # fmt: skip
+
+
+def bus_rows(samples: dict[str, list[float]]) -> list[Row]:
+    """The rows of this benchmark from the per-repeat samples."""
+    return [
+        *_throughput_rows(samples, "batch", "publish_batch_throughput", "publish_ratio_vs_raw"),
+        *_throughput_rows(
+            samples, "gathered", "publish_gathered_throughput", "publish_gathered_ratio_vs_raw"
         ),
-        Row.from_samples(
-            "bus", "publish_gathered_ratio_vs_raw", "x", gathered,
-            target=Target(0.8, AT_LEAST), baseline=_median(samples["gathered raw"]),
-            ratio_value=_median(gathered),
-        ),
-        Row.from_samples(
-            "bus", "publish_tasks_throughput", "msg/s", samples["tasks"],
-            target=Target(100_000, AT_LEAST), baseline=_median(samples["tasks raw"]),
-        ),
-        Row.from_samples(
-            "bus", "publish_tasks_ratio_vs_raw", "x", tasks,
-            target=Target(0.8, AT_LEAST), baseline=_median(samples["tasks raw"]),
-            ratio_value=_median(tasks),
+        *_throughput_rows(
+            samples, "tasks", "publish_tasks_throughput", "publish_tasks_ratio_vs_raw"
         ),
         Row.from_samples(
             "bus", "publish_single_throughput", "msg/s", samples["single"],
