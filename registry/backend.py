@@ -7,7 +7,7 @@ service over HTTP). Same methods, same return types, same errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from registry.discovery import DiscoveryQuery
@@ -25,6 +25,10 @@ class RegistryBackend(Protocol):
     async def close(self) -> None: ...
 
     async def register(self, descriptor: AgentDescriptor) -> RegisteredAgent: ...
+
+    async def register_many(
+        self, descriptors: Sequence[AgentDescriptor]
+    ) -> list[RegisteredAgent]: ...
 
     async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None: ...
 

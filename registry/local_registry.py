@@ -30,9 +30,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -55,9 +55,9 @@ from registry.models import AgentDescriptor, AgentStatus
 from registry.records import HealthCheckSummary, RegisteredAgent
 from registry.snapshot.agents import AgentSnapshot, SyncOutcome
 from registry.snapshot.health_check import run_snapshot_health_check
-from registry.snapshot.search import search, views
+from registry.snapshot.search import routable_health, search, views
 from registry.snapshot.sync import SnapshotSync
-from registry.store.agent_rows import descriptor_values
+from registry.store.agent_rows import descriptor_values, descriptors_values
 from registry.store.agents import AgentStore, StoredAgent
 from registry.store.engine import create_engine
 from registry.store.migrations import upgrade
@@ -244,24 +244,22 @@ class LocalAgentRegistry(AsyncResource):
         return await self._registrations.submit(values)
 
     async def register_many(self, descriptors: Sequence[AgentDescriptor]) -> list[RegisteredAgent]:
-        """Register many agents in one transaction; their views, in order.
+        """Register many agents; their views, in order.
+
+        Every descriptor is checked before any is written. They are written like concurrent
+        :meth:`register` calls (and with them): 1,000 agents per transaction.
 
         Raises:
             ValidationError: a descriptor is invalid (``errors`` names its index); then none
                 is written.
         """
         self._require()
-        values = []
-        for index, descriptor in enumerate(descriptors):
-            try:
-                values.append(descriptor_values(descriptor))
-            except ValidationError as exc:
-                where = f"descriptors[{index}]"
-                raise ValidationError(
-                    f"{where}: {exc}",
-                    errors=[{**e, "field": f"{where}.{e['field']}"} for e in exc.errors],
-                ) from None
-        return await self._write_registrations(values)
+        futures = [self._registrations.submit(v) for v in descriptors_values(descriptors)]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return cast(list[RegisteredAgent], results)
 
     async def _write_registrations(self, values: Sequence[dict[str, Any]]) -> list[RegisteredAgent]:
         store = self._require()
@@ -349,6 +347,14 @@ class LocalAgentRegistry(AsyncResource):
         found = views(chosen, pending, now, self._policy)
         registry_discovery_latency_ms.observe((time.perf_counter() - started) * 1000)
         return found
+
+    async def routable_health(self, agent_ids: Collection[str]) -> dict[str, float]:
+        """The health of those of ``agent_ids`` a message may be routed to (ACTIVE or
+        DEGRADED), by id: what ``MessageRouter`` refreshes every second, from the snapshot."""
+        snapshot = await self._confirmed_snapshot()
+        return routable_health(
+            snapshot, agent_ids, self._unwritten.view(), self._now(), self._policy
+        )
 
     async def discover_from_database(self, query: DiscoveryQuery) -> list[RegisteredAgent]:
         """:meth:`discover`, answered from the database instead of the snapshot.

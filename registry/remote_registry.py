@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -37,7 +37,12 @@ from registry.models import AgentDescriptor, AgentStatus
 from registry.records import RegisteredAgent
 from registry.routing import LoadInfo, RoutingStrategy
 from registry.routing.rules import RouteRule
-from registry.service.schemas import HeartbeatBatchResult, RouteDecision
+from registry.service.schemas import (
+    MAX_REGISTRATION_BATCH,
+    HeartbeatBatchResult,
+    RouteDecision,
+)
+from registry.store.agent_rows import descriptors_values
 
 __all__ = ["RemoteAgentRegistry"]
 
@@ -111,6 +116,27 @@ class RemoteAgentRegistry(AsyncResource):
         """Register an agent; registering it again updates its descriptor."""
         response = await self._call("POST", "/agents", json=descriptor.model_dump(mode="json"))
         return self._parse(RegisteredAgent.model_validate, response)
+
+    async def register_many(self, descriptors: Sequence[AgentDescriptor]) -> list[RegisteredAgent]:
+        """Register many agents, 1,000 per request (``POST /agents/batch``); their views, in
+        order.
+
+        Every descriptor is checked here before the first request. Each request is written
+        in its own transaction(s): when one fails, the agents of the requests before it are
+        registered (registering again is harmless, so retry the whole call).
+
+        Raises:
+            ValidationError: a descriptor is invalid (``errors`` names its index); nothing
+                was sent.
+        """
+        descriptors_values(descriptors)
+        registered: list[RegisteredAgent] = []
+        for start in range(0, len(descriptors), MAX_REGISTRATION_BATCH):
+            chunk = descriptors[start : start + MAX_REGISTRATION_BATCH]
+            body = [descriptor.model_dump(mode="json") for descriptor in chunk]
+            response = await self._call("POST", "/agents/batch", json=body)
+            registered.extend(self._parse(_AGENTS.validate_python, response))
+        return registered
 
     async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
         """Send a heartbeat; the service writes it with its next batch.

@@ -22,7 +22,6 @@ from bus.message_bus import MessageBus
 from orchestration.core.exceptions import RoutingError
 from orchestration.core.expressions import Condition, compile_condition
 from orchestration.core.lifecycle import cancel_and_wait
-from registry.models import AgentStatus
 from registry.routing.base import Strategy
 from registry.routing.ejection import OutlierDetector
 from registry.routing.factory import make_strategy
@@ -34,8 +33,6 @@ from registry.routing.types import Candidate, LoadInfo, RouteRequest, RoutingStr
 __all__ = ["MessageRouter"]
 
 log = logging.getLogger(__name__)
-
-ROUTABLE = frozenset({AgentStatus.ACTIVE, AgentStatus.DEGRADED})
 
 
 class _Unroutable(Exception):
@@ -95,6 +92,10 @@ class MessageRouter:
         self._rules: list[_CompiledRule] = []
         self._revision = 0
         self._health: dict[str, float] | None = None  # None: no registry, all healthy
+        # The rules' targets, and those whose health was last read: a rule with a target
+        # outside it makes the next route() read health first.
+        self._targets: frozenset[str] = frozenset()
+        self._health_covers: frozenset[str] = frozenset()
         self._loads: dict[str, LoadInfo] = {}
         self._strategies: dict[tuple[str, RoutingStrategy], Strategy] = {}
         # Candidate lists per set of matched rules, and where each agent sits in them, so a
@@ -131,13 +132,17 @@ class MessageRouter:
                 revision, rules = await self._store.load()
                 self._install([_CompiledRule(r) for r in rules], revision)
         if self._registry is not None:
-            agents = await self._registry.list_agents()
-            health = {
-                a.agent_id: a.health_score for a in agents if AgentStatus(a.status) in ROUTABLE
-            }
-            if health != self._health:
-                self._health = health
-                self._forget_candidates()
+            await self._refresh_health()
+
+    async def _refresh_health(self) -> None:
+        if self._registry is None:
+            return
+        targets = self._targets
+        health = dict(await self._registry.routable_health(targets))
+        self._health_covers = targets
+        if health != self._health:
+            self._health = health
+            self._forget_candidates()
 
     async def _refresh_forever(self) -> None:
         while True:
@@ -218,6 +223,7 @@ class MessageRouter:
         self._indexed: dict[tuple[str, str], dict[Hashable, list[_CompiledRule]]] = {}
         self._scanned: list[_CompiledRule] = []
         self._order = {id(r): n for n, r in enumerate(rules)}
+        self._targets = frozenset(t for r in rules for t in r.rule.targets)
         for compiled in rules:
             if not compiled.rule.enabled:
                 continue
@@ -287,10 +293,13 @@ class MessageRouter:
             RoutingError: no rule matches, or none of the matching rules' targets is
                 registered, healthy and not ejected.
         """
+        if not self._targets <= self._health_covers:  # a rule added since the last refresh
+            await self._refresh_health()
         return self.route_now(message, strategy)
 
     def route_now(self, message: Message, strategy: RoutingStrategy | None = None) -> list[str]:
-        """``route`` without awaiting: everything it needs is in memory."""
+        """``route`` without awaiting: everything it needs is in memory (the health of a
+        rule's targets is read by the refresh after the rule was added, or by ``route``)."""
         started = time.perf_counter()
         kind = strategy
         try:

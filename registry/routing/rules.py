@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Protocol
+from collections.abc import Collection, Mapping
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -52,9 +52,10 @@ class RouteRule(BaseModel):
 
 
 class HealthSource(Protocol):
-    """What the router needs from a registry: every agent's status and health now."""
+    """What the router needs from a registry: the health now, by id, of those of its rules'
+    targets that it may route to (ACTIVE or DEGRADED)."""
 
-    async def list_agents(self) -> Sequence[Any]: ...
+    async def routable_health(self, agent_ids: Collection[str]) -> Mapping[str, float]: ...
 
 
 class RuleStore(Protocol):

@@ -7,6 +7,7 @@ method   path                        answers
 =======  ==========================  ===========================================================
 GET      /health                     200 ``{"status": "ok"}``; 503 database unreachable (no token)
 POST     /agents                     201 the agent (also when registering again: an upsert); 422
+POST     /agents/batch               201 the agents, in order (at most 1,000); 422, nothing written
 GET      /agents?status=             200 list; 422 unknown status
 GET      /agents/{agent_id}          200; 404
 DELETE   /agents/{agent_id}          204; 404
@@ -67,6 +68,7 @@ from registry.service.errors import (
 )
 from registry.service.schemas import (
     MAX_HEARTBEAT_BATCH,
+    MAX_REGISTRATION_BATCH,
     DiscoverRequest,
     ErrorBody,
     HealthBody,
@@ -152,6 +154,18 @@ def _add_agent_routes(
         agent = await registry.register(descriptor)
         response.headers["Location"] = f"/agents/{quote(agent.agent_id, safe='')}"
         return agent
+
+    @app.post(
+        "/agents/batch",
+        status_code=201,
+        response_model=list[RegisteredAgent],
+        summary=f"Register up to {MAX_REGISTRATION_BATCH:,} agents (each an upsert)",
+        **common,
+    )
+    async def register_many(
+        descriptors: Annotated[list[AgentDescriptor], Body(max_length=MAX_REGISTRATION_BATCH)],
+    ) -> list[RegisteredAgent]:
+        return await registry.register_many(descriptors)
 
     @app.get("/agents", response_model=list[RegisteredAgent], summary="List agents by id", **common)
     async def list_agents(status: AgentStatus | None = None) -> list[RegisteredAgent]:

@@ -20,6 +20,7 @@ from registry.routing import RoutingStrategy
 __all__ = [
     "MAX_DISCOVERY_RESULTS",
     "MAX_HEARTBEAT_BATCH",
+    "MAX_REGISTRATION_BATCH",
     "DiscoverRequest",
     "ErrorBody",
     "ErrorCode",
@@ -35,6 +36,8 @@ __all__ = [
 
 MAX_HEARTBEAT_BATCH = 10_000
 """Most heartbeats one ``POST /heartbeats`` may carry."""
+MAX_REGISTRATION_BATCH = 1_000
+"""Most agents one ``POST /agents/batch`` may register."""
 MAX_DISCOVERY_RESULTS = 1_000
 """Largest ``max_results`` a discovery request may ask for."""
 

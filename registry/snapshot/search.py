@@ -12,7 +12,7 @@ is newer, exactly as :func:`registry.views.assess_agent` does.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 
 from registry.discovery import DiscoveryQuery
@@ -27,7 +27,7 @@ from registry.health.policy import (
 from registry.records import HeartbeatSample, PendingSamples, RegisteredAgent
 from registry.snapshot.agents import AgentSnapshot, SnapshotEntry, micros
 
-__all__ = ["assess_all", "assess_samples", "search", "views"]
+__all__ = ["assess_all", "assess_samples", "routable_health", "search", "views"]
 
 
 def _latest(entry: SnapshotEntry, pending: PendingSamples, now_us: int) -> tuple[float, float]:
@@ -47,26 +47,18 @@ def _health(score: float, silent_s: float, policy: HealthPolicy) -> float:
     return min(1.0, max(0.0, score * freshness(silent_s, policy)))
 
 
-def search(
-    snapshot: AgentSnapshot,
+def _usable(
+    ids: Iterable[str],
+    entries: Mapping[str, SnapshotEntry],
     pending: PendingSamples,
-    query: DiscoveryQuery,
-    now: datetime,
+    now_us: int,
     policy: HealthPolicy,
-) -> list[SnapshotEntry]:
-    """The agents ``query`` finds, best first (ranked as :mod:`registry.discovery` says)."""
-    ids = snapshot.matching(query.capabilities, query.service_types, query.tags)
-    if not ids:
-        return []
-    entries = snapshot.entries
-    now_us = micros(now)
-    # Usable means ACTIVE or DEGRADED: heard from within both limits, health >= 0.3.
+    floor: float,
+) -> Iterator[tuple[str, SnapshotEntry, float]]:
+    """Each agent of ``ids`` that is usable (ACTIVE or DEGRADED: heard from within both
+    limits, health >= 0.3) with health at least ``floor``, with its entry and health."""
     silent_limit = min(policy.silent_after_s, policy.deregistration_timeout_s)
-    floor = max(query.min_health_score, DEGRADED_HEALTH)
-    preferred = query.location_preference.casefold() if query.location_preference else None
-    constraint = query.version
-    allowed: dict[str, bool] = {}
-    ranked: list[tuple[bool, float, str]] = []
+    floor = max(floor, DEGRADED_HEALTH)
     late_s = policy.late_after_s
     lookup = pending.get
     for agent_id in ids:
@@ -81,8 +73,28 @@ def search(
         if silent_s > silent_limit:
             continue
         health = score if silent_s <= late_s else _health(score, silent_s, policy)
-        if health < floor:
-            continue
+        if health >= floor:
+            yield agent_id, entry, health
+
+
+def search(
+    snapshot: AgentSnapshot,
+    pending: PendingSamples,
+    query: DiscoveryQuery,
+    now: datetime,
+    policy: HealthPolicy,
+) -> list[SnapshotEntry]:
+    """The agents ``query`` finds, best first (ranked as :mod:`registry.discovery` says)."""
+    ids = snapshot.matching(query.capabilities, query.service_types, query.tags)
+    if not ids:
+        return []
+    entries = snapshot.entries
+    preferred = query.location_preference.casefold() if query.location_preference else None
+    constraint = query.version
+    allowed: dict[str, bool] = {}
+    ranked: list[tuple[bool, float, str]] = []
+    usable = _usable(ids, entries, pending, micros(now), policy, query.min_health_score)
+    for agent_id, entry, health in usable:
         if constraint is not None:
             version = entry.row.descriptor.version
             ok = allowed.get(version)
@@ -93,6 +105,21 @@ def search(
         elsewhere = preferred is not None and preferred not in entry.places
         ranked.append((elsewhere, -health, agent_id))
     return [entries[agent_id] for _, _, agent_id in heapq.nsmallest(query.max_results, ranked)]
+
+
+def routable_health(
+    snapshot: AgentSnapshot,
+    agent_ids: Iterable[str],
+    pending: PendingSamples,
+    now: datetime,
+    policy: HealthPolicy,
+) -> dict[str, float]:
+    """The health of those of ``agent_ids`` that are registered and usable (ACTIVE or
+    DEGRADED), by id: what the router needs, without building the agents' views."""
+    entries = snapshot.entries
+    known = [agent_id for agent_id in agent_ids if agent_id in entries]
+    usable = _usable(known, entries, pending, micros(now), policy, 0.0)
+    return {agent_id: health for agent_id, _, health in usable}
 
 
 def assess_all(

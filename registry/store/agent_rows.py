@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from orchestration.core.exceptions import ValidationError
 from registry.models import AgentDescriptor, AgentStatus
 from registry.records import HeartbeatMetrics
 
-__all__ = ["StoredAgent", "descriptor_values", "location_of", "utc"]
+__all__ = ["StoredAgent", "descriptor_values", "descriptors_values", "location_of", "utc"]
 
 MAX_LOCATION_LENGTH = 200
 _REGION_TAG = re.compile(r"^[a-z]+(?:-[a-z]+)+-?\d+[a-z]?$")
@@ -150,3 +151,23 @@ def descriptor_values(descriptor: AgentDescriptor) -> dict[str, Any]:
         "max_concurrency": descriptor.max_concurrency,
         "rate_limit_per_s": descriptor.rate_limit_per_s,
     }
+
+
+def descriptors_values(descriptors: Sequence[AgentDescriptor]) -> list[dict[str, Any]]:
+    """:func:`descriptor_values` of each descriptor, all checked before any is returned.
+
+    Raises:
+        ValidationError: a descriptor is invalid; the fields are named after its index
+            (``descriptors[3].metadata``).
+    """
+    values = []
+    for index, descriptor in enumerate(descriptors):
+        try:
+            values.append(descriptor_values(descriptor))
+        except ValidationError as exc:
+            where = f"descriptors[{index}]"
+            raise ValidationError(
+                f"{where}: {exc}",
+                errors=[{**e, "field": f"{where}.{e['field']}"} for e in exc.errors],
+            ) from None
+    return values

@@ -458,3 +458,50 @@ async def test_a_started_registry_publishes_its_stored_agents_before_any_health_
     assert sum(counted.values()) == 3
     assert fresh == 1.0
     assert stored is not None and stored < 1.0  # the unhealthy metrics of its heartbeat
+
+
+async def test_concurrent_registrations_share_transactions_and_each_returns_its_agent(
+    registry: LocalAgentRegistry, engine: AsyncEngine
+) -> None:
+    descriptors = [agent(f"gathered-{index:03d}") for index in range(120)]
+
+    with recorded_statements(engine) as statements:
+        registered = await asyncio.gather(*(registry.register(d) for d in descriptors))
+
+    assert [r.descriptor for r in registered] == descriptors
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO AGENTS ")]
+    assert len(inserts) < len(descriptors) / 10  # one per batch, not one per call
+    listed = {a.agent_id for a in await registry.list_agents()}
+    assert {d.agent_id for d in descriptors} <= listed
+
+
+async def test_a_registration_that_cannot_be_written_fails_alone(
+    registry: LocalAgentRegistry,
+) -> None:
+    good, bad = agent("fine"), agent("unwritable", metadata={"when": object()})
+
+    results = await asyncio.gather(
+        registry.register(good), registry.register(bad), return_exceptions=True
+    )
+
+    assert isinstance(results[1], ValidationError)
+    assert [e["field"] for e in results[1].errors] == ["metadata"]
+    assert (await registry.get_agent("fine")).descriptor == good
+    with pytest.raises(AgentNotFoundError):
+        await registry.get_agent("unwritable")
+
+
+async def test_register_many_checks_every_descriptor_first_and_names_the_bad_one(
+    registry: LocalAgentRegistry,
+) -> None:
+    many = [agent(f"many-{index:04d}") for index in range(2_500)]
+
+    registered = await registry.register_many(many)
+    with pytest.raises(ValidationError) as raised:
+        await registry.register_many([agent("late"), agent("odd", metadata={"x": {1, 2}})])
+
+    assert [r.descriptor for r in registered] == many
+    assert len(await registry.list_agents()) == 2_500
+    assert [e["field"] for e in raised.value.errors] == ["descriptors[1].metadata"]
+    with pytest.raises(AgentNotFoundError):
+        await registry.get_agent("late")

@@ -232,3 +232,38 @@ async def test_an_invalid_discovery_is_a_422_naming_the_argument(
     }
     assert bad_constraint.status_code == 422
     assert [p["field"] for p in bad_constraint.json()["problems"]] == ["version_constraint"]
+
+
+async def test_a_registration_batch_registers_every_agent_in_order(
+    client: httpx.AsyncClient, descriptor: DescriptorFactory
+) -> None:
+    agents = [descriptor(f"batch{index}") for index in range(3)]
+    again = agents[1].model_copy(update={"version": "2.0.0"})
+    body = [a.model_dump(mode="json") for a in (*agents, again)]
+
+    response = await client.post("/agents/batch", json=body)
+
+    assert response.status_code == 201
+    answered = [RegisteredAgent.model_validate(a) for a in response.json()]
+    ids = [a.agent_id for a in (*agents, again)]
+    assert [a.descriptor.agent_id for a in answered] == ids
+    # An agent given twice ends with its last descriptor, as two registrations would.
+    read = await client.get(f"/agents/{agents[1].agent_id}")
+    assert read.json()["descriptor"]["version"] == "2.0.0"
+    assert set(ids) <= await ids_listed(client)
+
+
+async def test_an_invalid_registration_batch_is_a_422_naming_the_item_and_writes_nothing(
+    client: httpx.AsyncClient, descriptor: DescriptorFactory
+) -> None:
+    good = descriptor("good")
+    bad = {**descriptor("bad").model_dump(mode="json"), "version": "banana"}
+
+    response = await client.post("/agents/batch", json=[good.model_dump(mode="json"), bad])
+    too_many = await client.post("/agents/batch", json=[bad] * 1001)
+
+    assert response.status_code == 422
+    assert [p["field"] for p in response.json()["problems"]] == ["body.1.version"]
+    assert good.agent_id not in await ids_listed(client)
+    assert too_many.status_code == 422
+    assert "1000" in too_many.json()["problems"][0]["problem"]

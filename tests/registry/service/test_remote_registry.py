@@ -281,3 +281,28 @@ def test_an_unusable_base_url_or_token_is_a_validation_error(
 
     assert raised.value.errors[0]["field"] == field
     assert "tok en" not in str(raised.value)
+
+
+async def test_register_many_sends_batches_of_a_thousand_and_returns_every_agent(
+    remote: RemoteAgentRegistry, registry: LocalAgentRegistry, descriptor: DescriptorFactory
+) -> None:
+    agents = [descriptor(f"many{index:04d}") for index in range(1_005)]
+
+    registered = await remote.register_many(agents)
+
+    assert [a.descriptor for a in registered] == agents
+    listed = {a.agent_id for a in await registry.list_agents()}
+    assert {a.agent_id for a in agents} <= listed
+
+
+async def test_register_many_checks_every_descriptor_before_sending_any(
+    remote: RemoteAgentRegistry, registry: LocalAgentRegistry, descriptor: DescriptorFactory
+) -> None:
+    good = descriptor("first")
+    bad = descriptor("second", metadata={"when": object()})
+
+    with pytest.raises(ValidationError) as raised:
+        await remote.register_many([good, bad])
+
+    assert [e["field"] for e in raised.value.errors] == ["descriptors[1].metadata"]
+    assert good.agent_id not in {a.agent_id for a in await registry.list_agents()}
