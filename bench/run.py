@@ -38,7 +38,8 @@ QUICK: dict[str, list[str]] = {
     "routing": ["--agents", "500", "--decisions", "2000", "--repeats", "1"],
     "swarm": ["--partitions", "40", "--suppliers", "10", "--agents", "10", "--processes", "1",
               "--repeats", "1", "--workloads", "slowdown", "--behaviors", "migrating"],
-    "saga": ["--sagas", "10", "--repeats", "1", "--concurrency", "5"],
+    "saga": ["--sagas", "10", "--repeats", "1", "--concurrency", "5", "--latency-runs", "5",
+             "--wide-sagas", "10", "--wide-concurrency", "5"],
     "registry": ["--agents", "200", "--repeats", "1", "--queries", "20", "--heartbeats", "2000"],
 }  # fmt: skip
 """Smaller arguments for ``--quick``: checks every benchmark runs, measures nothing useful."""

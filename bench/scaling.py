@@ -1,6 +1,7 @@
 """How the figures scale: 10x the agents, 10x the partitions, 10x the concurrent sagas.
 
-Run: ``.venv/bin/python bench/scaling.py [--json]`` (about ten minutes on two cores).
+Run: ``.venv/bin/python bench/scaling.py [--json]`` (about twenty-five minutes on two
+cores).
 
 Each scenario runs one component's benchmark twice in turn, at its usual size and with one
 dimension multiplied by ten, and prints both figures of every metric and their ratio:
@@ -12,7 +13,12 @@ dimension multiplied by ten, and prints both figures of every metric and their r
   agents' health to go stale before the first decision;
 - partitions: the swarm example, a supplier CSV of 100,000 and 1,000,000 rows in 1,000 and
   10,000 partitions, 100 agents;
-- concurrent sagas: ``bench/saga.py`` with 50 and 500 sagas in flight (1,000 sagas a batch).
+- concurrent sagas: ``bench/saga.py`` with 50 and 500 sagas in flight (1,000 sagas a batch;
+  throughput rows only);
+- latency runs: ``bench/saga.py --latency-only`` with 100 and 1,000 sequential runs of each
+  kind (saga and hand-written, one at a time): the percentiles should not grow with the
+  runs (a growing history database, leaks). 100 rather than the usual 200: at about 0.35 s
+  a run on two cores, 10x 200 would take over twenty minutes.
 
 Repeats are fewer than in ``bench/run.py`` (this is about trends); ``--json`` prints rows
 ``{scenario, component, metric, unit, base, scaled, change}``.
@@ -31,13 +37,20 @@ if __package__ in (None, ""):  # run as a file: make the project importable, not
 from bench.report import Row, format_value, machine
 from bench.run import script_rows
 
+SAGA_THROUGHPUT_ONLY = ["--latency-runs", "0", "--wide-concurrency", "0"]
+"""The concurrency scenario measures throughput: its x10 *is* the 500-in-flight case, and
+latency (one saga at a time) does not depend on ``--concurrency``; it has its own scenario."""
+
 SCENARIOS: list[tuple[str, str, list[str], list[str]]] = [
     ("10x agents", "registry", ["--agents", "10000", "--repeats", "2"],
      ["--agents", "100000", "--repeats", "2"]),
     ("10x partitions", "swarm", ["--partitions", "1000", "--repeats", "3", "--skip-matrix"],
      ["--partitions", "10000", "--repeats", "3", "--skip-matrix"]),
-    ("10x concurrent sagas", "saga", ["--sagas", "1000", "--concurrency", "50", "--repeats", "1"],
-     ["--sagas", "1000", "--concurrency", "500", "--repeats", "1"]),
+    ("10x concurrent sagas", "saga",
+     ["--sagas", "1000", "--concurrency", "50", "--repeats", "1", *SAGA_THROUGHPUT_ONLY],
+     ["--sagas", "1000", "--concurrency", "500", "--repeats", "1", *SAGA_THROUGHPUT_ONLY]),
+    ("10x latency runs", "saga", ["--latency-only", "--latency-runs", "100", "--repeats", "1"],
+     ["--latency-only", "--latency-runs", "1000", "--repeats", "1"]),
 ]  # fmt: skip
 """(scenario, script, usual arguments, arguments with one dimension x10)."""
 
@@ -54,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         choices=[name for _, name, _, _ in SCENARIOS],
-        help="one scenario, by the component it runs (registry, swarm, saga)",
+        help="the scenarios of one component (registry, swarm, saga: both saga ones)",
     )
     args = parser.parse_args(argv)
     results: list[dict[str, object]] = []

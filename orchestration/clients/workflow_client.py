@@ -42,6 +42,9 @@ _UPDATE_TIMEOUT = timedelta(seconds=30)
 _WATCH_FIRST_S = 0.2
 _WATCH_MAX_S = 2.0
 PARKED = "NEEDS_INTERVENTION"
+POLLED_FRESH_S = 10.0
+"""How long a queue seen polled is not asked about again. Temporal itself lists a worker as
+a poller until minutes after its last poll, so this makes the answer no staler."""
 
 
 class WorkflowClient:
@@ -60,6 +63,8 @@ class WorkflowClient:
     def __init__(self, *, settings: Settings | None = None, client: Client | None = None) -> None:
         self._settings = settings or get_settings()
         self._client = client
+        self._polled: dict[str, float] = {}
+        """Task queue -> when (event loop time) Temporal last said a worker polls it."""
 
     async def initialize(self) -> None:
         """Connect to Temporal (idempotent)."""
@@ -80,18 +85,39 @@ class WorkflowClient:
 
         A worker shows as a poller once its first poll reached Temporal: queues without one
         are asked again for up to ``grace_s`` seconds, so agents started a moment ago count.
+        A queue seen polled is not asked about again for ``POLLED_FRESH_S`` (one describe
+        call per queue, not per saga, when a program starts many); one without a poller is
+        asked every time.
         """
         named = [
             (field, agent, task_queue_for(agent, endpoint))
             for field, agent, endpoint in agents
             if polls_task_queue(endpoint)  # an agent on the bus polls no queue
         ]
-        deadline = asyncio.get_running_loop().time() + grace_s
-        missing = set(await unpolled_queues(self.client, [queue for _, _, queue in named]))
-        while missing and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        missing = await self._unpolled(queue for _, _, queue in named)
+        while missing and loop.time() < deadline:
             await asyncio.sleep(0.1)
-            missing = set(await unpolled_queues(self.client, missing))
+            missing = await self._unpolled(missing)
         return [(field, agent, queue) for field, agent, queue in named if queue in missing]
+
+    async def _unpolled(self, queues: Iterable[str]) -> set[str]:
+        """``unpolled_queues``, skipping the queues seen polled within ``POLLED_FRESH_S``."""
+        now = asyncio.get_running_loop().time()
+        asked = [
+            queue
+            for queue in dict.fromkeys(queues)
+            if queue not in self._polled or now - self._polled[queue] >= POLLED_FRESH_S
+        ]
+        if not asked:
+            return set()
+        missing = set(await unpolled_queues(self.client, asked))
+        answered = asyncio.get_running_loop().time()
+        for queue in asked:
+            if queue not in missing:
+                self._polled[queue] = answered
+        return missing
 
     async def _warn_unpolled(self, what: str, agents: Iterable[AgentRef]) -> None:
         """Log a warning for each agent nobody runs: its call would wait for its pick-up
