@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -20,6 +21,10 @@ from registry.store.agents import AgentStore
 __all__ = ["StatusBook"]
 
 logger = logging.getLogger(__name__)
+
+_LOGGED_ONE_BY_ONE = 20
+"""Status changes of one pass up to this many get a line each; more, the first 10 and a
+summary line (a fleet of 100,000 going silent at once is one story, not 100,000 lines)."""
 
 
 class StatusBook:
@@ -71,7 +76,7 @@ class StatusBook:
     async def write_changes(
         self, store: AgentStore, assessments: Mapping[str, HealthAssessment], now: datetime
     ) -> list[StatusChange]:
-        """Write, in one statement, the statuses that differ from the written ones; log each."""
+        """Write, in one statement, the statuses that differ from the written ones; log them."""
         changes = [
             StatusChange(agent_id, self._written[agent_id], assessment.status, assessment.health)
             for agent_id, assessment in assessments.items()
@@ -82,6 +87,8 @@ class StatusBook:
         await store.set_statuses({change.agent_id: change.new for change in changes}, now)
         for change in changes:
             self._written[change.agent_id] = change.new
+        shown = changes if len(changes) <= _LOGGED_ONE_BY_ONE else changes[:10]
+        for change in shown:
             log = logger.info if change.new is AgentStatus.ACTIVE else logger.warning
             log(
                 "agent %s status %s -> %s (health %.2f)",
@@ -89,6 +96,14 @@ class StatusBook:
                 change.old.value,
                 change.new.value,
                 change.health,
+            )
+        if len(changes) > len(shown):
+            kinds = Counter(f"{c.old.value} -> {c.new.value}" for c in changes)
+            logger.warning(
+                "%d agents changed status at once (%s); the first %d are logged above",
+                len(changes),
+                ", ".join(f"{count} {kind}" for kind, count in kinds.most_common()),
+                len(shown),
             )
         return changes
 

@@ -505,3 +505,18 @@ async def test_register_many_checks_every_descriptor_first_and_names_the_bad_one
     assert [e["field"] for e in raised.value.errors] == ["descriptors[1].metadata"]
     with pytest.raises(AgentNotFoundError):
         await registry.get_agent("late")
+
+
+async def test_a_pass_that_changes_many_statuses_logs_a_few_and_one_summary(
+    registry: LocalAgentRegistry, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await registry.register_many([agent(f"quiet-{index:02d}") for index in range(30)])
+    clock.advance(20)  # every agent is late: DEGRADED
+
+    with caplog.at_level(logging.INFO, logger="registry.health.status_book"):
+        summary = await registry.check_health()
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(summary.changes) == 30
+    assert len(lines) == 11
+    assert lines[-1].startswith("30 agents changed status at once (30 active -> degraded)")
