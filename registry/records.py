@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -162,6 +162,9 @@ class HealthCheckSummary:
 
 
 class PendingSamples(Protocol):
-    """Where reads find an agent's newest heartbeat not yet in its row."""
+    """Where reads find an agent's newest heartbeat not yet in its row; iterating it gives
+    the ids of the agents that have one."""
 
     def get(self, agent_id: str) -> HeartbeatSample | None: ...
+
+    def __iter__(self) -> Iterator[str]: ...

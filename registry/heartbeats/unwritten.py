@@ -7,7 +7,7 @@ so that an agent does not look silent for the length of a database write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from registry.heartbeats.buffer import HeartbeatBuffer
 from registry.records import HeartbeatSample, PendingSamples
@@ -42,6 +42,12 @@ class Unwritten:
     def view(self) -> PendingSamples:
         """A lookup for one read: the buffer's own mapping when no batch is being written."""
         return self if self._writing else self._buffer.samples
+
+    def __iter__(self) -> Iterator[str]:
+        """The ids of the agents with an unwritten sample."""
+        yield from self._buffer.samples
+        buffered = self._buffer.samples
+        yield from (agent_id for agent_id in self._writing if agent_id not in buffered)
 
     def get(self, agent_id: str) -> HeartbeatSample | None:
         """The agent's newest unwritten sample, standing for every unwritten heartbeat."""

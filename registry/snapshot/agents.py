@@ -25,7 +25,16 @@ from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store.agent_rows import StoredAgent, utc
 from registry.store.changes import AgentChange
 
-__all__ = ["AgentSnapshot", "SnapshotEntry", "SyncOutcome", "micros"]
+__all__ = ["BANDS", "AgentSnapshot", "SnapshotEntry", "SyncOutcome", "band_of", "micros"]
+
+BANDS = 20
+"""Score bands: agents are indexed by ``band_of(score)``, so discovery can look at the
+agents that could rank first before the others (an agent's health never exceeds its score)."""
+
+
+def band_of(score: float) -> int:
+    """The band of a metrics score in [0, 1]: ``int(score * BANDS)``, 1.0 in the top one."""
+    return min(BANDS - 1, int(score * BANDS))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -51,6 +60,8 @@ class SnapshotEntry:
         last_seen: ``row.last_seen``, the later of its last heartbeat and registration.
         last_seen_us: ``last_seen`` as :func:`micros`.
         places: the casefolded location and tags (what ``location_preference`` matches).
+        band: the score band the snapshot indexes it under (``band_of(score)`` once the
+            snapshot has seen its latest score).
     """
 
     row: StoredAgent
@@ -58,6 +69,7 @@ class SnapshotEntry:
     last_seen: datetime = _EPOCH
     last_seen_us: int = 0
     places: frozenset[str] = field(default_factory=frozenset)
+    band: int = BANDS - 1
 
     @classmethod
     def of(cls, row: StoredAgent) -> SnapshotEntry:
@@ -139,6 +151,7 @@ class AgentSnapshot:
         self._by_capability: dict[str, set[str]] = {}
         self._by_service_type: dict[str, set[str]] = {}
         self._by_tag: dict[str, set[str]] = {}
+        self._bands: list[set[str]] = [set() for _ in range(BANDS)]
         self._heartbeats = 0
         self._touched: set[str] | None = None
 
@@ -168,6 +181,8 @@ class AgentSnapshot:
         self._heartbeats = 0
         for index in (self._by_capability, self._by_service_type, self._by_tag):
             index.clear()
+        for band in self._bands:
+            band.clear()
         for row in rows:
             self._put(row)
 
@@ -196,6 +211,7 @@ class AgentSnapshot:
             )
             self._heartbeats += sample.count
             entry.derive()
+            self._rebind(entry, agent_id)
 
     def record_statuses(self, statuses: Mapping[str, AgentStatus], now: datetime) -> None:
         """These statuses were written at ``now`` (as ``AgentStore.set_statuses`` does)."""
@@ -251,6 +267,7 @@ class AgentSnapshot:
             before = entry.row.heartbeat_count
             if entry.take(change):
                 self._heartbeats += entry.row.heartbeat_count - before
+                self._rebind(entry, change.agent_id)
                 updated += 1
         removed: list[str] = []
         if present is not None:
@@ -291,7 +308,18 @@ class AgentSnapshot:
         groups.sort(key=len)
         return groups[0].intersection(*groups[1:]) if len(groups) > 1 else groups[0]
 
+    def band(self, index: int) -> set[str]:
+        """Ids of the agents whose score is in band ``index`` (do not keep or change it)."""
+        return self._bands[index]
+
     # -- internals -----------------------------------------------------------------------
+
+    def _rebind(self, entry: SnapshotEntry, agent_id: str) -> None:
+        band = band_of(entry.score)
+        if band != entry.band:
+            self._bands[entry.band].discard(agent_id)
+            self._bands[band].add(agent_id)
+            entry.band = band
 
     def _touch(self, agent_id: str) -> None:
         if self._touched is not None:
@@ -302,6 +330,8 @@ class AgentSnapshot:
         entry = SnapshotEntry.of(row)
         agent_id = row.agent_id
         self._entries[agent_id] = entry
+        entry.band = band_of(entry.score)
+        self._bands[entry.band].add(agent_id)
         self._heartbeats += row.heartbeat_count
         for index, names in self._names(row.descriptor):
             for name in names:
@@ -312,6 +342,7 @@ class AgentSnapshot:
         if entry is None:
             return
         self._heartbeats -= entry.row.heartbeat_count
+        self._bands[entry.band].discard(agent_id)
         for index, names in self._names(entry.row.descriptor):
             for name in names:
                 having = index.get(name)

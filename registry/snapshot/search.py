@@ -25,7 +25,7 @@ from registry.health.policy import (
     status_for,
 )
 from registry.records import HeartbeatSample, PendingSamples, RegisteredAgent
-from registry.snapshot.agents import AgentSnapshot, SnapshotEntry, micros
+from registry.snapshot.agents import BANDS, AgentSnapshot, SnapshotEntry, micros
 
 __all__ = ["assess_all", "assess_samples", "routable_health", "search", "views"]
 
@@ -84,27 +84,53 @@ def search(
     now: datetime,
     policy: HealthPolicy,
 ) -> list[SnapshotEntry]:
-    """The agents ``query`` finds, best first (ranked as :mod:`registry.discovery` says)."""
+    """The agents ``query`` finds, best first (ranked as :mod:`registry.discovery` says).
+
+    Candidates are looked at score band by score band, best first: an agent's health never
+    exceeds its metrics score, so once ``max_results`` agents are found whose rank no agent
+    of the lower bands can beat, those are not looked at. Agents with an unwritten heartbeat
+    (whose score may have changed) are looked at first, whatever their band.
+    """
     ids = snapshot.matching(query.capabilities, query.service_types, query.tags)
     if not ids:
         return []
     entries = snapshot.entries
+    everyone = len(ids) == len(entries)
     preferred = query.location_preference.casefold() if query.location_preference else None
     constraint = query.version
     allowed: dict[str, bool] = {}
     ranked: list[tuple[bool, float, str]] = []
-    usable = _usable(ids, entries, pending, micros(now), policy, query.min_health_score)
-    for agent_id, entry, health in usable:
-        if constraint is not None:
-            version = entry.row.descriptor.version
-            ok = allowed.get(version)
-            if ok is None:
-                ok = allowed[version] = constraint.allows(version)
-            if not ok:
-                continue
-        elsewhere = preferred is not None and preferred not in entry.places
-        ranked.append((elsewhere, -health, agent_id))
-    return [entries[agent_id] for _, _, agent_id in heapq.nsmallest(query.max_results, ranked)]
+    now_us = micros(now)
+    floor = max(query.min_health_score, DEGRADED_HEALTH)
+    wanted = query.max_results
+
+    def rank(candidates: Iterable[str]) -> None:
+        for agent_id, entry, health in _usable(candidates, entries, pending, now_us, policy, floor):
+            if constraint is not None:
+                version = entry.row.descriptor.version
+                ok = allowed.get(version)
+                if ok is None:
+                    ok = allowed[version] = constraint.allows(version)
+                if not ok:
+                    continue
+            elsewhere = preferred is not None and preferred not in entry.places
+            ranked.append((elsewhere, -health, agent_id))
+
+    unwritten = {agent_id for agent_id in pending if agent_id in ids}
+    rank(unwritten)
+    for band in range(BANDS - 1, -1, -1):
+        if band + 1 < floor * BANDS:  # every score of this band and below is under the floor
+            break
+        members = snapshot.band(band)
+        members = members if everyone else members & ids  # type: ignore[operator]
+        rank(members - unwritten if unwritten else members)
+        if len(ranked) >= wanted:
+            elsewhere, negative, _ = heapq.nsmallest(wanted, ranked)[-1]
+            # Every agent below this band has health < band / BANDS: the last place is
+            # taken for good once it is held by a preferred agent at least that healthy.
+            if not elsewhere and -negative * BANDS >= band:
+                break
+    return [entries[agent_id] for _, _, agent_id in heapq.nsmallest(wanted, ranked)]
 
 
 def routable_health(
