@@ -54,7 +54,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -75,6 +75,7 @@ from registry.models import AgentDescriptor, ServiceType
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.remote_registry import RemoteAgentRegistry
 from registry.store.agent_rows import descriptor_values
+from registry.store.agents import AgentStore
 from registry.store.candidates import CandidateFilter
 from registry.store.engine import create_engine
 from registry.store.heartbeat_writer import write_heartbeats
@@ -87,6 +88,8 @@ AGENTS = cast(Table, AgentEntry.__table__)
 CAPABILITY_ROWS = cast(Table, AgentCapabilityEntry.__table__)
 DEFAULT_SERVER_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PREFIX = "bench-agent-"
+REGISTRATIONS_PER_S = 100_000 / 60
+"""The target: 100,000 agents registered through the service within a minute."""
 
 DOMAINS = ("carbon", "scope1", "scope2", "scope3", "energy", "water", "waste", "supply", "csrd",
            "ghg")  # fmt: skip
@@ -297,7 +300,9 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def registry_service(database_url: str, workdir: Path) -> AsyncIterator[Service]:
+async def registry_service(
+    database_url: str, workdir: Path, health_check_interval_s: float
+) -> AsyncIterator[Service]:
     """``orchestration registry serve`` in a subprocess, until it answers ``/health``."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
@@ -308,6 +313,7 @@ async def registry_service(database_url: str, workdir: Path) -> AsyncIterator[Se
         ORCH_REGISTRY_PORT=str(port),
         ORCH_LOG_LEVEL="WARNING",
         ORCH_STATE_DIR=str(workdir / "state"),
+        ORCH_REGISTRY_HEALTH_CHECK_INTERVAL_S=str(health_check_interval_s),
     )
     log_path = workdir / "service.log"
     with log_path.open("wb") as output:
@@ -361,6 +367,10 @@ class Bench:
     heartbeats: int
     batch: int
     concurrency: int
+    registrations: int
+    rng: random.Random
+    repeat: int = 0
+    discovery_p99s: list[float] = field(default_factory=list)
 
     def workload(self) -> list[dict[str, Any]]:
         return [self.mix[i % len(self.mix)] for i in range(self.queries)]
@@ -394,6 +404,7 @@ class Bench:
 
     async def discovery_p50(self) -> tuple[float, str]:
         latencies = await self.discovery_ms(self.workload())
+        self.discovery_p99s.append(percentile(latencies, 0.99))
         return statistics.median(latencies), _spread(latencies)
 
     async def sql_p50(self) -> tuple[float, str]:
@@ -442,6 +453,43 @@ class Bench:
         return sent / elapsed, f"{sent} rows in {elapsed:.2f} s"
 
 
+    def newcomers(self, kind: str) -> list[AgentDescriptor]:
+        """``registrations`` agents never registered before (ids ``bench-agent-r<n><kind>-``)."""
+        prefix = f"{PREFIX}r{self.repeat}{kind}-"
+        agents = fleet(self.registrations, self.rng)
+        return [a.model_copy(update={"agent_id": prefix + a.agent_id[len(PREFIX):]})
+                for a in agents]  # fmt: skip
+
+    async def service_registration(self) -> tuple[float, str]:
+        """New agents per second through ``register_many`` (``POST /agents/batch``)."""
+        agents = self.newcomers("s")
+        start = time.perf_counter()
+        registered = await self.remote.register_many(agents)
+        elapsed = time.perf_counter() - start
+        if len(registered) != len(agents):
+            raise BenchFailure(f"{len(registered)} of {len(agents)} agents registered")
+        await self.forget(agents)
+        return len(agents) / elapsed, f"{len(agents)} agents in {elapsed:.2f} s"
+
+    async def direct_registration(self) -> tuple[float, str]:
+        """New agents per second written here by the store, 1,000 per transaction."""
+        agents = self.newcomers("d")
+        store = AgentStore(self.engine)
+        start = time.perf_counter()
+        for at in range(0, len(agents), 1000):
+            values = [descriptor_values(a) for a in agents[at : at + 1000]]
+            await store.upsert_many(values, datetime.now(UTC))
+        elapsed = time.perf_counter() - start
+        await self.forget(agents)
+        return len(agents) / elapsed, f"{len(agents)} agents in {elapsed:.2f} s"
+
+    async def forget(self, agents: Sequence[AgentDescriptor]) -> None:
+        """Delete the newcomers' rows (the service's snapshot drops them at its next sync)."""
+        prefix = agents[0].agent_id.rsplit("-", 1)[0] + "-"
+        async with self.engine.begin() as connection:
+            await connection.execute(AGENTS.delete().where(AGENTS.c.agent_id.like(f"{prefix}%")))
+
+
 def _spread(latencies: Sequence[float]) -> str:
     return (
         f"p50 {statistics.median(latencies):.2f} ms, p95 {percentile(latencies, 0.95):.2f} ms, "
@@ -466,9 +514,14 @@ async def measure(bench: Bench, repeats: int, meter: CpuMeter) -> list[Row]:
             ("heartbeats via the service", bench.service_heartbeats),
             ("heartbeats written directly", bench.direct_heartbeats),
         ),
+        (
+            ("registering via the service", bench.service_registration),
+            ("registering directly", bench.direct_registration),
+        ),
     ]
     samples: dict[str, list[float]] = {}
     for repeat in range(repeats):
+        bench.repeat = repeat + 1
         for pair in pairs:
             for name, run in pair if repeat % 2 == 0 else pair[::-1]:
                 with meter.measure(name):
@@ -482,9 +535,19 @@ async def measure(bench: Bench, repeats: int, meter: CpuMeter) -> list[Row]:
             baseline=statistics.median(samples["raw SQL candidates query"]),
         ),
         Row.from_samples(
+            "registry", "discovery_p99", "ms", bench.discovery_p99s,
+            target=Target(20, AT_MOST),
+            baseline=statistics.median(samples["raw SQL candidates query"]),
+        ),
+        Row.from_samples(
             "registry", "heartbeats", "per s", samples["heartbeats via the service"],
             target=Target(20_000, AT_LEAST),
             baseline=statistics.median(samples["heartbeats written directly"]),
+        ),
+        Row.from_samples(
+            "registry", "registrations", "per s", samples["registering via the service"],
+            target=Target(REGISTRATIONS_PER_S, AT_LEAST),
+            baseline=statistics.median(samples["registering directly"]),
         ),
     ]  # fmt: skip
 
@@ -501,7 +564,8 @@ async def run_bench(args: argparse.Namespace) -> list[Row]:
             log.info("wrote %d agents in %.1f s", len(agents), time.perf_counter() - started)
             with tempfile.TemporaryDirectory(prefix="bench-registry-") as workdir:
                 started = time.perf_counter()
-                async with registry_service(url, Path(workdir)) as service:
+                interval = args.health_check_interval
+                async with registry_service(url, Path(workdir), interval) as service:
                     log.info("service ready in %.1f s", time.perf_counter() - started)
                     try:
                         return await _measure_on(service, engine, readings, rng, args)
@@ -530,6 +594,8 @@ async def _measure_on(
             heartbeats=args.heartbeats,
             batch=args.batch,
             concurrency=args.concurrency,
+            registrations=args.registrations or args.agents,
+            rng=random.Random(args.seed + 1),
         )
         rows = await measure(bench, args.repeats, meter)
     for line in meter.summary():
@@ -545,6 +611,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heartbeats", type=int, default=100_000, help="per repeat (M)")
     parser.add_argument("--batch", type=int, default=500, help="heartbeats per request")
     parser.add_argument("--concurrency", type=int, default=8, help="heartbeat requests in flight")
+    parser.add_argument("--registrations", type=int, default=0,
+                        help="new agents registered per repeat (default: --agents)")
+    parser.add_argument("--health-check-interval", type=float, default=5.0,
+                        help="the service's health pass interval, s (default 5: several "
+                        "passes fall in every run)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the fleet and workload")
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL,
                         help="Postgres server to create the benchmark database on")  # fmt: skip

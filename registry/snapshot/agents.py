@@ -27,14 +27,17 @@ from registry.store.changes import AgentChange
 
 __all__ = ["BANDS", "AgentSnapshot", "SnapshotEntry", "SyncOutcome", "band_of", "micros"]
 
-BANDS = 20
+BANDS = 101
 """Score bands: agents are indexed by ``band_of(score)``, so discovery can look at the
-agents that could rank first before the others (an agent's health never exceeds its score)."""
+agents that could rank first before the others (an agent's health never exceeds its score).
+Band ``b`` below the top holds the scores with ``int(score * (BANDS - 1)) == b``; the top one
+the perfect scores (often a tenth of a healthy fleet, all tied, so kept apart)."""
+_SCALE = BANDS - 1
 
 
 def band_of(score: float) -> int:
-    """The band of a metrics score in [0, 1]: ``int(score * BANDS)``, 1.0 in the top one."""
-    return min(BANDS - 1, int(score * BANDS))
+    """The band of a metrics score in [0, 1]: ``int(score * 100)``, 1.0 in the top one."""
+    return min(_SCALE, int(score * _SCALE))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

@@ -118,19 +118,24 @@ def search(
 
     unwritten = {agent_id for agent_id in pending if agent_id in ids}
     rank(unwritten)
-    for band in range(BANDS - 1, -1, -1):
-        if band + 1 < floor * BANDS:  # every score of this band and below is under the floor
+    best: list[tuple[bool, float, str]] = []
+    scale = BANDS - 1
+    for band in range(scale, -1, -1):
+        if band + 1 <= floor * scale:  # every score of this band and below is under the floor
             break
         members = snapshot.band(band)
         members = members if everyone else members & ids  # type: ignore[operator]
         rank(members - unwritten if unwritten else members)
-        if len(ranked) >= wanted:
-            elsewhere, negative, _ = heapq.nsmallest(wanted, ranked)[-1]
-            # Every agent below this band has health < band / BANDS: the last place is
+        if len(best) + len(ranked) >= wanted:
+            best = heapq.nsmallest(wanted, [*best, *ranked])
+            ranked.clear()
+            elsewhere, negative, _ = best[-1]
+            # Every agent below this band has a score under band / scale: the last place is
             # taken for good once it is held by a preferred agent at least that healthy.
-            if not elsewhere and -negative * BANDS >= band:
+            if len(best) >= wanted and not elsewhere and -negative * scale >= band:
                 break
-    return [entries[agent_id] for _, _, agent_id in heapq.nsmallest(wanted, ranked)]
+    found = heapq.nsmallest(wanted, [*best, *ranked])
+    return [entries[agent_id] for _, _, agent_id in found]
 
 
 def routable_health(
