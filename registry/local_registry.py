@@ -149,8 +149,10 @@ class LocalAgentRegistry(AsyncResource):
             max_health_series=max_health_series,
         )
         self._flusher = HeartbeatFlusher(self._snapshot, self._known, self._policy, self._now)
+        # SQLite has one writer at a time; Postgres overlaps two transactions' round trips.
+        writers = 2 if self._url.startswith("postgresql") else 1
         self._registrations: Coalescer[dict[str, Any], RegisteredAgent] = Coalescer(
-            self._write_registrations, max_in_flight=1, max_records=1_000
+            self._write_registrations, max_in_flight=writers, max_records=1_000
         )
         self._pending = self._flusher.buffer
         self._unwritten = self._flusher.unwritten

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -121,22 +122,35 @@ class RemoteAgentRegistry(AsyncResource):
         """Register many agents, 1,000 per request (``POST /agents/batch``); their views, in
         order.
 
-        Every descriptor is checked here before the first request. Each request is written
-        in its own transaction(s): when one fails, the agents of the requests before it are
-        registered (registering again is harmless, so retry the whole call).
+        Every descriptor is checked here before the first request; two requests are in
+        flight at a time. Each is written in its own transaction(s): when one fails, other
+        requests' agents may be registered (registering again is harmless: retry the call).
 
         Raises:
             ValidationError: a descriptor is invalid (``errors`` names its index); nothing
                 was sent.
         """
         descriptors_values(descriptors)
+        chunks = [
+            descriptors[start : start + MAX_REGISTRATION_BATCH]
+            for start in range(0, len(descriptors), MAX_REGISTRATION_BATCH)
+        ]
+        # Two requests in flight overlap the service's database writes; an agent given
+        # twice must end with its last descriptor, so then one request at a time.
+        in_flight = 2 if len({d.agent_id for d in descriptors}) == len(descriptors) else 1
         registered: list[RegisteredAgent] = []
-        for start in range(0, len(descriptors), MAX_REGISTRATION_BATCH):
-            chunk = descriptors[start : start + MAX_REGISTRATION_BATCH]
-            body = [descriptor.model_dump(mode="json") for descriptor in chunk]
-            response = await self._call("POST", "/agents/batch", json=body)
-            registered.extend(self._parse(_AGENTS.validate_python, response))
+        for start in range(0, len(chunks), in_flight):
+            answers = await asyncio.gather(
+                *(self._register_chunk(chunk) for chunk in chunks[start : start + in_flight])
+            )
+            for answer in answers:
+                registered.extend(answer)
         return registered
+
+    async def _register_chunk(self, chunk: Sequence[AgentDescriptor]) -> list[RegisteredAgent]:
+        body = [descriptor.model_dump(mode="json") for descriptor in chunk]
+        response = await self._call("POST", "/agents/batch", json=body)
+        return self._parse(_AGENTS.validate_python, response)
 
     async def heartbeat(self, agent_id: str, metrics: Mapping[str, Any] | None = None) -> None:
         """Send a heartbeat; the service writes it with its next batch.

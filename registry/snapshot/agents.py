@@ -39,6 +39,7 @@ def band_of(score: float) -> int:
     """The band of a metrics score in [0, 1]: ``int(score * 100)``, 1.0 in the top one."""
     return min(_SCALE, int(score * _SCALE))
 
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 

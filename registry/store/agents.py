@@ -103,11 +103,13 @@ class AgentStore:
             insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
             statement = insert(AGENTS)
             replaced = {name: statement.excluded[name] for name in _DESCRIPTOR_COLUMNS}
-            await connection.execute(
+            # RETURNING makes SQLAlchemy send the rows as multi-row INSERTs ("insertmanyvalues")
+            # instead of one statement per row, and hands back each row as upserted.
+            upserted = await connection.execute(
                 statement.on_conflict_do_update(
                     index_elements=[AGENTS.c.agent_id],
                     set_={**replaced, "updated_at": statement.excluded.updated_at},
-                ),
+                ).returning(*AGENTS.c),
                 [
                     {
                         **v,
@@ -120,6 +122,7 @@ class AgentStore:
                     for v in last.values()
                 ],
             )
+            rows = {row.agent_id: StoredAgent.from_row(row) for row in upserted}
             # The upsert above locks the agents' rows, so concurrent registrations of one
             # agent replace its capabilities one after the other.
             for chunk in _chunks(ids):
@@ -133,14 +136,11 @@ class AgentStore:
             ]
             if capabilities:
                 await connection.execute(
-                    insert(CAPABILITIES).on_conflict_do_nothing(), capabilities
+                    insert(CAPABILITIES)
+                    .on_conflict_do_nothing()
+                    .returning(CAPABILITIES.c.agent_id),  # multi-row INSERTs, as above
+                    capabilities,
                 )
-            rows: dict[str, StoredAgent] = {}
-            for chunk in _chunks(ids):
-                for row in await connection.execute(
-                    select(AGENTS).where(AGENTS.c.agent_id.in_(chunk))
-                ):
-                    rows[row.agent_id] = StoredAgent.from_row(row)
         return [rows[v["agent_id"]] for v in values]
 
     async def get(self, agent_id: str) -> StoredAgent | None:
