@@ -7,16 +7,17 @@ What a new user gets with ``AgentRegistry(None)`` and no ``ORCH_REGISTRY_URL``: 
 in this process, on the database at ``ORCH_DATABASE_URL`` (SQLite by default). The fleet,
 its readings and the 20 discovery queries are ``bench/registry.py``'s. Per backend, a fresh
 database (a temporary SQLite file; a fresh Postgres database on ``--server-url``, dropped at
-the end), migrated, and per repeat (every repeat registers a fleet of its own; the
-baselines run in the same repeat, alternating which goes first):
+the end), migrated, with a fleet of N agents registered (not measured); then per repeat
+(the baselines in the same repeat, alternating which goes first):
 
-- ``register_gather``: N agents registered with ``asyncio.gather`` of ``register`` calls,
-  1,000 at a time (concurrent calls share one transaction in the registry). Baseline: the
-  store's ``upsert_many`` called here, 1,000 agents per transaction (what the registry's
-  batching calls, without the registry).
-- ``register_many``: the next N agents with one ``register_many`` call; same baseline.
-- ``discovery_p50``: Q sequential ``discover`` calls over the query mix, on the 2N agents
-  now registered; each repeat's p50 is a sample. Baseline: the raw SQL candidates query of
+- ``register_gather``: N new agents registered with ``asyncio.gather`` of ``register``
+  calls, 1,000 at a time (concurrent calls share one transaction in the registry).
+  Baseline: the store's ``upsert_many`` called here, 1,000 agents per transaction (what the
+  registry's batching calls, without the registry). Each set of new agents is deleted again
+  after it is measured, so the fleet stays at N.
+- ``register_many``: N new agents with one ``register_many`` call; same baseline.
+- ``discovery_p50``: Q sequential ``discover`` calls over the query mix, on the N agents;
+  each repeat's p50 is a sample. Baseline: the raw SQL candidates query of
   each query (``bench/registry.py``'s), executed and fetched, its p50.
 - ``heartbeats``: M heartbeats (each agent its steady reading, cycling through the fleet)
   from T tasks each calling ``heartbeat`` in a loop, clocked until the registry has written
@@ -127,14 +128,25 @@ class Embedded:
         self.fleets = itertools.count()
 
     def newcomers(self) -> list[AgentDescriptor]:
-        """N agents never registered before; their readings join the heartbeat cycle."""
+        """N agents never registered before."""
         prefix = f"{PREFIX}f{next(self.fleets)}-"
-        agents = [
+        return [
             a.model_copy(update={"agent_id": prefix + a.agent_id[len(PREFIX) :]})
             for a in fleet(self.args.agents, self.rng)
         ]
-        self.readings.update({a.agent_id: reading(self.rng) for a in agents})
-        return agents
+
+    async def register_fleet(self) -> None:
+        """The N agents discovery and heartbeats run on (not measured)."""
+        agents = self.newcomers()
+        await self.registry.register_many(agents)
+        self.readings = {a.agent_id: reading(self.rng) for a in agents}
+
+    async def forget(self, agents: list[AgentDescriptor]) -> None:
+        """Delete measured newcomers' rows; the registry drops them at its next sync (now)."""
+        prefix = agents[0].agent_id.rsplit("-", 1)[0] + "-"
+        async with self.store.engine.begin() as connection:
+            await connection.execute(AGENTS.delete().where(AGENTS.c.agent_id.like(f"{prefix}%")))
+        await self.registry.refresh()
 
     async def register_gather(self) -> tuple[float, str]:
         agents = self.newcomers()
@@ -142,6 +154,7 @@ class Embedded:
         for at in range(0, len(agents), 1000):
             await asyncio.gather(*(self.registry.register(a) for a in agents[at : at + 1000]))
         elapsed = time.perf_counter() - start
+        await self.forget(agents)
         return len(agents) / elapsed, f"{len(agents)} agents in {elapsed:.2f} s"
 
     async def register_many(self) -> tuple[float, str]:
@@ -150,6 +163,7 @@ class Embedded:
         registered = await self.registry.register_many(agents)
         elapsed = time.perf_counter() - start
         assert len(registered) == len(agents)
+        await self.forget(agents)
         return len(agents) / elapsed, f"{len(agents)} agents in {elapsed:.2f} s"
 
     async def direct_registration(self) -> tuple[float, str]:
@@ -159,9 +173,7 @@ class Embedded:
             values = [descriptor_values(a) for a in agents[at : at + 1000]]
             await self.store.upsert_many(values, datetime.now(UTC))
         elapsed = time.perf_counter() - start
-        # Written behind the registry's back, like another process's registrations: let
-        # its snapshot catch up now (its background sync would within a second).
-        await self.registry.refresh()
+        await self.forget(agents)
         return len(agents) / elapsed, f"{len(agents)} agents in {elapsed:.2f} s"
 
     def workload(self) -> list[dict[str, Any]]:
@@ -239,6 +251,7 @@ async def measure_backend(backend: str, args: argparse.Namespace) -> list[Row]:
         try:
             async with LocalAgentRegistry(engine, migrate=False) as registry:
                 bench = Embedded(registry, AgentStore(engine), args)
+                await bench.register_fleet()
                 return await _measure(backend, bench, args.repeats)
         finally:
             await engine.dispose()

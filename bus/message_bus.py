@@ -18,11 +18,12 @@ answer with :meth:`MessageBus.serve`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -65,6 +66,16 @@ from orchestration.core.settings import get_settings
 __all__ = ["MessageBus"]
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _publishing(what: str) -> Iterator[None]:
+    """A broker error inside is a retriable ``MessageBusError`` ("<what> failed: ...")."""
+    try:
+        yield
+    except (KafkaError, OSError) as exc:
+        message_bus_errors_total.labels(kind="publish").inc()
+        raise MessageBusError(f"{what} failed: {exc}", retriable=True) from exc
 
 
 class MessageBus(AsyncResource):
@@ -203,26 +214,35 @@ class MessageBus(AsyncResource):
             MessageBusError: the cluster did not accept it (retriable).
         """
         self._ready()
-        if message.expires_at is not None and time.time() >= message.expires_at:
-            raise ValidationError(
-                f"message {message.message_id} expired before it was published",
-                errors=[{"field": "expires_at", "problem": "in the past"}],
-            )
-        target = self.topic_for(message, topic)
+        target, record = self._record(message, topic, time.time(), "")
         if not self._topics.knows(target):
             await self.ensure_topics((target,))
-        key, value, headers = encode(message)
-        try:
-            kafka_topic, partition, offset = await self._coalescer.submit(
-                (lane_topic(target, message.priority), key, value, headers)
-            )
-        except (KafkaError, OSError) as exc:
-            message_bus_errors_total.labels(kind="publish").inc()
-            raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
+        with _publishing("publishing"):
+            kafka_topic, partition, offset = await self._coalescer.submit(record)
         message_bus_sent_total.labels(
             topic=metric_label(target), type=message.message_type.value
         ).inc()
         return tuple.__new__(Delivery, (message.message_id, kafka_topic, partition, offset))
+
+    def _record(
+        self, message: Message, topic: str | None, now: float, where: str
+    ) -> tuple[str, Record]:
+        """The message's logical topic and its record; ``where`` (``messages[3]``) prefixes
+        the field an error names.
+
+        Raises:
+            ValidationError: the message is already expired, or the topic name is unusable.
+        """
+        if message.expires_at is not None and now >= message.expires_at:
+            field = f"{where}.expires_at" if where else "expires_at"
+            what = f"{where} ({message.message_id})" if where else f"message {message.message_id}"
+            raise ValidationError(
+                f"{what} expired before it was published",
+                errors=[{"field": field, "problem": "in the past"}],
+            )
+        target = self.topic_for(message, topic)
+        key, value, headers = encode(message)
+        return target, (lane_topic(target, message.priority), key, value, headers)
 
     async def _send_records(self, records: Sequence[Record]) -> list[Stored]:
         """The coalescer's send: it runs on while ``close`` drains it, so not ``_ready``."""
@@ -247,21 +267,12 @@ class MessageBus(AsyncResource):
         targets: list[str] = []  # each message's logical topic
         records: list[Record] = []
         for index, message in enumerate(messages):  # one pass: this loop is the bus's cost
-            if message.expires_at is not None and now >= message.expires_at:
-                raise ValidationError(
-                    f"messages[{index}] ({message.message_id}) expired before it was published",
-                    errors=[{"field": f"messages[{index}].expires_at", "problem": "in the past"}],
-                )
-            target = self.topic_for(message, topic)
-            key, value, headers = encode(message)
+            target, record = self._record(message, topic, now, f"messages[{index}]")
             targets.append(target)
-            records.append((lane_topic(target, message.priority), key, value, headers))
+            records.append(record)
         await self.ensure_topics(set(targets))
-        try:
+        with _publishing("publishing"):
             stored = await send_records(producer, records)
-        except (KafkaError, OSError) as exc:
-            message_bus_errors_total.labels(kind="publish").inc()
-            raise MessageBusError(f"publishing failed: {exc}", retriable=True) from exc
         counts = Counter(zip(targets, (message.message_type for message in messages), strict=True))
         for (target, kind), count in counts.items():
             message_bus_sent_total.labels(topic=metric_label(target), type=kind.value).inc(count)
@@ -275,13 +286,8 @@ class MessageBus(AsyncResource):
         """Send ``reply`` to a requester's reply topic (one topic, no lanes, created by it)."""
         producer = self._ready()
         key, value, headers = encode(reply)
-        try:
+        with _publishing(f"replying to {reply_topic}"):
             await producer.send_and_wait(reply_topic, value, key=key, headers=headers)
-        except (KafkaError, OSError) as exc:
-            message_bus_errors_total.labels(kind="publish").inc()
-            raise MessageBusError(
-                f"replying to {reply_topic} failed: {exc}", retriable=True
-            ) from exc
         message_bus_sent_total.labels(
             topic=metric_label(reply_topic), type=reply.message_type.value
         ).inc()
@@ -294,7 +300,7 @@ class MessageBus(AsyncResource):
         producer = self._ready()
         topic = logical_topic(record.topic)
         value, extra = dead_letter_value(record.value)
-        try:
+        with _publishing("dead-lettering"):
             await producer.send_and_wait(
                 dead_letter_topic(topic),
                 value,
@@ -304,9 +310,6 @@ class MessageBus(AsyncResource):
                 )
                 + extra,
             )
-        except (KafkaError, OSError) as exc:
-            message_bus_errors_total.labels(kind="publish").inc()
-            raise MessageBusError(f"dead-lettering failed: {exc}", retriable=True) from exc
         message_bus_dead_letters_total.labels(topic=metric_label(topic)).inc()
 
     # -- consuming -----------------------------------------------------------------------
