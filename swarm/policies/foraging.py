@@ -114,10 +114,19 @@ class ForagingPolicy(BasePolicy):
         }
         self._surprise = {a: float(v) for a, v in sorted((surprise or {}).items())}
         self._revision = revision  # the rules of the last round seen (observe has no state)
+        # pheromone() of untried pairs takes a median over the pool: computed once per pair
+        # until the trails or the rules change (observe, assign).
+        self._levels: dict[tuple[str, str], float] = {}
 
     def pheromone(self, agent_id: str, cls: str) -> float:
-        """The pheromone on ``(agent_id, cls)``: an untried pair has the agent's strongest
-        trail (revision 1: ``INITIAL_PHEROMONE``)."""
+        """The pheromone on ``(agent_id, cls)``: an untried pair has the median level the
+        other agents have on the class (revision 1: ``INITIAL_PHEROMONE``)."""
+        level = self._levels.get((agent_id, cls))
+        if level is None:
+            level = self._levels[(agent_id, cls)] = self._level(agent_id, cls)
+        return level
+
+    def _level(self, agent_id: str, cls: str) -> float:
         trails = self._trails.get(agent_id, {})
         if cls in trails:
             return trails[cls]
@@ -133,6 +142,8 @@ class ForagingPolicy(BasePolicy):
         Linear in the window: each class's partitions are listed once, in id order, and a
         class's taken prefix is skipped for good; only a partition an agent may not run is
         looked at again (by the next agents)."""
+        if state.revision != self._revision:
+            self._levels.clear()
         self._revision = state.revision
         idle, healthy = idle_ids(state), healthy_ids(state)
         fair = fair_batch(state.backlog, len(idle), state.config.max_batch)
@@ -202,6 +213,7 @@ class ForagingPolicy(BasePolicy):
 
     def observe(self, outcome: Outcome) -> None:
         """Evaporate every trail, then deposit the outcome's yield on its classes."""
+        self._levels.clear()
         keep = 1.0 - self.config.pheromone_evaporation_rate
         for trails in self._trails.values():
             for cls in trails:
