@@ -314,11 +314,18 @@ class MessageBus(AsyncResource):
 
     # -- consuming -----------------------------------------------------------------------
 
-    def subscribe(self, topics: Sequence[str], group_id: str | None = None) -> Subscription:
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        group_id: str | None = None,
+        *,
+        fetch_max_wait_ms: int | None = None,
+    ) -> Subscription:
         """An async iterator of the messages of ``topics`` (see :mod:`bus.subscription`).
 
         Consumers sharing a ``group_id`` share the work; each group gets every message.
         Default group: one per client id and topic list. The topics are created on start.
+        ``fetch_max_wait_ms`` replaces the configuration's fetch wait for this consumer.
 
         Raises:
             ValidationError: no topics, or an unusable topic name.
@@ -333,7 +340,7 @@ class MessageBus(AsyncResource):
         names = [check_topic(t) for t in topics]
         group = group_id or f"{self.config.client_id}:{'+'.join(sorted(names))}"
         subscription = Subscription(
-            self._consumer(group_id=group),
+            self._consumer(group_id=group, fetch_max_wait_ms=fetch_max_wait_ms),
             names,
             dead_letter=self.dead_letter,
             dedup_window=self.config.dedup_window,
@@ -344,9 +351,11 @@ class MessageBus(AsyncResource):
         self._subscriptions.add(subscription)
         return subscription
 
-    def _consumer(self, *, group_id: str | None) -> AIOKafkaConsumer:
+    def _consumer(
+        self, *, group_id: str | None, fetch_max_wait_ms: int | None = None
+    ) -> AIOKafkaConsumer:
         self._ready()
-        return new_consumer(self.config, group_id=group_id)
+        return new_consumer(self.config, group_id=group_id, fetch_max_wait_ms=fetch_max_wait_ms)
 
     async def serve(
         self,

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from prometheus_client import Counter, Histogram
 
 from bus.codec import decode
 from bus.dedup import SeenIds
@@ -59,9 +60,12 @@ _POLL_EVERY = 64
 """Look for newly arrived (possibly more urgent) records after this many deliveries."""
 
 
-def new_consumer(config: KafkaConfig, *, group_id: str | None) -> AIOKafkaConsumer:
+def new_consumer(
+    config: KafkaConfig, *, group_id: str | None, fetch_max_wait_ms: int | None = None
+) -> AIOKafkaConsumer:
     """A consumer as the bus uses them: manual commits, the configured fetch and session
-    timeouts; ``group_id`` None for one that assigns itself partitions (the reply listener)."""
+    timeouts; ``group_id`` None for one that assigns itself partitions (the reply listener);
+    ``fetch_max_wait_ms`` instead of the configuration's effective fetch wait."""
     return AIOKafkaConsumer(
         bootstrap_servers=list(config.bootstrap_servers),
         client_id=config.client_id,
@@ -69,7 +73,7 @@ def new_consumer(config: KafkaConfig, *, group_id: str | None) -> AIOKafkaConsum
         enable_auto_commit=False,
         auto_offset_reset=config.auto_offset_reset,
         request_timeout_ms=max(config.request_timeout_ms, 40_000),
-        fetch_max_wait_ms=config.effective_fetch_max_wait_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms or config.effective_fetch_max_wait_ms,
         session_timeout_ms=config.effective_session_timeout_ms,
         heartbeat_interval_ms=max(100, config.effective_session_timeout_ms // 4),
     )
@@ -131,6 +135,10 @@ class Subscription(AsyncResource):
         self._on_close = on_close
         self._lanes: list[deque[ConsumerRecord[bytes, bytes]]] = [deque() for _ in Priority]
         self._scheduler = LaneScheduler()
+        # Per Kafka topic: its metric label and latency histogram; per (label, type): the
+        # received counter (labels() is a lock and a dict lookup, once per message otherwise).
+        self._latency: dict[str, tuple[str, Histogram]] = {}
+        self._received: dict[tuple[str, str], Counter] = {}
         self._offsets = OffsetTracker()
         self._committed: dict[TopicPartition, int] = {}
         self._current: Receipt | None = None
@@ -280,8 +288,11 @@ class Subscription(AsyncResource):
             await self._maybe_commit()  # idle: commit what was acknowledged meanwhile
 
     async def _accept(self, record: ConsumerRecord[bytes, bytes]) -> Message | None:
-        topic = logical_topic(record.topic)
-        label = metric_label(topic)
+        metrics = self._latency.get(record.topic)
+        if metrics is None:
+            label = metric_label(logical_topic(record.topic))
+            metrics = self._latency[record.topic] = (label, message_bus_latency_ms.labels(label))
+        label, latency = metrics
         try:
             message = decode(record.value)
         except DecodeError as exc:
@@ -305,10 +316,12 @@ class Subscription(AsyncResource):
             message_bus_dropped_total.labels(topic=label, reason="duplicate").inc()
             logger.debug("dropped duplicate message %s on %s", message.message_id, record.topic)
             return None
-        message_bus_received_total.labels(topic=label, type=message.message_type.value).inc()
-        message_bus_latency_ms.labels(topic=label).observe(
-            max(0.0, (now - message.created_at) * 1000)
-        )
+        kind = message.message_type.value
+        received = self._received.get((label, kind))
+        if received is None:
+            received = self._received[label, kind] = message_bus_received_total.labels(label, kind)
+        received.inc()
+        latency.observe(max(0.0, (now - message.created_at) * 1000))
         return message
 
     def _mark_current_handled(self) -> None:
