@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +18,14 @@ from typing import Any
 from sqlalchemy import Row
 
 from orchestration.core.exceptions import ValidationError
-from registry.models import AgentDescriptor, AgentStatus
+from registry.models import AgentDescriptor, AgentStatus, ServiceType
 from registry.records import HeartbeatMetrics
 
 __all__ = ["StoredAgent", "descriptor_values", "descriptors_values", "location_of", "utc"]
 
 MAX_LOCATION_LENGTH = 200
+_DESCRIPTOR_FIELDS = ("agent_id", "agent_type", "version", "endpoint", "tags", "capabilities",
+                      "metadata", "max_concurrency", "rate_limit_per_s")  # fmt: skip
 _REGION_TAG = re.compile(r"^[a-z]+(?:-[a-z]+)+-?\d+[a-z]?$")
 
 
@@ -95,22 +97,30 @@ class StoredAgent:
         return max(self.last_heartbeat_at, self.updated_at)
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> StoredAgent:
+    def from_row(cls, row: Row[Any], written: Mapping[str, Any] | None = None) -> StoredAgent:
+        """The row as a ``StoredAgent``; ``written``, the ``descriptor_values`` this very row
+        was just written from (an upsert's), spares validating the descriptor again."""
         values = row._mapping
-        descriptor = AgentDescriptor.model_validate(
-            {
-                "agent_id": values["agent_id"],
-                "agent_type": values["agent_type"],
-                "version": values["version"],
-                "endpoint": values["endpoint"],
-                "service_types": values["service_types"],
-                "tags": values["tags"],
-                "capabilities": values["capabilities"],
-                "metadata": values["metadata"],
-                "max_concurrency": values["max_concurrency"],
-                "rate_limit_per_s": values["rate_limit_per_s"],
-            }
-        )
+        if written is not None:
+            descriptor = AgentDescriptor.model_construct(
+                **{name: written[name] for name in _DESCRIPTOR_FIELDS},
+                service_types=[ServiceType(v) for v in written["service_types"]],
+            )
+        else:
+            descriptor = AgentDescriptor.model_validate(
+                {
+                    "agent_id": values["agent_id"],
+                    "agent_type": values["agent_type"],
+                    "version": values["version"],
+                    "endpoint": values["endpoint"],
+                    "service_types": values["service_types"],
+                    "tags": values["tags"],
+                    "capabilities": values["capabilities"],
+                    "metadata": values["metadata"],
+                    "max_concurrency": values["max_concurrency"],
+                    "rate_limit_per_s": values["rate_limit_per_s"],
+                }
+            )
         last_heartbeat_at = _optional_utc(values["last_heartbeat_at"])
         metrics = None
         if last_heartbeat_at is not None:

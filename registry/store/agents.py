@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -46,6 +46,13 @@ _DESCRIPTOR_COLUMNS = (
     "location",
     "max_concurrency",
     "rate_limit_per_s",
+)
+
+
+_INSERT_CAPABILITIES_PG = text(
+    "INSERT INTO agent_capabilities (agent_id, capability) "
+    "SELECT * FROM unnest(CAST(:agent_ids AS text[]), CAST(:capabilities AS text[])) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
@@ -122,7 +129,7 @@ class AgentStore:
                     for v in last.values()
                 ],
             )
-            rows = {row.agent_id: StoredAgent.from_row(row) for row in upserted}
+            rows = {row.agent_id: StoredAgent.from_row(row, last[row.agent_id]) for row in upserted}
             # The upsert above locks the agents' rows, so concurrent registrations of one
             # agent replace its capabilities one after the other.
             for chunk in _chunks(ids):
@@ -134,7 +141,17 @@ class AgentStore:
                 for agent_id, v in last.items()
                 for c in dict.fromkeys(v["capabilities"])
             ]
-            if capabilities:
+            if capabilities and connection.dialect.name == "postgresql":
+                # One statement over two arrays: a thousand agents' capabilities in one
+                # round trip and one plan, instead of a statement per row.
+                await connection.execute(
+                    _INSERT_CAPABILITIES_PG,
+                    {
+                        "agent_ids": [c["agent_id"] for c in capabilities],
+                        "capabilities": [c["capability"] for c in capabilities],
+                    },
+                )
+            elif capabilities:
                 await connection.execute(
                     insert(CAPABILITIES)
                     .on_conflict_do_nothing()
