@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CpuMeter", "cpu_seconds"]
+__all__ = ["CpuMeter", "cpu_seconds", "settle"]
 
 
 def cpu_seconds(pid: int | str) -> float | None:
@@ -24,6 +24,22 @@ def cpu_seconds(pid: int | str) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pid: int, *, busy_below: float = 0.1, timeout_s: float = 120.0) -> float:
+    """Wait until process ``pid`` uses less than ``busy_below`` of a core over half a second
+    (its background work after a phase is done); the seconds waited. Gives up after
+    ``timeout_s`` (returns then too: the next phase is measured on a busy process)."""
+    import asyncio  # only the async benchmarks need it
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        after = cpu_seconds(pid)
+        if before is None or after is None or (after - before) / 0.5 < busy_below:
+            break
+    return time.monotonic() - started
 
 
 @dataclass

@@ -45,7 +45,10 @@ alternating which goes first, in this order (registrations, heartbeats, discover
   Baseline: the same M heartbeat rows written here directly, one batched ``UPDATE`` (the
   store's ``write_heartbeats``) per 500, one transaction each, one after another.
 
-CPU seconds of the service and of this process per phase go to stderr with p95 latencies.
+Before each phase the bench waits (up to 30 s, untimed) until the service uses under a tenth
+of a core: the work a phase leaves it (syncing the rows a baseline wrote behind its back,
+dropping deleted agents) is not the next phase's cost. CPU seconds of the service and of
+this process per phase go to stderr with p95 latencies.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, settle
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
 from orchestration.testing.ports import free_port
 from registry.discovery import DiscoveryQuery
@@ -379,6 +382,7 @@ class Bench:
     concurrency: int
     registrations: int
     rng: random.Random
+    service_pid: int
     repeat: int = 0
     discovery_p99s: list[float] = field(default_factory=list)
 
@@ -536,8 +540,12 @@ async def measure(bench: Bench, repeats: int, meter: CpuMeter) -> list[Row]:
         bench.repeat = repeat + 1
         for pair in pairs:
             for name, run in pair if repeat % 2 == 0 else pair[::-1]:
+                # What a phase leaves the service to do (syncing rows written here, a health
+                # pass) is not the next phase's cost.
+                waited = await settle(bench.service_pid, timeout_s=30)
                 with meter.measure(name):
                     value, note = await run()
+                log.info("(the service settled in %.1f s before %s)", waited, name)
                 samples.setdefault(name, []).append(value)
                 log.info("repeat %d %s: %s", repeat + 1, name, note)
     return [
@@ -608,6 +616,7 @@ async def _measure_on(
             concurrency=args.concurrency,
             registrations=args.registrations or args.agents,
             rng=random.Random(args.seed + 1),
+            service_pid=service.pid,
         )
         rows = await measure(bench, args.repeats, meter)
     for line in meter.summary():
