@@ -46,32 +46,28 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 
 from bench.registry import (
     AGENTS,
     DEFAULT_SERVER_URL,
     PREFIX,
-    SUMMARY_COLUMNS,
+    discovery_ms,
     fleet,
-    percentile,
     query_mix,
     reading,
+    spread,
+    sql_candidates_ms,
 )
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
-from registry.discovery import DiscoveryQuery
+from orchestration.testing.database import temporary_postgres_database
 from registry.local_registry import LocalAgentRegistry
 from registry.models import AgentDescriptor
 from registry.records import HeartbeatMetrics, HeartbeatSample
 from registry.store.agent_rows import descriptor_values
 from registry.store.agents import AgentStore
-from registry.store.candidates import CandidateFilter
 from registry.store.engine import create_engine
 from registry.store.heartbeat_writer import write_heartbeats
 from registry.store.migrations import upgrade
@@ -90,27 +86,9 @@ async def database(backend: str, server_url: str) -> AsyncIterator[str]:
             await upgrade(url)
             yield url
         return
-    name = f"orch_bench_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-            await upgrade(url)
-            yield url
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.dispose()
+    async with temporary_postgres_database(server_url, prefix="orch_bench") as url:
+        await upgrade(url)
+        yield url
 
 
 class Embedded:
@@ -180,30 +158,12 @@ class Embedded:
         return [self.mix[i % len(self.mix)] for i in range(self.args.queries)]
 
     async def discovery_p50(self) -> tuple[float, str]:
-        latencies, empty = [], 0
-        for query in self.workload():
-            start = time.perf_counter()
-            found = await self.registry.discover(DiscoveryQuery.build(**query))
-            latencies.append((time.perf_counter() - start) * 1000)
-            empty += not found
-        if empty > len(latencies) // 10:
-            raise RuntimeError(f"{empty} of {len(latencies)} discoveries found nobody")
-        return statistics.median(latencies), _spread(latencies)
+        latencies = await discovery_ms(self.registry.discover, self.workload())
+        return statistics.median(latencies), spread(latencies)
 
     async def sql_p50(self) -> tuple[float, str]:
-        latencies = []
-        async with self.store.engine.connect() as connection:
-            for query in self.workload():
-                where = CandidateFilter.of(
-                    query.get("capabilities", ()),
-                    query.get("service_types", ()),
-                    query.get("tags", ()),
-                )
-                statement = where.where(select(*SUMMARY_COLUMNS).order_by(AGENTS.c.agent_id))
-                start = time.perf_counter()
-                (await connection.execute(statement)).all()
-                latencies.append((time.perf_counter() - start) * 1000)
-        return statistics.median(latencies), _spread(latencies)
+        latencies = await sql_candidates_ms(self.store.engine, self.workload())
+        return statistics.median(latencies), spread(latencies)
 
     def beats(self) -> list[tuple[str, dict[str, float]]]:
         cycle = itertools.cycle(self.readings.items())
@@ -236,13 +196,6 @@ class Embedded:
                 await write_heartbeats(connection, samples)
         elapsed = time.perf_counter() - start
         return len(beats) / elapsed, f"{len(beats)} rows in {elapsed:.2f} s"
-
-
-def _spread(latencies: list[float]) -> str:
-    return (
-        f"p50 {statistics.median(latencies):.2f} ms, p95 {percentile(latencies, 0.95):.2f} ms, "
-        f"max {max(latencies):.1f} ms"
-    )
 
 
 async def measure_backend(backend: str, args: argparse.Namespace) -> list[Row]:

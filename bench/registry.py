@@ -65,7 +65,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,12 +74,13 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bench.cpu import CpuMeter, settle
 from bench.report import AT_LEAST, AT_MOST, Row, Target, exit_status, print_report
+from orchestration.testing.database import temporary_postgres_database
 from orchestration.testing.ports import free_port
 from registry.discovery import DiscoveryQuery
 from registry.health.policy import HealthPolicy, assess
@@ -208,6 +208,44 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1)]
 
 
+async def discovery_ms(
+    discover: Callable[[DiscoveryQuery], Awaitable[Sequence[Any]]],
+    queries: Sequence[dict[str, Any]],
+) -> list[float]:
+    """The latency of each query through ``discover``, one after another, in ms.
+
+    Raises:
+        BenchFailure: more than a tenth found nobody (the fleet went silent).
+    """
+    latencies = []
+    empty = 0
+    for query in queries:
+        start = time.perf_counter()
+        found = await discover(DiscoveryQuery.build(**query))
+        latencies.append((time.perf_counter() - start) * 1000)
+        empty += not found
+    if empty > len(queries) // 10:
+        raise BenchFailure(f"{empty} of {len(queries)} discoveries found nobody")
+    return latencies
+
+
+async def sql_candidates_ms(engine: AsyncEngine, queries: Sequence[dict[str, Any]]) -> list[float]:
+    """The latency of each query's raw SQL candidates query (the baseline), fetched, in ms."""
+    latencies = []
+    async with engine.connect() as connection:
+        for query in queries:
+            where = CandidateFilter.of(
+                query.get("capabilities", ()),
+                query.get("service_types", ()),
+                query.get("tags", ()),
+            )
+            statement = where.where(select(*SUMMARY_COLUMNS).order_by(AGENTS.c.agent_id))
+            start = time.perf_counter()
+            (await connection.execute(statement)).all()
+            latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
 # -- database -----------------------------------------------------------------------------
 
 
@@ -228,29 +266,10 @@ async def bench_database(args: argparse.Namespace) -> AsyncIterator[str]:
             finally:
                 await engine.dispose()
         return
-    name = f"orch_bench_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(args.server_url).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(args.server_url).set(database=name)
-            rendered = url.render_as_string(hide_password=False)
-            await upgrade(rendered)
-            yield rendered
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-            log.info("dropped database %s", name)
-    finally:
-        await admin.dispose()
+    async with temporary_postgres_database(args.server_url, prefix="orch_bench") as url:
+        await upgrade(url)
+        yield url
+        log.info("dropping database %s", make_url(url).database)
 
 
 async def insert_fleet(
@@ -390,40 +409,19 @@ class Bench:
         return [self.mix[i % len(self.mix)] for i in range(self.queries)]
 
     async def discovery_ms(self, queries: Sequence[dict[str, Any]]) -> list[float]:
-        latencies = []
-        empty = 0
-        for query in queries:
-            start = time.perf_counter()
-            found = await self.remote.discover(DiscoveryQuery.build(**query))
-            latencies.append((time.perf_counter() - start) * 1000)
-            empty += not found
-        if empty > len(queries) // 10:
-            raise BenchFailure(f"{empty} of {len(queries)} discoveries found nobody")
-        return latencies
+        return await discovery_ms(self.remote.discover, queries)
 
     async def sql_ms(self, queries: Sequence[dict[str, Any]]) -> list[float]:
-        latencies = []
-        async with self.engine.connect() as connection:
-            for query in queries:
-                where = CandidateFilter.of(
-                    query.get("capabilities", ()),
-                    query.get("service_types", ()),
-                    query.get("tags", ()),
-                )
-                statement = where.where(select(*SUMMARY_COLUMNS).order_by(AGENTS.c.agent_id))
-                start = time.perf_counter()
-                (await connection.execute(statement)).all()
-                latencies.append((time.perf_counter() - start) * 1000)
-        return latencies
+        return await sql_candidates_ms(self.engine, queries)
 
     async def discovery_p50(self) -> tuple[float, str]:
         latencies = await self.discovery_ms(self.workload())
         self.discovery_p99s.append(percentile(latencies, 0.99))
-        return statistics.median(latencies), _spread(latencies)
+        return statistics.median(latencies), spread(latencies)
 
     async def sql_p50(self) -> tuple[float, str]:
         latencies = await self.sql_ms(self.workload())
-        return statistics.median(latencies), _spread(latencies)
+        return statistics.median(latencies), spread(latencies)
 
     async def service_heartbeats(self, total: int | None = None) -> tuple[float, str]:
         """Heartbeats per second through the service, until all are in the database."""
@@ -466,7 +464,6 @@ class Bench:
         elapsed = time.perf_counter() - start
         return sent / elapsed, f"{sent} rows in {elapsed:.2f} s"
 
-
     def newcomers(self, kind: str) -> list[AgentDescriptor]:
         """``registrations`` agents never registered before (ids ``bench-agent-r<n><kind>-``)."""
         prefix = f"{PREFIX}r{self.repeat}{kind}-"
@@ -504,7 +501,7 @@ class Bench:
             await connection.execute(AGENTS.delete().where(AGENTS.c.agent_id.like(f"{prefix}%")))
 
 
-def _spread(latencies: Sequence[float]) -> str:
+def spread(latencies: Sequence[float]) -> str:
     return (
         f"p50 {statistics.median(latencies):.2f} ms, p95 {percentile(latencies, 0.95):.2f} ms, "
         f"max {max(latencies):.1f} ms"
@@ -632,11 +629,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heartbeats", type=int, default=100_000, help="per repeat (M)")
     parser.add_argument("--batch", type=int, default=500, help="heartbeats per request")
     parser.add_argument("--concurrency", type=int, default=8, help="heartbeat requests in flight")
-    parser.add_argument("--registrations", type=int, default=0,
-                        help="new agents registered per repeat (default: --agents)")
-    parser.add_argument("--health-check-interval", type=float, default=5.0,
-                        help="the service's health pass interval, s (default 5: several "
-                        "passes fall in every run)")
+    parser.add_argument(
+        "--registrations",
+        type=int,
+        default=0,
+        help="new agents registered per repeat (default: --agents)",
+    )
+    parser.add_argument(
+        "--health-check-interval",
+        type=float,
+        default=5.0,
+        help="the service's health pass interval, s (default 5: several passes fall in every run)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the fleet and workload")
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL,
                         help="Postgres server to create the benchmark database on")  # fmt: skip

@@ -39,13 +39,16 @@ _REACHABLE_TIMEOUT_S = 5.0
 
 
 @asynccontextmanager
-async def temporary_postgres_database(server_url: str) -> AsyncIterator[str]:
-    """Create an empty database ``orch_test_<hex>`` on the server, yield its URL, drop it.
+async def temporary_postgres_database(
+    server_url: str, *, prefix: str = "orch_test"
+) -> AsyncIterator[str]:
+    """Create an empty database ``<prefix>_<hex>`` on the server, yield its URL, drop it.
 
     Args:
         server_url: a ``postgresql+asyncpg://`` URL of any database on the server.
+        prefix: the start of the database's name (benchmarks use ``orch_bench``).
     """
-    name = f"orch_test_{uuid.uuid4().hex[:16]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     # CREATE/DROP DATABASE cannot run inside a transaction.
     admin = create_engine(server_url).execution_options(isolation_level="AUTOCOMMIT")
     try:
