@@ -6,6 +6,7 @@ and how many of the machine's cores).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -30,8 +31,6 @@ async def settle(pid: int, *, busy_below: float = 0.1, timeout_s: float = 120.0)
     """Wait until process ``pid`` uses less than ``busy_below`` of a core over half a second
     (its background work after a phase is done); the seconds waited. Gives up after
     ``timeout_s`` (returns then too: the next phase is measured on a busy process)."""
-    import asyncio  # only the async benchmarks need it
-
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         before = cpu_seconds(pid)
