@@ -50,6 +50,7 @@ from orchestration.core.metrics import (
 )
 from orchestration.core.settings import Settings, get_settings
 from orchestration.core.temporal_client import connect
+from orchestration.core.tracing import span
 from orchestration.core.validation import describe
 from registry.models import AgentDescriptor
 from registry.routing import metrics as routing_metrics
@@ -215,7 +216,8 @@ class Agent:
         # only other errors count towards the error_rate its heartbeats report.
         failed = True
         try:
-            output = await handler(data, ctx)
+            with span(f"{action_name} on {self.agent_id}", lambda: self._span_attributes(ctx)):
+                output = await handler(data, ctx)
             failed = False
         except OrchestrationError as exc:
             failed = exc.retriable
@@ -230,6 +232,22 @@ class Agent:
         if isinstance(output, pydantic.BaseModel):
             return output.model_dump(mode="json")
         return output
+
+    def _span_attributes(self, ctx: ActionContext) -> dict[str, Any]:
+        """What an operator asks of an action's span: which saga, step, agent, attempt."""
+        context = ctx.context
+        return {
+            "orchestration.agent.id": ctx.agent_id,
+            "orchestration.agent.type": self.descriptor.agent_type,
+            "orchestration.agent.version": self.descriptor.version,
+            "orchestration.action": ctx.action,
+            "orchestration.attempt": ctx.attempt,
+            "orchestration.idempotency_key": ctx.idempotency_key,
+            "orchestration.caller": ctx.caller,
+            "orchestration.saga.name": context.get("saga"),
+            "orchestration.step": context.get("step") or context.get("stage"),
+            "orchestration.compensation": ctx.idempotency_key.endswith("/compensate"),
+        }
 
     def _as_activity(self, action_name: str) -> Callable[..., Any]:
         agent_id = self.agent_id

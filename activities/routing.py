@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -24,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from orchestration.core.exceptions import OrchestrationError, ValidationError
 from orchestration.core.routing import RoutingStrategy
 from orchestration.core.settings import Settings
+from orchestration.core.tracing import span
 from orchestration.core.validation import KAFKA_SCHEME, TEMPORAL_SCHEME
 from registry.backend import RegistryBackend
 from registry.discovery import DiscoveryQuery, in_location
@@ -71,12 +73,37 @@ class CapabilityRouter:
         return route
 
     async def route(self, query: RouteQuery) -> RouteChoice:
-        """Pick the agent for ``query``.
+        """Pick the agent for ``query``; with tracing on, in a span that says what was asked
+        and whom it chose.
 
         Raises:
             ApplicationError: ``RoutingError`` (retryable) when no agent qualifies,
                 ``RegistryUnavailable`` (retryable), or a non-retryable ``ValidationError``.
         """
+        route = query.route
+
+        def attributes() -> dict[str, Any]:
+            return {
+                "orchestration.route.capability": route.capability,
+                "orchestration.route.version": route.version,
+                "orchestration.route.location": route.location,
+                "orchestration.route.strategy": route.strategy.value,
+                "orchestration.route.excluded": list(query.exclude) or None,
+                "orchestration.route.purpose": query.purpose,
+            }
+
+        with span(f"route {route.capability}", attributes) as current:
+            choice = await self._route(query)
+            if current is not None:
+                current.set_attributes(
+                    {
+                        "orchestration.route.agent_id": choice.agent_id,
+                        "orchestration.route.candidates": choice.candidates,
+                    }
+                )
+            return choice
+
+    async def _route(self, query: RouteQuery) -> RouteChoice:
         now = time.monotonic()
         if query.failed is not None:
             self._ejections.record_failure(query.failed, now)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import ActionContext
 from activities.dataset_rows import MAX_REASON, DatasetReader, PartitionRows
+from orchestration.core.tracing import mark_failed, span
 from workflows.models import ActionRequest
 from workflows.swarm_models import SWARM_BATCH, SwarmBatch, SwarmBatchResult
 
@@ -105,29 +107,44 @@ async def _run_partitions(
         )
         started = time.perf_counter()
         rows: PartitionRows | None = None
-        try:
-            if reader is not None:
-                # A local file is read on the loop: a thread hop per partition costs more.
-                rows = (
-                    reader.rows(descriptor)
-                    if reader.local
-                    else await asyncio.to_thread(reader.rows, descriptor)
-                )
-                descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
-                descriptor["items"] = rows.items
-            done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
-        except Exception as exc:  # one partition's failure is reported, not fatal
-            done.errors[partition] = f"{type(exc).__name__}: {exc}"
-        else:
-            rejected = _rejections(rows, ctx.rejected)
-            if rejected:
-                done.rejected[partition] = rejected
+        attributes = functools.partial(_partition_attributes, request, descriptor)
+        with span(f"{batch.action} partition", attributes):
+            try:
+                if reader is not None:
+                    # A local file is read on the loop: a thread hop per partition costs more.
+                    rows = (
+                        reader.rows(descriptor)
+                        if reader.local
+                        else await asyncio.to_thread(reader.rows, descriptor)
+                    )
+                    descriptor = {k: v for k, v in descriptor.items() if k != "bytes"}
+                    descriptor["items"] = rows.items
+                done.results[partition] = await agent.invoke(batch.action, descriptor, ctx)
+            except Exception as exc:  # one partition's failure is reported, not fatal
+                done.errors[partition] = f"{type(exc).__name__}: {exc}"
+                mark_failed(exc)
+            else:
+                rejected = _rejections(rows, ctx.rejected)
+                if rejected:
+                    done.rejected[partition] = rejected
         took_ms = (time.perf_counter() - started) * 1000
         done.busy_ms += took_ms
         done.partition_ms[partition] = round(took_ms, 1)
         if time.monotonic() - last_beat >= every_s:
             activity.heartbeat(done.model_dump(mode="json"))
             last_beat = time.monotonic()
+
+
+def _partition_attributes(request: ActionRequest, descriptor: dict[str, Any]) -> dict[str, Any]:
+    """A partition span's attributes: the swarm (the first part of the batch's key), the
+    partition, and its row range when it reads a dataset."""
+    rows = descriptor.get("rows")
+    return {
+        "orchestration.swarm.id": request.idempotency_key.split("/", 1)[0],
+        "orchestration.swarm.partition": descriptor["partition"],
+        "orchestration.swarm.partitions": descriptor.get("of"),
+        "orchestration.swarm.rows": list(rows) if rows else None,
+    }
 
 
 def _rejections(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make the project importable, not bench/
@@ -47,10 +48,19 @@ QUICK: dict[str, list[str]] = {
 BENCH_DIR = Path(__file__).resolve().parent
 
 
-def run_script(name: str, args: list[str], rows_file: Path, timeout_s: float) -> str | None:
-    """Run ``bench/<name>.py``; its rows land in ``rows_file``. An error line, or None."""
-    env = {**os.environ, ROWS_FILE_ENV: str(rows_file)}
-    command = [sys.executable, str(BENCH_DIR / f"{name}.py"), "--json", *args]
+def run_script(
+    name: str,
+    args: list[str],
+    rows_file: Path,
+    timeout_s: float,
+    *,
+    env: Mapping[str, str] | None = None,
+    bench_dir: Path = BENCH_DIR,
+) -> str | None:
+    """Run ``bench/<name>.py`` (of ``bench_dir``) with ``env`` (default: ours); its rows land
+    in ``rows_file``. An error line, or None."""
+    env = {**(os.environ if env is None else env), ROWS_FILE_ENV: str(rows_file)}
+    command = [sys.executable, str(bench_dir / f"{name}.py"), "--json", *args]
     started = time.monotonic()
     print(f"running bench/{name}.py {' '.join(args)}".rstrip(), file=sys.stderr, flush=True)
     try:
@@ -70,11 +80,19 @@ def run_script(name: str, args: list[str], rows_file: Path, timeout_s: float) ->
     return None
 
 
-def script_rows(name: str, args: list[str], timeout_s: float) -> tuple[list[Row], str | None]:
-    """Run ``bench/<name>.py``: the rows it printed, and an error line if it could not run."""
+def script_rows(
+    name: str,
+    args: list[str],
+    timeout_s: float,
+    *,
+    env: Mapping[str, str] | None = None,
+    bench_dir: Path = BENCH_DIR,
+) -> tuple[list[Row], str | None]:
+    """Run ``bench/<name>.py`` (see :func:`run_script`): the rows it printed, and an error
+    line if it could not run."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         rows_file = Path(tmp) / f"{name}.jsonl"
-        error = run_script(name, args, rows_file, timeout_s)
+        error = run_script(name, args, rows_file, timeout_s, env=env, bench_dir=bench_dir)
         lines = rows_file.read_text(encoding="utf-8").splitlines() if rows_file.exists() else []
     return [row_from_dict(json.loads(line)) for line in lines if line], error
 

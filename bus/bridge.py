@@ -56,8 +56,10 @@ from bus.message_bus import MessageBus
 from bus.metrics import bridge_signals_total
 from bus.offsets import Receipt
 from bus.subscription import Subscription, new_consumer
+from bus.traces import record_attributes
 from orchestration.core.exceptions import DecodeError, MessageBusError, TemplateError
 from orchestration.core.lifecycle import cancel_and_wait
+from orchestration.core.tracing import SpanKind, extract, mark_failed, span
 
 __all__ = ["BRIDGE_FETCH_MAX_WAIT_MS", "Bridge", "decode_json_record", "signal_for"]
 
@@ -252,6 +254,32 @@ class Bridge:
     ) -> None:
         if after is not None:
             await asyncio.wait([after])  # the previous signal to this workflow goes first
+
+        def attributes() -> dict[str, Any]:
+            return record_attributes(
+                receipt.record,
+                **{
+                    "orchestration.workflow": route.workflow,
+                    "orchestration.workflow_id": workflow_id,
+                    "orchestration.signal": route.signal,
+                },
+            )
+
+        # The signal-with-start continues the producer's trace: Temporal's interceptor carries
+        # this span into the workflow.
+        parent = extract(receipt.record.headers)
+        with span(f"{route.topic} bridge", attributes, kind=SpanKind.CONSUMER, parent=parent):
+            await self._signal(route, workflow_id, argument, receipt, subscription, calls)
+
+    async def _signal(
+        self,
+        route: BridgeRoute,
+        workflow_id: str,
+        argument: dict[str, Any],
+        receipt: Receipt,
+        subscription: Subscription,
+        calls: asyncio.Semaphore,
+    ) -> None:
         backoff = 0.2
         while True:
             try:
@@ -274,6 +302,7 @@ class Bridge:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF_S)
                     continue
+                mark_failed(exc)
                 await self._dead_letter(
                     route,
                     subscription,

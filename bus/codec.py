@@ -5,7 +5,8 @@ conversation's messages in order on one partition: the recipient, else the sende
 repeat the id, type, priority and correlation id, and each of ``Message.headers`` as
 ``h.<name>`` (UTF-8), so Kafka tools, foreign consumers and dead-letter readers can see and
 filter on them without parsing. The value is authoritative: decoding reads only the value, and
-no record header overrides it.
+no record header overrides it. With tracing on, the publisher's span travels as the W3C
+``traceparent`` and ``tracestate`` headers (:mod:`orchestration.core.tracing`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pydantic
 
 from bus.message import MAX_PAYLOAD_BYTES, Message, MessageType, Priority
 from orchestration.core.exceptions import DecodeError, MessageBusError
+from orchestration.core.tracing import inject
 
 __all__ = [
     "DEAD_LETTER_KEPT_BYTES",
@@ -71,6 +73,7 @@ def encode(message: Message) -> tuple[bytes, bytes, Headers]:
         headers.append(("correlation_id", message.correlation_id.encode()))
     if copied:
         headers += copied
+    inject(headers)
     return key, value, headers
 
 

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -62,6 +63,8 @@ from orchestration.core.exceptions import (
 )
 from orchestration.core.lifecycle import AsyncResource
 from orchestration.core.settings import get_settings
+from orchestration.core.tracing import SpanKind, span
+from orchestration.core.tracing import setup as setup_tracing
 
 __all__ = ["MessageBus"]
 
@@ -106,14 +109,19 @@ class MessageBus(AsyncResource):
     async def initialize(self) -> None:
         """Connect the producer and create the default topic (idempotent).
 
+        Turns tracing on when the ``OTEL_*`` settings ask for it (the W3C trace context then
+        travels in record headers; see :mod:`orchestration.core.tracing`).
+
         Raises:
-            ConfigurationError: the compression codec is unavailable.
+            ConfigurationError: the compression codec is unavailable, or a tracing setting
+                cannot work.
             MessageBusError: the cluster cannot be reached (retriable).
         """
         if self._closed:
             raise MessageBusError("the bus is closed")
         if self._producer is not None:
             return
+        setup_tracing()
         config = self.config
         servers = list(config.bootstrap_servers)
         try:
@@ -437,6 +445,28 @@ class MessageBus(AsyncResource):
             ValidationError: ``expected_responses`` or ``timeout_ms`` below 1, or a recipient
                 that is not an agent id.
         """
+
+        def attributes() -> dict[str, Any]:
+            return {
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.message.id": request.message_id,
+                "orchestration.recipients": list(recipients) if recipients else None,
+                "orchestration.expected_responses": expected_responses,
+            }
+
+        target = request.recipient_id or topic or "recipients"
+        with span(f"{target} request", attributes, kind=SpanKind.PRODUCER):
+            return await self._gather(request, expected_responses, timeout_ms, recipients, topic)
+
+    async def _gather(
+        self,
+        request: Message,
+        expected_responses: int,
+        timeout_ms: int,
+        recipients: Sequence[str] | None,
+        topic: str | None,
+    ) -> list[Message]:
         return await gather_replies(
             request,
             expected_responses,

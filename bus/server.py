@@ -13,6 +13,7 @@ from bus.metrics import message_bus_errors_total
 from bus.subscription import Subscription
 from orchestration.core.exceptions import MessageBusError, OrchestrationError
 from orchestration.core.lifecycle import cancel_and_wait
+from orchestration.core.tracing import mark_failed
 
 __all__ = ["Handler", "ReplySender", "Server", "error_type", "retriable"]
 
@@ -128,6 +129,7 @@ class Server:
             await self._reply(request, MessageType.RESPONSE, result or {})
             return
         assert error is not None
+        mark_failed(error)  # the consumer span the request is handled in
         self.failed += 1
         message_bus_errors_total.labels(kind="handler").inc()
         text = f"{error_type(error)}: {getattr(error, 'message', None) or error}"

@@ -45,6 +45,8 @@ from bus.metrics import (
 )
 from bus.offsets import OffsetTracker, Receipt
 from bus.topics import lane_topics, logical_topic, metric_label, priority_of_lane
+from bus.traces import record_attributes
+from orchestration.core import tracing
 from orchestration.core.connections import KafkaConfig
 from orchestration.core.exceptions import DecodeError, MessageBusError
 from orchestration.core.lifecycle import AsyncResource
@@ -142,6 +144,7 @@ class Subscription(AsyncResource):
         self._offsets = OffsetTracker()
         self._committed: dict[TopicPartition, int] = {}
         self._current: Receipt | None = None
+        self._span: tracing.Attached | None = None  # the consumer span of _current
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._since_poll = 0
@@ -185,6 +188,9 @@ class Subscription(AsyncResource):
         if self._closed:
             return
         self._closed = True
+        if self._span is not None:
+            tracing.detach(self._span, restore=False)  # perhaps another task's context
+            self._span = None
         if self._on_close is not None:
             self._on_close(self)
         if not self._started:
@@ -209,8 +215,20 @@ class Subscription(AsyncResource):
         return self
 
     async def __anext__(self) -> Message:
+        """The next message; with tracing on, the loop body that handles it runs in a
+        consumer span continuing the publisher's trace, ended when the next is asked for."""
         self._mark_current_handled()
+        if self._span is not None:
+            tracing.detach(self._span)
+            self._span = None
         message, self._current = await self._next()
+        if tracing.active():
+            record = self._current.record
+            self._span = tracing.attach_remote(
+                f"{logical_topic(record.topic)} process",
+                tracing.extract(record.headers),
+                record_attributes(record, **{"messaging.message.id": message.message_id}),
+            )
         return message
 
     def receipts(self) -> AsyncIterator[tuple[Message, Receipt]]:

@@ -33,6 +33,7 @@ from orchestration.core.exceptions import (
     ValidationError,
 )
 from orchestration.core.lifecycle import AsyncResource
+from orchestration.core.tracing import instrument_httpx
 from registry.discovery import DiscoveryQuery
 from registry.models import AgentDescriptor, AgentStatus
 from registry.records import RegisteredAgent
@@ -88,6 +89,7 @@ class RemoteAgentRegistry(AsyncResource):
         self._client = httpx.AsyncClient(
             base_url=self._base_url, headers=headers, timeout=timeout_s, transport=transport
         )
+        instrument_httpx(self._client)
         self._timeout_s = timeout_s
 
     @property

@@ -59,7 +59,7 @@ app.add_typer(groups.agents_app, name="agents")
 def up() -> None:
     """Start the embedded stack (Temporal, Kafka broker, database, worker) in the foreground."""
     settings = load_settings()
-    setup_logging(settings)
+    setup_logging(settings, "orchestration-stack")
     from orchestration.stack import run_up
 
     raise typer.Exit(run_async(lambda: run_up(settings)))
@@ -69,7 +69,7 @@ def up() -> None:
 def worker() -> None:
     """Run the orchestration worker (workflows and activities) on ORCH_TASK_QUEUE."""
     settings = load_settings()
-    setup_logging(settings)
+    setup_logging(settings, "orchestration-worker")
     from workers.orchestration_worker import run_worker
 
     run_async(lambda: run_worker(settings))
@@ -89,7 +89,7 @@ def agent(
     They register with the registry and heartbeat while they run.
     """
     settings = load_settings()
-    setup_logging(settings)
+    setup_logging(settings, "orchestration-agent")
     from workers.agent_runtime import load_agents, run_agents
 
     try:
@@ -112,7 +112,7 @@ def bridge(
         settings = settings.model_copy(
             update={"bridge": settings.bridge.model_copy(update={"config": config})}
         )
-    setup_logging(settings)
+    setup_logging(settings, "orchestration-bridge")
     from workers.bridge_runner import run_bridge
 
     run_async(lambda: run_bridge(settings))

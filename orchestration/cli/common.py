@@ -18,7 +18,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from orchestration.core import logs
+from orchestration.core import logs, tracing
 from orchestration.core.exceptions import (
     ConfigurationError,
     OrchestrationError,
@@ -113,13 +113,18 @@ def _with_detail(error: OrchestrationError) -> str:
     return str(error)
 
 
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(settings: Settings, service: str = tracing.DEFAULT_SERVICE) -> None:
+    """Logs as ``ORCH_LOG_LEVEL`` and ``ORCH_LOG_FORMAT`` say, and tracing as the ``OTEL_*``
+    settings do, for the process ``service`` names (``orchestration-worker``, ...)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logs.formatter(settings.log_format))
+    handler.addFilter(logs.TraceContext())
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     logs.install(settings.log_level)
+    try:
+        tracing.setup(service)
+    except ConfigurationError as exc:
+        fail(str(exc), EXIT_CONFIG)
     if logging.getLevelName(settings.log_level) == logging.INFO:
         # aiokafka tells of every group join and partition assignment at INFO (one line
         # listing every partition of an agent's inbox): warnings and up say what matters.

@@ -177,7 +177,26 @@ def render_markdown(*, model: type[BaseSettings] = Settings) -> str:
             default, description = _default_and_description(variable)
             cells = [f"`{variable.env_name}`", _type_text(variable), default, description]
             lines.append("| " + " | ".join(cells) + " |")
+    if model is Settings:
+        lines += ["", *TRACES]
     return "\n".join(lines) + "\n"
+
+
+TRACES = [
+    "## Traces: the OpenTelemetry SDK's `OTEL_*`",
+    "",
+    "Tracing has no `ORCH_` settings: every process reads the OpenTelemetry SDK's standard"
+    " variables. It is off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or"
+    " `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, or `OTEL_TRACES_EXPORTER` names `otlp` or"
+    " `console`; `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` keeps it off. Spans"
+    " go over OTLP/HTTP (`http/protobuf`, a collector's port 4318). `OTEL_SERVICE_NAME`"
+    " (default: the process, e.g. `orchestration-worker`), `OTEL_RESOURCE_ATTRIBUTES`,"
+    " `OTEL_TRACES_SAMPLER`, `OTEL_PROPAGATORS` and `OTEL_BSP_*` mean what the SDK says."
+    " Registry heartbeats, `/health` and `/metrics` get no span unless"
+    " `OTEL_PYTHON_FASTAPI_EXCLUDED_URLS` / `OTEL_PYTHON_HTTPX_EXCLUDED_URLS` say otherwise."
+    " See `orchestration/core/tracing.py` and the README's Traces section.",
+]
+"""The closing section of the reference: the settings that are not ours."""
 
 
 def _intro(

@@ -175,7 +175,7 @@ def agents_discover(
 def registry_serve() -> None:
     """Serve the registry and router HTTP API on ORCH_REGISTRY_HOST:ORCH_REGISTRY_PORT."""
     settings = load_settings()
-    setup_logging(settings)
+    setup_logging(settings, "orchestration-registry")
     from registry.service.serve import serve
 
     run_async(lambda: serve(settings))

@@ -12,6 +12,8 @@ import sys
 from types import TracebackType
 from typing import NoReturn, Self
 
+from orchestration.core import tracing
+
 __all__ = ["AsyncResource", "cancel_and_wait", "exit_process", "wait_for_stop_signal"]
 
 
@@ -48,8 +50,10 @@ def exit_process(code: int) -> NoReturn:
     The Temporal SDK's runtime threads can abort a normal teardown after everything is done
     (``Fatal Python error: PyGILState_Release``, temporalio/sdk-python#300; seen in about 3 of
     10 runs of ``make demo``), turning a success into exit 134. Call it last, when every
-    resource of the process is already closed.
+    resource of the process is already closed. Spans still buffered are exported first
+    (``os._exit`` skips the tracer provider's own exit hook).
     """
+    tracing.flush()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of the `orchestration` commands."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines of the `orchestration` commands: text, or one JSON object a "
+        "line with trace_id and span_id (the trace a line belongs to, when tracing is on).",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/]+.*$",

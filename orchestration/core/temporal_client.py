@@ -31,6 +31,7 @@ from orchestration.core.exceptions import StackError
 from orchestration.core.routing import ROUTING_ERROR
 from orchestration.core.search_attributes import REGISTERED
 from orchestration.core.settings import Settings, get_settings
+from orchestration.core.tracing import temporal_interceptors
 
 __all__ = [
     "DATA_CONVERTER",
@@ -86,6 +87,9 @@ async def connect(
 ) -> Client:
     """Connect to the Temporal frontend named by ``ORCH_TEMPORAL_ADDRESS``.
 
+    When the ``OTEL_*`` settings turn tracing on (:mod:`orchestration.core.tracing`), the
+    client, and every worker built on it, carries traces through Temporal headers.
+
     Raises:
         StackError: Temporal did not answer within ``timeout_s``; the message names the
             address and the setting to change.
@@ -98,6 +102,7 @@ async def connect(
                 address,
                 namespace=settings.temporal.namespace,
                 data_converter=DATA_CONVERTER,
+                interceptors=temporal_interceptors(),
                 runtime=runtime,
             ),
             timeout=timeout_s,

@@ -50,6 +50,7 @@ from orchestration.core.exceptions import (
 )
 from orchestration.core.metrics import BUS_FAMILIES, REGISTRY_FAMILIES, families_registry
 from orchestration.core.settings import Settings
+from orchestration.core.tracing import instrument_fastapi
 from registry.discovery import DiscoveryQuery
 from registry.health.policy import HealthPolicy
 from registry.heartbeats.ingest import HeartbeatIngest
@@ -316,6 +317,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    instrument_fastapi(app)
     # The middleware enforces the token; the dependency only declares it in the OpenAPI
     # document, so that /docs offers "Authorize".
     secured = [Depends(bearer_scheme)] if token else []

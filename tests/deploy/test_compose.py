@@ -1,9 +1,10 @@
 """The production deployment files, checked by parsing them: no Docker engine, no servers.
 
-docker-compose.yml, the Dockerfile, the Prometheus configuration and the Grafana provisioning
-must agree with each other and with the code: every command is a real CLI command, every
-``ORCH_*`` variable is a setting that parses, every scrape target is a process serving
-/metrics on that port, every metric a dashboard queries exists.
+docker-compose.yml, the Dockerfile, the Prometheus configuration, the OpenTelemetry Collector's
+and the Grafana provisioning must agree with each other and with the code: every command is a
+real CLI command, every ``ORCH_*`` variable is a setting that parses, every scrape target is a
+process serving /metrics on that port, every metric a dashboard queries exists, every process
+of ours exports its spans to the collector, which exports them to the Jaeger Grafana reads.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import typer.main
@@ -33,7 +34,8 @@ import registry.routing.metrics
 import workflows.metrics
 from bus.bridge_config import BridgeConfig
 from orchestration.cli.app import app
-from orchestration.core.network import split_host_port
+from orchestration.core import tracing
+from orchestration.core.network import ANY_ADDRESS, split_host_port
 from orchestration.core.settings import Settings
 from workers.agent_runtime import load_agents
 
@@ -64,6 +66,12 @@ SEED_METRICS = {
 }
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or"}
 PROMQL_WORDS |= {"unless", "offset", "bool", "inf", "nan"}
+COLLECTOR, JAEGER = "otel-collector", "jaeger"
+WORKER_SERVICE = "orchestration-worker"
+"""The worker's ``service.name`` when OTEL_SERVICE_NAME is unset (``orchestration worker``)."""
+SAGA_SPAN = "RunWorkflow:SagaWorkflow"
+"""The span Temporal's TracingInterceptor opens on the worker for a saga's run."""
+GRAFANA_GLOBALS = {"__from", "__to"}
 
 _VARIABLE = re.compile(
     r"\$(?:\$|\{(?P<braced>\w+)(?P<op>:?[-?])?(?P<arg>[^}]*)\}|(?P<bare>[A-Za-z_]\w*))"
@@ -269,6 +277,63 @@ def exposed_series() -> set[str]:
         else:
             names.add(family.name)
     return names
+
+
+def otel_environment(name: str) -> dict[str, str]:
+    """A service's ``OTEL_*`` environment, as the compose file sets it."""
+    env = services()[name].get("environment", {})
+    return {k: str(v) for k, v in env.items() if k.startswith("OTEL_")}
+
+
+@cache
+def collector_config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy/otel-collector/config.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def collector_receiver(protocol: str) -> tuple[str, int]:
+    """(host, port) the collector's OTLP receiver binds for ``grpc`` or ``http``."""
+    endpoint = collector_config()["receivers"]["otlp"]["protocols"][protocol]["endpoint"]
+    return split_host_port(endpoint, default_port=0)
+
+
+def jaeger_port(variable: str) -> int:
+    """The port of a Jaeger ``*_HOST_PORT`` setting (``:4317``: every interface)."""
+    host, _, port = services()[JAEGER]["environment"][variable].rpartition(":")
+    assert host in ANY_ADDRESS, f"{variable} binds {host}, not every interface"
+    return int(port)
+
+
+def published(service: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """Container port -> (host address, host port) of ``host:port:container`` specs."""
+    ports = {}
+    for spec in service.get("ports", []):
+        address, host_port, target = str(spec).split(":")
+        ports[int(target)] = (address, int(host_port))
+    return ports
+
+
+@cache
+def jaeger_datasource() -> dict[str, Any]:
+    path = ROOT / "deploy/grafana/provisioning/datasources/jaeger.yml"
+    (source,) = yaml.safe_load(path.read_text())["datasources"]
+    return source  # type: ignore[no-any-return]
+
+
+def row_panels(title: str) -> list[dict[str, Any]]:
+    """The panels below the dashboard row ``title``, up to the next row."""
+    found, inside = [], False
+    for panel in dashboard()["panels"]:
+        if panel["type"] == "row":
+            inside = panel["title"] == title
+        elif inside:
+            found.append(panel)
+    return found
+
+
+def panel_link(panel: dict[str, Any], title: str) -> str:
+    urls = [link["url"] for link in panel.get("links", []) if link["title"] == title]
+    assert len(urls) == 1, f"{panel['title']}: no link {title!r}"
+    return str(urls[0])
 
 
 # ------------------------------------------------------------------------ docker-compose.yml
@@ -503,3 +568,103 @@ def test_dashboard_shows_every_seed_metric() -> None:
         base = family.name
         series = {seed, f"{base}_total", f"{base}_bucket", f"{base}_sum", f"{base}_count"}
         assert used & series, f"no panel shows {seed}"
+
+
+# ------------------------------------------------------------------------ Traces
+
+
+def test_our_services_export_traces_to_the_collector() -> None:
+    host, port = collector_receiver("http")
+    assert host in ANY_ADDRESS and port == 4318, "the collector must take OTLP/HTTP on 4318"
+    for name in ours():
+        env = otel_environment(name)
+        assert tracing.wanted(env), f"{name} does not turn tracing on"
+        url = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert url.scheme == "http" and url.path in {"", "/"}, name
+        assert (url.hostname, url.port) == (COLLECTOR, port), name
+        # Ours export http/protobuf only (tracing.setup refuses grpc).
+        assert env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "http/protobuf", name
+    # The dashboard's trace links search the worker under its default service name.
+    assert "OTEL_SERVICE_NAME" not in otel_environment("worker")
+
+
+def test_collector_configuration_is_the_mounted_one() -> None:
+    service = services()[COLLECTOR]
+    target = bind_mounts(service)["deploy/otel-collector/config.yaml"]
+    assert f"--config={target}" in service["command"]
+    # A published port needs a healthcheck, which the collector's image (no shell) cannot run.
+    assert not service.get("ports"), "the collector's OTLP ports stay inside the network"
+
+
+def test_collector_receives_otlp_and_exports_traces_to_jaeger() -> None:
+    config = collector_config()
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert "otlp" in pipeline["receivers"]
+    # The collector refuses to start on a component the pipeline names but nobody defines.
+    for kind in ("receivers", "processors", "exporters"):
+        for component in pipeline.get(kind, []):
+            assert component in config[kind], f"traces pipeline: {component} is not defined"
+    for extension in config["service"].get("extensions", []):
+        assert extension in config["extensions"], f"{extension} is not defined"
+    assert "batch" in pipeline["processors"]
+    assert collector_receiver("grpc")[0] in ANY_ADDRESS  # receivers default to localhost
+    exporters = [name for name in pipeline["exporters"] if name.split("/")[0] == "otlp"]
+    assert len(exporters) == 1, exporters
+    exporter = config["exporters"][exporters[0]]
+    host, port = split_host_port(exporter["endpoint"], default_port=0)
+    assert host == JAEGER and host in services()
+    assert port == jaeger_port("COLLECTOR_OTLP_GRPC_HOST_PORT")
+    assert services()[JAEGER]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert exporter["tls"]["insecure"] is True  # Jaeger's OTLP receiver has no TLS here
+
+
+def test_jaeger_publishes_its_ui_and_health_checks_its_admin_port() -> None:
+    jaeger = services()[JAEGER]
+    ui = jaeger_port("QUERY_HTTP_SERVER_HOST_PORT")
+    assert set(published(jaeger)) == {ui}
+    assert published(jaeger)[ui][0] == "127.0.0.1"
+    check = " ".join(jaeger["healthcheck"]["test"])
+    ports = re.findall(r"http://127\.0\.0\.1:(\d+)/", check)
+    assert ports == [str(jaeger_port("ADMIN_HTTP_HOST_PORT"))], check
+
+
+def test_grafana_jaeger_datasource_points_at_the_jaeger_ui() -> None:
+    source = jaeger_datasource()
+    url = urlsplit(source["url"])
+    assert source["type"] == "jaeger" and source["uid"]
+    assert (url.hostname, url.port) == (JAEGER, jaeger_port("QUERY_HTTP_SERVER_HOST_PORT"))
+    assert depends_on(services()["grafana"]).get(JAEGER) == "service_healthy"
+
+
+def test_saga_panels_link_to_the_sagas_traces() -> None:
+    uid = jaeger_datasource()["uid"]
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    assert variables["saga_id"]["type"] == "textbox"
+    jaeger_ui = published(services()[JAEGER])[jaeger_port("QUERY_HTTP_SERVER_HOST_PORT")]
+    panels = row_panels("Sagas")
+    assert len(panels) >= 2
+    for panel in panels:
+        title = panel["title"]
+        explore = urlsplit(panel_link(panel, "Traces of sagas"))
+        assert (explore.netloc, explore.path) == ("", "/explore"), title
+        query = parse_qs(explore.query, strict_parsing=True)
+        assert query["schemaVersion"] == ["1"], title
+        (pane,) = json.loads(query["panes"][0]).values()
+        (target,) = pane["queries"]
+        assert pane["datasource"] == uid, title
+        assert target["datasource"] == {"type": "jaeger", "uid": uid}, title
+        assert target["queryType"] == "search", title
+        assert (target["service"], target["operation"]) == (WORKER_SERVICE, SAGA_SPAN), title
+        assert pane["range"] == {"from": "${__from}", "to": "${__to}"}, title
+
+        by_id = panel_link(panel, "Trace of a saga by id")
+        search = urlsplit(by_id)
+        assert (search.hostname, search.port) == jaeger_ui, title
+        assert search.path == "/search", title
+        query = parse_qs(search.query, strict_parsing=True)
+        assert (query["service"], query["operation"]) == ([WORKER_SERVICE], [SAGA_SPAN]), title
+        tags = json.loads(query["tags"][0])
+        assert tags == {"temporalWorkflowID": "${saga_id:percentencode}"}, title
+        for url in (panel_link(panel, "Traces of sagas"), by_id):
+            for name in re.findall(r"\$\{(\w+)", url):
+                assert name in variables or name in GRAFANA_GLOBALS, f"{title}: ${{{name}}}"

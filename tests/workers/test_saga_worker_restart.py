@@ -22,8 +22,14 @@ from tests.reliability.service import child_env
 from workflows.saga_models import SagaStep, SagaTransaction
 
 
-async def start_worker(address: str, queue: str, tmp_path: Path, port: int) -> ManagedProcess:
-    env = child_env(tmp_path, TEMPORAL_ADDRESS=address, TASK_QUEUE=queue, METRICS_PORT=str(port))
+async def start_worker(
+    address: str, queue: str, tmp_path: Path, port: int, env: dict[str, str] | None = None
+) -> ManagedProcess:
+    """``orchestration worker`` on ``queue``, once it serves /metrics; ``env`` added to its
+    environment (e.g. ``OTEL_*``)."""
+    env = child_env(
+        tmp_path, TEMPORAL_ADDRESS=address, TASK_QUEUE=queue, METRICS_PORT=str(port)
+    ) | (env or {})
     worker = await ManagedProcess.spawn(
         "orchestration worker",
         [sys.executable, "-m", "orchestration.cli", "worker"],
