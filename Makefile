@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos lint up clean
+.PHONY: demo test chaos hosts lint up clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ chaos: $(STAMP)
 	CHAOS_SCALE=$${CHAOS_SCALE:-10} $(PY) -m pytest -o timeout=7200 \
 		tests/reliability tests/bridge/test_bridge_restart.py \
 		tests/workflows/test_swarm_agent_killed.py
+
+# Several hosts on this machine (network namespaces, root): replicas, cut links (tests/hosts).
+hosts: $(STAMP)
+	ORCH_TEST_HOSTS=1 $(PY) -m pytest -o timeout=1800 tests/hosts
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -5,7 +5,17 @@ errors: 404 is :class:`~orchestration.core.exceptions.AgentNotFoundError`, 422 i
 :class:`~orchestration.exceptions.ValidationError` with the service's ``problems`` as
 ``errors``, 409 from ``route`` is :class:`~orchestration.exceptions.RoutingError`. An
 unreachable service, a timeout or a 503 is a :class:`RegistryError` with ``retriable=True``.
-One ``httpx.AsyncClient`` is kept for the registry's life, so connections are reused.
+One ``httpx.AsyncClient`` per service URL is kept for the registry's life, so connections
+are reused.
+
+Several services (replicas on one database):
+``RemoteAgentRegistry("http://a:8000,http://b:8000")`` (``ORCH_REGISTRY_URL`` takes the same
+list). A client uses one of them, the next after the previous client's (from a random one per
+process), so that clients spread over the replicas; when that one cannot be reached, times
+out or answers 429/502/503/504, the same request goes to the next, which the client keeps
+using. Every request is safe to send twice (registrations and rules are upserts, heartbeats
+and load reports overwrite, the rest read). Only when none answers is it a retriable
+:class:`RegistryError` naming each one's failure.
 
 Example:
     ```python
@@ -18,6 +28,9 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,6 +39,7 @@ import httpx
 import pydantic
 
 from bus.message import Message
+from orchestration.core import network
 from orchestration.core.exceptions import (
     AgentNotFoundError,
     RegistryError,
@@ -46,9 +60,19 @@ from registry.service.schemas import (
 )
 from registry.store.agent_rows import descriptors_values
 
-__all__ = ["RemoteAgentRegistry"]
+__all__ = ["CONNECT_TIMEOUT_S", "RemoteAgentRegistry", "split_urls"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_STARTS = itertools.count(random.randrange(1 << 16))
+"""Where each new client starts: the next service after the previous client's, from a random
+one per process, so that a process's clients and many processes' spread evenly."""
+
+CONNECT_TIMEOUT_S = 2.0
+"""How long a connection to a service may take before the next one is tried (at most the
+request timeout)."""
 
 _AGENTS = pydantic.TypeAdapter(list[RegisteredAgent])
 _RULES = pydantic.TypeAdapter(list[RouteRule])
@@ -71,33 +95,43 @@ class RemoteAgentRegistry(AsyncResource):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         token: str | None = None,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            problem = f"must start with http:// or https:// (got {base_url!r})"
-            raise ValidationError.about("base_url", problem)
+        urls = split_urls(base_url)
         if token is not None and not (token.isascii() and token.isprintable() and token.strip()):
             problem = "must be printable ASCII, not empty (the value is not shown)"
             raise ValidationError.about("token", problem)
-        self._base_url = base_url.rstrip("/")
         self._sends_token = token is not None
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        self._client = httpx.AsyncClient(
-            base_url=self._base_url, headers=headers, timeout=timeout_s, transport=transport
-        )
-        instrument_httpx(self._client)
+        # A link that is down drops the SYN: fail over after a short connect wait, not after
+        # the whole request timeout.
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+        self._urls = urls
+        self._clients = [
+            httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, transport=transport)
+            for url in urls
+        ]
+        for client in self._clients:
+            instrument_httpx(client)
+        self._current = next(_STARTS) % len(urls)
         self._timeout_s = timeout_s
 
     @property
     def base_url(self) -> str:
-        return self._base_url
+        """The service this client sends its requests to now."""
+        return self._urls[self._current]
+
+    @property
+    def base_urls(self) -> list[str]:
+        """Every service this client may use, in the order given."""
+        return list(self._urls)
 
     def __repr__(self) -> str:
-        return f"RemoteAgentRegistry({self._base_url!r})"
+        return f"RemoteAgentRegistry({','.join(self._urls)!r})"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -111,7 +145,8 @@ class RemoteAgentRegistry(AsyncResource):
 
     async def close(self) -> None:
         """Close the connections. Heartbeats are already in the service's buffer."""
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     # -- agents ------------------------------------------------------------------------
 
@@ -259,29 +294,69 @@ class RemoteAgentRegistry(AsyncResource):
         agent: str | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response:
-        where = f"{self._base_url}{path}"
+        """The service's answer; on to the next service while one is unavailable."""
+        failures: list[RegistryError] = []
+        for _ in self._urls:
+            index = self._current
+            answer = await self._request(index, method, path, json, params, agent, missing_ok)
+            if isinstance(answer, httpx.Response):
+                return answer
+            failures.append(answer)
+            if len(self._urls) == 1:
+                raise answer
+            if self._current == index:  # concurrent calls fail over once, not once each
+                self._current = (index + 1) % len(self._urls)
+                log.warning("%s; using %s from now on", answer, self._urls[self._current])
+        raise RegistryError(
+            f"no registry service answered {method} {path}: "
+            + "; ".join(str(failure) for failure in failures),
+            retriable=True,
+        )
+
+    async def _request(
+        self,
+        index: int,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        agent: str | None,
+        missing_ok: bool,
+    ) -> httpx.Response | RegistryError:
+        """The answer of service ``index``, or the error that makes another worth asking
+        (unreachable, too slow, or busy); other errors are raised."""
+        url = self._urls[index]
         try:
-            response = await self._client.request(method, path, json=json, params=params)
+            response = await self._clients[index].request(method, path, json=json, params=params)
+        except httpx.ConnectTimeout:
+            return RegistryError(
+                f"the registry at {url} did not accept a connection within "
+                f"{min(self._timeout_s, CONNECT_TIMEOUT_S):g} s",
+                retriable=True,
+            )
         except httpx.TimeoutException as exc:
-            raise RegistryError(
-                f"the registry at {self._base_url} did not answer {method} {path} within "
+            return RegistryError(
+                f"the registry at {url} did not answer {method} {path} within "
                 f"{self._timeout_s:g} s ({type(exc).__name__})",
                 retriable=True,
-            ) from exc
+            )
         except httpx.TransportError as exc:
-            raise RegistryError(
-                f"cannot reach the registry at {self._base_url} ({exc or type(exc).__name__}): "
+            return RegistryError(
+                f"cannot reach the registry at {url} ({exc or type(exc).__name__}): "
                 "is the service running? (ORCH_REGISTRY_URL)",
                 retriable=True,
-            ) from exc
+            )
         except RuntimeError as exc:  # httpx: the client has been closed
-            raise RegistryError(f"this client of {self._base_url} is closed") from exc
+            raise RegistryError(f"this client of {url} is closed") from exc
         if response.is_success or (missing_ok and response.status_code == 404):
             return response
-        raise self._error(method, where, response, agent)
+        error = self._error(method, url, path, response, agent)
+        if response.status_code in _UNAVAILABLE and isinstance(error, RegistryError):
+            return error
+        raise error
 
     def _error(
-        self, method: str, where: str, response: httpx.Response, agent: str | None
+        self, method: str, url: str, path: str, response: httpx.Response, agent: str | None
     ) -> Exception:
         status = response.status_code
         error, code, problems = _error_body(response)
@@ -296,24 +371,36 @@ class RemoteAgentRegistry(AsyncResource):
                 "refused the token" if self._sends_token else "requires a token and none was set"
             )
             return RegistryError(
-                f"the registry at {self._base_url} {cause} ({status}): set ORCH_REGISTRY_TOKEN "
+                f"the registry at {url} {cause} ({status}): set ORCH_REGISTRY_TOKEN "
                 "to the service's token"
             )
         if status in _UNAVAILABLE:
             return RegistryError(
-                f"the registry at {self._base_url} is unavailable ({status}): {error}",
-                retriable=True,
+                f"the registry at {url} is unavailable ({status}): {error}", retriable=True
             )
-        return RegistryError(f"{method} {where} failed ({status}): {error}")
+        return RegistryError(f"{method} {url}{path} failed ({status}): {error}")
 
     def _parse(self, parse: Callable[[Any], T], response: httpx.Response) -> T:
         try:
             return parse(response.json())
         except (ValueError, pydantic.ValidationError) as exc:
             raise RegistryError(
-                f"unexpected answer from {self._base_url} to {response.request.method} "
+                f"unexpected answer from {response.request.url.scheme}://"
+                f"{response.request.url.netloc.decode()} to {response.request.method} "
                 f"{response.request.url.path}: is it a registry service?"
             ) from exc
+
+
+def split_urls(base_url: str | Sequence[str]) -> list[str]:
+    """The service URLs of ``base_url``: one, a comma-separated list, or a sequence.
+
+    Raises:
+        ValidationError: none given, one that is not http(s), or one given twice.
+    """
+    try:
+        return network.split_urls(base_url)
+    except ValueError as exc:
+        raise ValidationError.about("base_url", str(exc)) from None
 
 
 def _error_body(response: httpx.Response) -> tuple[str, str | None, list[dict[str, str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,10 @@ from examples.csrd.workspace import Workspace, use_workspace
 from orchestration.testing.database import temporary_postgres_database
 from registry.local_registry import LocalAgentRegistry
 from tests.reliability.figures import CACHE_KEY, KEY, Figures, figures, summary_lines
+
+# The multi-host bed (tests/hosts/) runs under `make hosts`, not in the default suite: each of
+# its tests starts a small cluster of processes across network namespaces.
+collect_ignore_glob = [] if os.environ.get("ORCH_TEST_HOSTS") == "1" else ["hosts/*"]
 
 
 @pytest.fixture

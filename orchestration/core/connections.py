@@ -11,7 +11,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from orchestration.core.network import is_loopback, local_url, split_host_port, url_host
+from orchestration.core.network import is_loopback, local_url, split_host_port, split_urls, url_host
 
 __all__ = [
     "DatabaseConfig",
@@ -249,7 +249,9 @@ class RegistryConfig(BaseModel):
 
     url: str | None = Field(
         default=None,
-        description="Base URL of a registry service (http://host:8000); unset: in-process.",
+        description="Base URL of a registry service (http://host:8000), or of several "
+        "replicas on one database, comma-separated (clients spread over them and fail over "
+        "to the next); unset: in-process.",
     )
     token: SecretStr | None = Field(
         default=None,
@@ -298,14 +300,18 @@ class RegistryConfig(BaseModel):
 
     @property
     def service_url(self) -> str:
-        """The registry service: ``url``, or the one ``orchestration up`` runs on this host."""
+        """The registry service (comma-separated replicas): ``url``, or the one
+        ``orchestration up`` runs on this host."""
         if self.url:
-            return self.url.rstrip("/")
+            return self.url
         return local_url(self.host, self.port)
+
+    @property
+    def service_urls(self) -> list[str]:
+        """Each registry service of :attr:`service_url`."""
+        return self.service_url.split(",")
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else value
+        return ",".join(split_urls(value)) if value is not None else None

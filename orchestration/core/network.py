@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 
-__all__ = ["ANY_ADDRESS", "is_loopback", "local_url", "split_host_port", "url_host"]
+__all__ = ["ANY_ADDRESS", "is_loopback", "local_url", "split_host_port", "split_urls", "url_host"]
 
 
 def split_host_port(address: str, *, default_port: int) -> tuple[str, int]:
@@ -48,3 +49,22 @@ def url_host(host: str) -> str:
 def local_url(host: str, port: int, path: str = "") -> str:
     """``http://host:port/path`` for a client on this machine of a server bound to ``host``."""
     return f"http://{url_host('127.0.0.1' if host in ANY_ADDRESS else host)}:{port}{path}"
+
+
+def split_urls(given: str | Sequence[str]) -> list[str]:
+    """The http(s) URLs of ``given`` (one, a comma-separated list, or a sequence), without
+    blanks and trailing slashes.
+
+    Raises:
+        ValueError: none, one that is not http(s), or one given twice.
+    """
+    items = given.split(",") if isinstance(given, str) else list(given)
+    urls = [url.strip().rstrip("/") for url in items if url.strip()]
+    if not urls:
+        raise ValueError(f"names no URL (got {given!r})")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {url!r})")
+    if len(set(urls)) != len(urls):
+        raise ValueError(f"names a URL twice ({','.join(urls)})")
+    return urls

@@ -125,7 +125,7 @@ class EmbeddedStack(AsyncResource):
     @property
     def registry_url(self) -> str:
         """The registry service: ``ORCH_REGISTRY_URL``, or the one this stack runs."""
-        return self._settings.registry.service_url
+        return self._settings.registry.service_urls[0]
 
     @property
     def metrics_url(self) -> str:
