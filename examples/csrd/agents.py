@@ -145,7 +145,7 @@ async def validate(data: ReportRequest, ctx: ActionContext) -> dict[str, Any]:
         ]
         checking.set_attributes({"csrd.records": len(records), "csrd.problems": len(problems)})
         if problems:
-            log.warning("%s: %d record(s) rejected", data.key, len(problems))
+            log.info("%s: %d record(s) rejected", data.key, len(problems))
     if problems:
         # Bad data will not get better by retrying: fail now, the saga compensates.
         raise AgentError("validation failed: " + "; ".join(problems), agent_id=ctx.agent_id)

@@ -17,6 +17,7 @@ from bus.message_bus import MessageBus
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
 from orchestration.core.connections import KafkaConfig
 from orchestration.testing.ports import free_port
+from tests.bridge.facility_routes import facility_routes
 from tests.reliability.figures import Figures
 
 FACILITIES = 4
@@ -56,15 +57,7 @@ async def test_a_bridge_killed_mid_stream_and_restarted_applies_every_message_on
     reliability_figures: Figures,
 ) -> None:
     topic = f"meters-{unique}"
-    config = tmp_path / "routes.yaml"
-    config.write_text(
-        "routes:\n"
-        f"  - topic: {topic}\n"
-        "    workflow: FacilityEmissionsWorkflow\n"
-        f'    workflow_id: "{unique}-{{payload.facility_id}}"\n'
-        "    signal: reading\n"
-        f"    task_queue: {unique}\n"
-    )
+    config = facility_routes(tmp_path, topic, unique)
     env = {
         **os.environ,
         "ORCH_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,

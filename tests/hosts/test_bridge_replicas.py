@@ -22,6 +22,7 @@ from orchestration.core.temporal_client import connect
 from orchestration.stack.commands import tansu_command, temporal_command
 from orchestration.stack.processes import ManagedProcess
 from orchestration.stack.readiness import wait_for_kafka, wait_for_temporal
+from tests.bridge.facility_routes import facility_routes
 from tests.hosts.bed import Bed, Host
 from tests.hosts.services import cli, our_env, run_on
 from tests.reliability.figures import Figures
@@ -114,15 +115,7 @@ async def test_a_cut_bridge_hands_its_partitions_to_the_other_and_every_reading_
     bed: Bed, core: Settings, unique: str, tmp_path: Path, reliability_figures: Figures
 ) -> None:
     topic = f"bed-meters-{unique}"
-    routes = tmp_path / "routes.yaml"
-    routes.write_text(
-        "routes:\n"
-        f"  - topic: {topic}\n"
-        "    workflow: FacilityEmissionsWorkflow\n"
-        f'    workflow_id: "{unique}-{{payload.facility_id}}"\n'
-        "    signal: reading\n"
-        f"    task_queue: {unique}\n"
-    )
+    routes = facility_routes(tmp_path, topic, unique)
     worker_host = bed["work-a"]
     worker = await ManagedProcess.spawn(
         "facility worker",

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from orchestration.testing.otlp import OtlpReceiver, ReceivedSpan, describe
 from orchestration.testing.ports import free_port
+from tests.bridge.facility_routes import facility_routes
 
 HERE = Path(__file__).parent
 RESPONDER = HERE.parent / "bus" / "responder.py"
@@ -98,15 +99,7 @@ async def test_a_kafka_message_through_the_bridge_continues_the_producers_trace_
     temporal_client: Client, kafka_bootstrap_servers: str, unique: str, tmp_path: Path
 ) -> None:
     topic = f"traced-meters-{unique}"
-    config = tmp_path / "routes.yaml"
-    config.write_text(
-        "routes:\n"
-        f"  - topic: {topic}\n"
-        "    workflow: FacilityEmissionsWorkflow\n"
-        f'    workflow_id: "{unique}-{{payload.facility_id}}"\n'
-        "    signal: reading\n"
-        f"    task_queue: {unique}\n"
-    )
+    config = facility_routes(tmp_path, topic, unique)
     temporal = {
         "ORCH_TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
         "ORCH_TEMPORAL_NAMESPACE": temporal_client.namespace,

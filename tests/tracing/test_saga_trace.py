@@ -114,7 +114,7 @@ async def test_a_compensated_csrd_saga_is_one_trace_from_the_cli_to_the_handlers
     rejected = next(line for line in lines if "record(s) rejected" in line["message"])
     assert rejected["trace_id"] == start.trace_id
     assert rejected["span_id"] == by_name["csrd.check_records"].span_id
-    assert rejected["level"] == "WARNING" and rejected["logger"] == "examples.csrd.agents"
+    assert rejected["level"] == "INFO" and rejected["logger"] == "examples.csrd.agents"
 
 
 async def test_a_saga_whose_worker_is_killed_and_restarted_is_still_one_connected_trace(
