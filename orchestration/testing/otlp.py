@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-__all__ = ["OtlpReceiver", "ReceivedSpan", "decode", "describe"]
+__all__ = ["OtlpReceiver", "ReceivedSpan", "decode", "describe", "orphans", "trace_of"]
 
 KIND = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 
@@ -159,6 +159,22 @@ class OtlpReceiver:
                     + describe(spans)
                 )
             await asyncio.sleep(0.05)
+
+
+def trace_of(spans: Iterable[ReceivedSpan], workflow_id: str) -> list[ReceivedSpan]:
+    """The spans of the trace a Temporal span of ``workflow_id`` belongs to (empty if none
+    arrived yet): Temporal's interceptor tags its spans with ``temporalWorkflowID``."""
+    spans = list(spans)
+    ids = {s.trace_id for s in spans if s.attributes.get("temporalWorkflowID") == workflow_id}
+    return [s for s in spans if s.trace_id in ids]
+
+
+def orphans(trace: Iterable[ReceivedSpan]) -> list[ReceivedSpan]:
+    """The spans whose parent is not among ``trace``: none once every process's spans of a
+    trace have arrived (processes export in batches, each on its own schedule)."""
+    trace = list(trace)
+    ids = {s.span_id for s in trace}
+    return [s for s in trace if s.parent_id and s.parent_id not in ids]
 
 
 def describe(spans: Iterable[ReceivedSpan]) -> str:

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import httpx
 
+from orchestration.core.connections import KafkaConfig, TemporalConfig
+from orchestration.core.settings import Settings
+from orchestration.stack.commands import temporal_command
 from orchestration.stack.processes import ManagedProcess
+from orchestration.stack.readiness import wait_for_temporal
 from tests.hosts.bed import Host
 
 TOKEN = "bed-registry-token-0123456789abcdef"
@@ -73,3 +77,39 @@ async def until_healthy(url: str, process: ManagedProcess) -> None:
             assert process.alive, process.tail()
             assert loop.time() < deadline, f"{url} not healthy within {READY_S} s"
             await asyncio.sleep(0.2)
+
+
+def core_settings(host: Host, state_dir: Path) -> Settings:
+    """Where Temporal (7233) and the broker (9092) on ``host`` are."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return Settings(
+        state_dir=state_dir,
+        temporal=TemporalConfig(address=f"{host.address}:7233", ui_port=8233),
+        kafka=KafkaConfig(bootstrap_servers=[f"{host.address}:9092"]),
+    )
+
+
+async def start_temporal(host: Host, settings: Settings, log_dir: Path) -> ManagedProcess:
+    """Temporal's dev server on ``host``, once it takes a client."""
+    # Every interface of the host: the dev server's own services dial each other on
+    # 127.0.0.1 (bound to the host's address only, its frontend cannot reach its history).
+    argv = temporal_command(settings)
+    argv[argv.index("--ip") + 1] = "0.0.0.0"
+    temporal = await ManagedProcess.spawn(
+        "temporal", host.command(argv), log_file=log_dir / "temporal.log"
+    )
+    await wait_for_temporal(settings, timeout_s=READY_S, process=temporal)
+    return temporal
+
+
+def temporal_env(settings: Settings, state_dir: Path, **more: str) -> dict[str, str]:
+    """:func:`our_env` reaching ``settings``' Temporal and broker."""
+    return our_env(
+        state_dir,
+        TEMPORAL_ADDRESS=settings.temporal.address,
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers[0],
+        # Tansu's memory storage refuses idempotent producers; on loopback that is the
+        # default, here the bed must say so (a Kafka cluster keeps idempotence on).
+        KAFKA_IDEMPOTENT="false",
+        **more,
+    )

@@ -16,15 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow, FacilityState
-from orchestration.core.connections import KafkaConfig, TemporalConfig
 from orchestration.core.settings import Settings
 from orchestration.core.temporal_client import connect
-from orchestration.stack.commands import tansu_command, temporal_command
+from orchestration.stack.commands import tansu_command
 from orchestration.stack.processes import ManagedProcess
-from orchestration.stack.readiness import wait_for_kafka, wait_for_temporal
+from orchestration.stack.readiness import wait_for_kafka
 from tests.bridge.facility_routes import facility_routes
 from tests.hosts.bed import Bed, Host
-from tests.hosts.services import cli, our_env, run_on
+from tests.hosts.services import cli, core_settings, run_on, start_temporal, temporal_env
 from tests.reliability.figures import Figures
 
 FACILITIES = 6
@@ -48,24 +47,12 @@ def bed() -> Iterator[Bed]:
 async def core(bed: Bed, tmp_path: Path) -> AsyncIterator[Settings]:
     """Temporal's dev server and the Kafka broker on ``core``; the settings that reach them."""
     host = bed["core"]
-    settings = Settings(
-        state_dir=tmp_path / "core",
-        temporal=TemporalConfig(address=f"{host.address}:7233", ui_port=8233),
-        kafka=KafkaConfig(bootstrap_servers=[f"{host.address}:9092"]),
-    )
-    settings.state_dir.mkdir(parents=True)
-    # Every interface of core: the dev server's own services dial each other on 127.0.0.1
-    # (bound to the host's address only, its frontend cannot reach its history service).
-    argv = temporal_command(settings)
-    argv[argv.index("--ip") + 1] = "0.0.0.0"
-    temporal = await ManagedProcess.spawn(
-        "temporal", host.command(argv), log_file=tmp_path / "temporal.log"
-    )
+    settings = core_settings(host, tmp_path / "core")
+    temporal = await start_temporal(host, settings, tmp_path)
     broker = await ManagedProcess.spawn(
         "broker", host.command(tansu_command(settings)), log_file=tmp_path / "broker.log"
     )
     try:
-        await wait_for_temporal(settings, timeout_s=READY_S, process=temporal)
         await wait_for_kafka(settings.kafka.bootstrap_servers, timeout_s=READY_S, process=broker)
         yield settings
     finally:
@@ -74,15 +61,7 @@ async def core(bed: Bed, tmp_path: Path) -> AsyncIterator[Settings]:
 
 
 def _env(settings: Settings, tmp_path: Path, host: Host, **more: str) -> dict[str, str]:
-    return our_env(
-        tmp_path / host.name,
-        TEMPORAL_ADDRESS=settings.temporal.address,
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka.bootstrap_servers[0],
-        # Tansu's memory storage refuses idempotent producers; on loopback that is the
-        # default, here the bed must say so (a Kafka cluster keeps idempotence on).
-        KAFKA_IDEMPOTENT="false",
-        **more,
-    )
+    return temporal_env(settings, tmp_path / host.name, **more)
 
 
 async def _signaled(host: Host, topic: str) -> float:

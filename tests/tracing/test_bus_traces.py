@@ -12,7 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from orchestration.testing.otlp import OtlpReceiver, ReceivedSpan, describe
+from orchestration.testing.otlp import OtlpReceiver, ReceivedSpan, describe, orphans
 from orchestration.testing.ports import free_port
 from tests.bridge.facility_routes import facility_routes
 
@@ -134,8 +134,10 @@ async def test_a_kafka_message_through_the_bridge_continues_the_producers_trace_
             assert await asyncio.wait_for(publisher.wait(), DEADLINE_S) == 0, log.read_text()
 
             def signalled(spans: list[ReceivedSpan]) -> bool:
-                names = {s.name for s in spans if s.trace_id == trace_id}
-                return {"HandleSignal:reading", f"{topic} bridge"} <= names
+                trace = [s for s in spans if s.trace_id == trace_id]
+                names = {s.name for s in trace}
+                wanted = {"HandleSignal:reading", f"{topic} bridge"}
+                return wanted <= names and not orphans(trace)
 
             spans = await receiver.wait_for(signalled)
         finally:
@@ -155,4 +157,4 @@ async def test_a_kafka_message_through_the_bridge_continues_the_producers_trace_
     assert ids[start.parent_id] is bridged, tree
     handled = _in(trace, "HandleSignal:reading")
     assert handled.service == "facility-worker", tree
-    assert not [s.name for s in trace if s.parent_id and s.parent_id not in ids], tree
+    assert not orphans(trace), tree

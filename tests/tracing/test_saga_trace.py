@@ -15,7 +15,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from orchestration.stack.processes import ManagedProcess
-from orchestration.testing.otlp import OtlpReceiver, ReceivedSpan, describe
+from orchestration.testing.otlp import OtlpReceiver, ReceivedSpan, describe, orphans, trace_of
 from tests.tracing.processes import start_csrd_agents, start_registry, start_worker, traced_env
 from tests.workers.cli import orchestration
 
@@ -47,8 +47,10 @@ async def test_a_compensated_csrd_saga_is_one_trace_from_the_cli_to_the_handlers
             assert "compensat" in (started.stdout + started.stderr).lower(), started.stderr
 
             def complete(spans: list[ReceivedSpan]) -> bool:
-                names = {s.name for s in spans}
-                return {"delete_data on agent-collector", "csrd.check_records"} <= names
+                trace = trace_of(spans, saga_id)
+                names = {s.name for s in trace}
+                wanted = {"delete_data on agent-collector", "csrd.check_records"}
+                return wanted <= names and not orphans(trace)
 
             spans = await receiver.wait_for(complete)
         finally:
@@ -145,7 +147,9 @@ async def test_a_saga_whose_worker_is_killed_and_restarted_is_still_one_connecte
             assert result["state"] == "COMPLETED", result
 
             def published(spans: list[ReceivedSpan]) -> bool:
-                return any(s.name == "publish on agent-publisher" for s in spans)
+                trace = trace_of(spans, saga_id)
+                done = any(s.name == "publish on agent-publisher" for s in trace)
+                return done and not orphans(trace)
 
             spans = await receiver.wait_for(published)
         finally:
@@ -155,9 +159,7 @@ async def test_a_saga_whose_worker_is_killed_and_restarted_is_still_one_connecte
     start = next(s for s in spans if s.attributes.get("temporalWorkflowID") == saga_id)
     trace = [s for s in spans if s.trace_id == start.trace_id]
     tree = describe(trace)
-    ids = {s.span_id for s in trace}
-    orphans = [s.name for s in trace if s.parent_id and s.parent_id not in ids]
-    assert not orphans, f"spans whose parent is missing: {orphans}\n{tree}"
+    assert not orphans(trace), f"spans whose parent is missing:\n{tree}"
     names = [s.name for s in trace]
     for action, agent in (
         ("collect", "agent-collector"),
@@ -206,7 +208,9 @@ async def test_a_routed_step_shows_the_routing_decision_and_the_registry_call_in
             assert started.code == 0, started.stdout + started.stderr
 
             def validated(spans: list[ReceivedSpan]) -> bool:
-                return any(s.name == "validate on agent-validator" for s in spans)
+                trace = trace_of(spans, saga_id)
+                done = any(s.name == "validate on agent-validator" for s in trace)
+                return done and not orphans(trace)
 
             spans = await receiver.wait_for(validated)
         finally:
@@ -278,7 +282,9 @@ async def test_a_swarms_partitions_are_spans_of_its_trace_with_their_ranges(
             assert deployed.code == 0, deployed.stdout + deployed.stderr
 
             def all_partitions(spans: list[ReceivedSpan]) -> bool:
-                return sum(s.name == "calculate_emissions partition" for s in spans) >= 12
+                trace = trace_of(spans, swarm_id)
+                done = sum(s.name == "calculate_emissions partition" for s in trace) >= 12
+                return done and not orphans(trace)
 
             spans = await receiver.wait_for(all_partitions)
         finally:
@@ -301,4 +307,4 @@ async def test_a_swarms_partitions_are_spans_of_its_trace_with_their_ranges(
     # Each partition's action ran inside its partition span.
     actions = [s for s in trace if s.name.startswith("calculate_emissions on ")]
     assert len(actions) == 12 and all(ids[s.parent_id] in partitions for s in actions), tree
-    assert not [s.name for s in trace if s.parent_id and s.parent_id not in ids], tree
+    assert not orphans(trace), tree
