@@ -17,10 +17,12 @@ import time
 from examples.csrd.saga import csrd_transaction
 from orchestration.clients.saga import SagaOrchestrator
 from orchestration.core.exceptions import SagaError
+from orchestration.core.lifecycle import exit_process
 
 
 async def main(prefix: str, count: int, concurrency: int, step_ms: int, latency_ms: int) -> None:
     orchestrator = SagaOrchestrator()
+    await orchestrator.initialize()
     slots = asyncio.Semaphore(concurrency)
     results: dict[str, tuple[str, float]] = {}
 
@@ -46,3 +48,5 @@ async def main(prefix: str, count: int, concurrency: int, step_ms: int, latency_
 if __name__ == "__main__":
     prefix_arg, *numbers = sys.argv[1:6]
     asyncio.run(main(prefix_arg, *(int(n) for n in numbers)))
+    # The Temporal SDK's threads can crash an ordinary interpreter teardown (exit_process).
+    exit_process(0)

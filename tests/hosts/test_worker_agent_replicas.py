@@ -142,7 +142,9 @@ async def test_sagas_and_a_swarm_complete_through_surviving_workers_and_agents(
             "data_partitions": PARTITIONS, "agents_required": 3,
             "action": "calculate_emissions",
             "agents": [f"{swarm_prefix}-{n:03d}" for n in range(3)],
-            "params": {"suppliers_per_partition": 5}, "heartbeat_timeout_ms": 5_000,
+            # 30 ms a partition: the swarm runs through the cuts, not before them.
+            "params": {"suppliers_per_partition": 5, "delay_ms": 30},
+            "heartbeat_timeout_ms": 5_000,
             "timeout_ms": 600_000,
         }  # fmt: skip
         (tmp_path / "swarm.json").write_text(json.dumps(task))
@@ -163,6 +165,10 @@ async def test_sagas_and_a_swarm_complete_through_surviving_workers_and_agents(
         )  # fmt: skip
         assert driver.stdout is not None
         faults: list[str] = []
+        cut_at: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        swarm_ended: list[float] = []
+        swarm_run.add_done_callback(lambda _: swarm_ended.append(loop.time()))
         report: dict[str, Any] | None = None
         async with asyncio.timeout(900):
             async for raw in driver.stdout:
@@ -172,6 +178,7 @@ async def test_sagas_and_a_swarm_complete_through_surviving_workers_and_agents(
                     if done >= 15 and "work-a" not in faults:
                         bed.cut("work-a")
                         faults.append("work-a")
+                        cut_at["work-a"] = loop.time()
                     elif done >= 40 and "agents-a" not in faults:
                         bed.cut("agents-a")
                         faults.append("agents-a")
@@ -207,8 +214,10 @@ async def test_sagas_and_a_swarm_complete_through_surviving_workers_and_agents(
         faults=len(faults),
         lost=lost,
         duplicated=duplicated,
-        note=f"sagas {spread}; {PARTITIONS}-partition swarm done; faults: {', '.join(faults)}",
+        note=f"sagas {spread}; the {PARTITIONS}-partition swarm ended "
+        f"{swarm_ended[0] - cut_at['work-a']:.0f} s after work-a's cut",
     )
+    assert swarm_ended[0] > cut_at["work-a"], "the swarm ended before the first cut"
     assert faults == ["work-a", "agents-a", "agents-a healed"]
     assert states == ["COMPLETED"] * SAGAS, [s for s in states if s != "COMPLETED"][:3]
     assert lost == 0 and duplicated == 0

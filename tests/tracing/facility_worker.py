@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from examples.bridge.facility_emissions import FacilityEmissionsWorkflow
 from orchestration.core import tracing
-from orchestration.core.lifecycle import wait_for_stop_signal
+from orchestration.core.lifecycle import exit_process, wait_for_stop_signal
 from orchestration.core.temporal_client import connect
 
 
@@ -29,3 +29,4 @@ async def main(task_queue: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1]))
+    exit_process(0)  # the Temporal SDK's threads can crash an ordinary teardown
