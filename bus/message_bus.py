@@ -457,22 +457,12 @@ class MessageBus(AsyncResource):
 
         target = request.recipient_id or topic or "recipients"
         with span(f"{target} request", attributes, kind=SpanKind.PRODUCER):
-            return await self._gather(request, expected_responses, timeout_ms, recipients, topic)
-
-    async def _gather(
-        self,
-        request: Message,
-        expected_responses: int,
-        timeout_ms: int,
-        recipients: Sequence[str] | None,
-        topic: str | None,
-    ) -> list[Message]:
-        return await gather_replies(
-            request,
-            expected_responses,
-            timeout_ms,
-            listen=self._reply_listener,
-            publish_batch=self.publish_batch,
-            recipients=recipients,
-            topic=topic,
-        )
+            return await gather_replies(
+                request,
+                expected_responses,
+                timeout_ms,
+                listen=self._reply_listener,
+                publish_batch=self.publish_batch,
+                recipients=recipients,
+                topic=topic,
+            )

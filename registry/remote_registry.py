@@ -109,7 +109,8 @@ class RemoteAgentRegistry(AsyncResource):
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         # A link that is down drops the SYN: fail over after a short connect wait, not after
         # the whole request timeout.
-        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S))
+        self._connect_timeout_s = min(timeout_s, CONNECT_TIMEOUT_S)
+        timeout = httpx.Timeout(timeout_s, connect=self._connect_timeout_s)
         self._urls = urls
         self._clients = [
             httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, transport=transport)
@@ -331,7 +332,7 @@ class RemoteAgentRegistry(AsyncResource):
         except httpx.ConnectTimeout:
             return RegistryError(
                 f"the registry at {url} did not accept a connection within "
-                f"{min(self._timeout_s, CONNECT_TIMEOUT_S):g} s",
+                f"{self._connect_timeout_s:g} s",
                 retriable=True,
             )
         except httpx.TimeoutException as exc:
